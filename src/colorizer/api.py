@@ -1,0 +1,138 @@
+"""The library call every front end uses: read -> L -> model -> ab -> join with full-size L -> write.
+
+A colour input is treated like a grey one: only its lightness L is kept, and the model
+re-colorizes it. The model sees a working-resolution copy of L (about ``size`` x ``size`` pixels,
+aspect ratio kept); its ab prediction is upsampled to the full size and joined with the
+full-resolution L, so the output has exactly the input's size and the input's L (within 8-bit
+rounding).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from colorizer.color import l_ab_to_srgb, srgb_to_l
+from colorizer.errors import ColorizerError
+from colorizer.io import Picture, load_input
+from colorizer.registry import Colorizer, Hints, get_colorizer
+
+#: Default working resolution: the model sees about DEFAULT_SIZE x DEFAULT_SIZE pixels.
+DEFAULT_SIZE = 256
+
+
+def working_shape(height: int, width: int, size: int, multiple: int = 1) -> tuple[int, int]:
+    """Working (h, w) with area about ``size**2``, the input's aspect ratio, multiples of ``multiple``."""
+    if size < 8:
+        raise ColorizerError(f"--size must be at least 8 pixels, got {size}")
+    scale = size / math.sqrt(height * width)
+    m = max(multiple, 1)
+    h = max(m, int(round(height * scale / m)) * m)
+    w = max(m, int(round(width * scale / m)) * m)
+    return h, w
+
+
+def _masked_resize(hints: Hints, shape: tuple[int, int]) -> Hints:
+    """Downsample hints so that each low-res pixel averages only the hinted pixels under it."""
+    mask = hints.mask.float()
+    weight = F.interpolate(mask, size=shape, mode="area")
+    ab = F.interpolate(hints.ab * mask, size=shape, mode="area") / weight.clamp_min(1e-6)
+    return Hints(ab, (weight > 0).float())
+
+
+def _as_hints(hints, height: int, width: int) -> Hints | None:
+    if hints is None or isinstance(hints, Hints):
+        return hints
+    ab, mask = hints
+    ab, mask = np.asarray(ab, np.float32), np.asarray(mask, bool)
+    if ab.shape != (height, width, 2) or mask.shape != (height, width):
+        raise ColorizerError(f"hints must be ab of shape ({height}, {width}, 2) and mask of shape "
+                             f"({height}, {width}); got {ab.shape} and {mask.shape}")
+    return Hints(torch.from_numpy(ab).permute(2, 0, 1)[None],
+                 torch.from_numpy(mask.astype(np.float32))[None, None])
+
+
+@torch.inference_mode()
+def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int = DEFAULT_SIZE,
+                       hints: Hints | None = None) -> torch.Tensor:
+    """Run ``model`` on a working-size copy of full-resolution ``L`` (N, 1, H, W).
+
+    Returns ab (N, 2, h, w) at the working size chosen by :func:`working_shape`.
+    """
+    height, width = L.shape[-2:]
+    shape = working_shape(height, width, size, model.multiple)
+    small = F.interpolate(L, size=shape, mode="bilinear", antialias=True, align_corners=False)
+    if hints is not None:
+        hints = _masked_resize(hints.to(L.device), shape)
+    ab = model.predict_ab(small, hints=hints)
+    if ab.shape != (L.shape[0], 2, *shape):
+        raise RuntimeError(f"model {model.name!r} returned ab of shape {tuple(ab.shape)}, "
+                           f"expected {(L.shape[0], 2, *shape)}")
+    return ab.float()
+
+
+def upsample_ab(ab: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """Bilinear upsampling of one working-size ab (1, 2, h, w) to a full-size (H, W, 2) array."""
+    import cv2
+
+    small = np.ascontiguousarray(ab[0].permute(1, 2, 0).cpu().numpy())
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)  # pixel centres
+
+
+@torch.inference_mode()
+def colorize_picture(pic: Picture, model: Colorizer, size: int = DEFAULT_SIZE,
+                     hints: Hints | None = None) -> Picture:
+    """Colorize a :class:`Picture` at full resolution with a ready model.
+
+    The five hops: full-res L -> working-size L -> model -> ab upsampled -> joined with full L.
+    """
+    L = srgb_to_l(pic.pixels)
+    height, width = L.shape
+    ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size, hints)
+    return pic.with_pixels(l_ab_to_srgb(L, upsample_ab(ab, height, width), pic.pixels.dtype))
+
+
+def colorize(image, model: str | Colorizer = "default", *, size: int = DEFAULT_SIZE,
+             device: str | None = None, hints=None, weights: str | None = None):
+    """Colorize one image at its full resolution.
+
+    Parameters
+    ----------
+    image : str, os.PathLike, PIL.Image.Image or ndarray
+        A file path, a PIL image, or an array (H, W), (H, W, 3) or (H, W, 4) of uint8, uint16 or
+        float in [0, 1]. A colour image is re-colorized from its lightness.
+    model : str or Colorizer
+        A registry name (see :func:`colorizer.list_colorizers`) or a ready colorizer.
+    size : int
+        Working resolution: the model sees about ``size`` x ``size`` pixels.
+    device : str, optional
+        ``"cpu"``, ``"cuda"`` or None (CUDA when available).
+    hints : tuple (ab, mask), optional
+        Full-resolution colour hints: ab (H, W, 2) in Lab units and mask (H, W) bool. Models
+        that do not use hints ignore them.
+    weights : str, optional
+        A safetensors file to load instead of the shipped weights.
+
+    Returns
+    -------
+    PIL.Image.Image or ndarray
+        A PIL image for a path or a PIL input (RGB, or RGBA when the input had alpha). For an
+        array input, an array of the same dtype with 3 channels (4 with alpha).
+
+    Examples
+    --------
+    >>> out = colorize(np.zeros((30, 40), np.uint8), model="gray")
+    >>> out.shape, out.dtype
+    ((30, 40, 3), dtype('uint8'))
+    """
+    pic, kind = load_input(image)
+    if not isinstance(model, Colorizer):
+        model = get_colorizer(model, weights=weights, device=device)
+    out = colorize_picture(pic, model, size, _as_hints(hints, pic.rgb.shape[0], pic.rgb.shape[1]))
+    if kind == "array":
+        return out.to_array(np.asarray(image).dtype if np.asarray(image).dtype != bool
+                            else np.uint8)
+    return out.to_pil()

@@ -1,0 +1,117 @@
+"""Many files in one go: find images in folders, plan output names, colorize each, keep going.
+
+Used by ``colorize image`` (and later by the distributed batch runner). A bad file is reported
+in one line and counted; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from colorizer.errors import ColorizerError
+from colorizer.io import DEFAULT_MAX_PIXELS, FORMATS, check_output, read_image, write_image
+
+OUTPUT_SUFFIX = "_color"
+
+
+@dataclass
+class Job:
+    """One input file and where its result goes."""
+
+    src: Path
+    dst: Path
+
+
+@dataclass
+class Summary:
+    done: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    def line(self) -> str:
+        return f"done {len(self.done)}, skipped {len(self.skipped)}, failed {len(self.failed)}"
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Image files under ``folder``, recursively, sorted; hidden files and folders are skipped."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / f for f in sorted(files)
+                  if not f.startswith(".") and Path(f).suffix.lower() in FORMATS]
+    return found
+
+
+def _out_name(src: Path, suffix: str = "") -> str:
+    ext = src.suffix if src.suffix.lower() in FORMATS else ".png"
+    return src.stem + suffix + ext
+
+
+def plan_jobs(inputs: Iterable[str | os.PathLike], output: str | os.PathLike | None = None,
+              out_dir: str | os.PathLike | None = None) -> list[Job]:
+    """Map inputs (files or folders) to output paths.
+
+    * ``output``: exactly one input file, written to that path.
+    * ``out_dir``: files go to ``out_dir/NAME``; a folder's files keep their relative paths.
+    * neither: a file goes beside itself as ``STEM_color.EXT``; a folder ``F`` goes to a new
+      sibling folder ``F_colorized`` with the same layout.
+    """
+    inputs = [Path(p) for p in inputs]
+    if output is not None and out_dir is not None:
+        raise ColorizerError("give either -o/--output or --out-dir, not both")
+    if output is not None:
+        if len(inputs) != 1 or inputs[0].is_dir():
+            raise ColorizerError("-o/--output takes exactly one input file; use --out-dir for "
+                                 "several files or a folder")
+        return [Job(inputs[0], Path(output))]
+    jobs = []
+    for p in inputs:
+        if p.is_dir():
+            base = Path(out_dir) if out_dir is not None else p.parent / f"{p.resolve().name}_colorized"
+            jobs += [Job(f, base / f.relative_to(p).parent / _out_name(f)) for f in find_images(p)]
+        elif out_dir is not None:
+            jobs.append(Job(p, Path(out_dir) / _out_name(p)))
+        else:
+            jobs.append(Job(p, p.with_name(_out_name(p, OUTPUT_SUFFIX))))
+    return jobs
+
+
+def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
+             max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True,
+             report: Callable[[str], None] | None = None) -> Summary:
+    """Read each job's input, apply ``process(picture) -> picture``, write the result.
+
+    Problems with one file are reported through ``report`` (default: a line on stderr that does
+    not break the progress bar) and the run goes on.
+    Existing outputs are skipped unless ``overwrite``; inputs are never written over.
+    """
+    summary = Summary()
+    bar = tqdm(jobs, unit="img", disable=not progress or len(jobs) < 2, dynamic_ncols=True)
+    say = report or (lambda line: tqdm.write(line, file=sys.stderr))
+    for job in bar:
+        try:
+            check_output(job.dst, overwrite=overwrite, inputs=(job.src,))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                pic = read_image(job.src, max_pixels=max_pixels)
+                write_image(process(pic), job.dst, overwrite=overwrite, inputs=(job.src,))
+            for w in caught:
+                say(f"warning: {w.message}")
+            summary.done.append(job.dst)
+        except FileExistsError as exc:
+            summary.skipped.append((job.src, str(exc)))
+            say(f"skipped: {exc}")
+        except ColorizerError as exc:
+            summary.failed.append((job.src, str(exc)))
+            say(f"error: {exc}")
+        except (RuntimeError, MemoryError) as exc:  # e.g. out of memory on a huge image
+            summary.failed.append((job.src, str(exc)))
+            say(f"error: {job.src}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    return summary

@@ -1,0 +1,3 @@
+"""Built-in colorizers; importing this package registers them."""
+
+from colorizer.models import baselines  # noqa: F401

@@ -1,0 +1,20 @@
+"""Trivial baselines that every trained model must beat."""
+
+from __future__ import annotations
+
+import torch
+
+from colorizer.registry import Colorizer, Hints, register
+
+
+@register("gray", "baseline: predicts ab = 0 (keeps the grey input); no weights",
+          takes_weights=False)
+class GrayColorizer(Colorizer):
+    """Predicts no colour at all. Scores high on grey back-projection by construction."""
+
+    name = "gray"
+
+    def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
+        self.check_input(L)
+        n, _, h, w = L.shape
+        return L.new_zeros(n, 2, h, w)

@@ -1,0 +1,146 @@
+"""One interface for every colorizer, and the registry that names them.
+
+Every colorizer takes L of shape (N, 1, H, W) in Lab units (0-100) plus optional hints, and
+returns ab of shape (N, 2, H, W) in Lab units. Models are looked up by name::
+
+    >>> from colorizer.registry import get_colorizer, list_colorizers
+    >>> "gray" in list_colorizers()
+    True
+    >>> get_colorizer("gray").predict_ab(torch.zeros(1, 1, 8, 8)).shape
+    torch.Size([1, 2, 8, 8])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from colorizer.errors import ColorizerError
+
+#: The name that ``default`` resolves to: the best trained model shipped in the package.
+#: None while no trained model ships.
+DEFAULT_MODEL: str | None = None
+
+
+@dataclass
+class Hints:
+    """User colour hints: ``ab`` (N, 2, H, W) in Lab units, valid where ``mask`` (N, 1, H, W) is 1."""
+
+    ab: torch.Tensor
+    mask: torch.Tensor
+
+    def to(self, device) -> Hints:
+        return Hints(self.ab.to(device), self.mask.to(device))
+
+
+class Colorizer(torch.nn.Module):
+    """Base class. Subclasses implement :meth:`predict_ab`.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    multiple : int
+        Height and width given to :meth:`predict_ab` are multiples of this.
+    uses_hints : bool
+        Whether :meth:`predict_ab` makes use of :class:`Hints`.
+    card : dict
+        Model card: config, parameter count, training data and scores (empty for untrained ones).
+    """
+
+    name = "base"
+    multiple = 1
+    uses_hints = False
+
+    def __init__(self):
+        super().__init__()
+        self.card: dict = {}
+
+    def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def check_input(L: torch.Tensor) -> None:
+        if L.ndim != 4 or L.shape[1] != 1:
+            raise ValueError(f"L must have shape (N, 1, H, W), got {tuple(L.shape)}")
+
+    @property
+    def device(self) -> torch.device:
+        p = next(iter(self.parameters()), None)
+        return p.device if p is not None else torch.device("cpu")
+
+
+@dataclass
+class _Entry:
+    factory: Callable[..., Colorizer]
+    summary: str
+    takes_weights: bool
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(name: str, summary: str, takes_weights: bool = True):
+    """Class or factory decorator: ``factory(weights=None) -> Colorizer`` under ``name``."""
+
+    def deco(factory):
+        _REGISTRY[name] = _Entry(factory, summary, takes_weights)
+        return factory
+
+    return deco
+
+
+def _load_builtins() -> None:
+    import colorizer.models  # noqa: F401  (registers the built-in models)
+
+
+def list_colorizers() -> list[str]:
+    """Names of every registered colorizer (``default`` is an alias, not listed)."""
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def describe(name: str) -> str:
+    """One-line summary of a registered colorizer."""
+    _load_builtins()
+    return _REGISTRY[resolve_name(name)].summary
+
+
+def resolve_name(name: str) -> str:
+    """Resolve the ``default`` alias and check that the name exists."""
+    _load_builtins()
+    if name == "default":
+        if DEFAULT_MODEL is None:
+            raise ColorizerError(
+                "no trained model ships with this version yet, so 'default' has nothing to "
+                "point at; use --model gray or --model NAME --weights FILE")
+        name = DEFAULT_MODEL
+    if name not in _REGISTRY:
+        raise ColorizerError(
+            f"unknown model {name!r}; valid names: {', '.join(['default', *sorted(_REGISTRY)])}")
+    return name
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"`` -> CUDA when available, else CPU; a clear error for unavailable CUDA."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ColorizerError("--device cuda was asked for but no CUDA GPU is available; "
+                             "use --device cpu")
+    return device
+
+
+def get_colorizer(name: str = "default", *, weights: str | None = None,
+                  device: str | torch.device | None = None) -> Colorizer:
+    """Build a colorizer by name, load its shipped (or the given) weights, in eval mode."""
+    name = resolve_name(name)
+    entry = _REGISTRY[name]
+    if weights is not None and not entry.takes_weights:
+        raise ColorizerError(f"model {name!r} has no weights; drop --weights")
+    model = entry.factory(weights=weights) if entry.takes_weights else entry.factory()
+    model.name = name
+    return model.to(resolve_device(device)).eval()

@@ -1,0 +1,88 @@
+"""Model weights on disk: ``NAME.safetensors`` (tensors only, never pickle) + ``NAME.json`` (card).
+
+The card is a JSON object holding at least ``architecture`` and ``config``; trained models add
+parameter count, training data, steps, hardware and scores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from colorizer.errors import ColorizerError
+
+
+def card_path(weights: str | os.PathLike) -> Path:
+    """The JSON card that sits next to a weights file."""
+    return Path(weights).with_suffix(".json")
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_weights(module: torch.nn.Module, path: str | os.PathLike, card: dict) -> Path:
+    """Write ``module``'s state dict as safetensors and ``card`` as JSON beside it, atomically."""
+    path = Path(path)
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    card = {**card, "parameters": sum(p.numel() for p in module.parameters())}
+    _atomic_write(path, lambda tmp: save_file(state, tmp))
+    _atomic_write(card_path(path),
+                  lambda tmp: Path(tmp).write_text(json.dumps(card, indent=2, sort_keys=True)))
+    return path
+
+
+def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a safetensors state dict and its card (empty dict when the card is missing)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ColorizerError(f"{path}: weights file not found")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ColorizerError(f"{path}: not a readable safetensors file ({exc})") from None
+    card = {}
+    if card_path(path).is_file():
+        try:
+            card = json.loads(card_path(path).read_text())
+        except json.JSONDecodeError as exc:
+            raise ColorizerError(f"{card_path(path)}: model card is not valid JSON ({exc})") from None
+    return state, card
+
+
+def packaged_weights(name: str) -> Path:
+    """Path of the weights shipped inside the package for model ``name``."""
+    return Path(str(resources.files("colorizer") / "assets" / f"{name}.safetensors"))
+
+
+def load_into(module: torch.nn.Module, state: dict, source: str) -> None:
+    """Load a state dict strictly, turning a mismatch into an error naming the keys."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected),
+                            ("wrong shape", wrong)):
+            if keys:
+                parts.append(f"{label} keys: {', '.join(keys[:5])}"
+                             + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""))
+        raise ColorizerError(f"{source}: weights do not fit this model; " + "; ".join(parts))
+    module.load_state_dict(state)

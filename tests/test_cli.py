@@ -1,0 +1,115 @@
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from helpers import smooth_photo
+from PIL import Image
+
+from colorizer.cli import cli
+
+
+def digest(folder):
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    src = tmp_path / "scans"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(smooth_photo(40, 60, 1)).save(src / "a.jpg")
+    Image.fromarray(smooth_photo(30, 20, 2)).save(src / "sub" / "b.png")
+    (src / "broken.jpg").write_bytes(b"this is not a jpeg")
+    (src / "notes.txt").write_text("ignored: not an image extension")
+    return src
+
+
+def test_folder_with_one_corrupt_file(folder, tmp_path):
+    before = digest(folder)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "colorizer.cli", "image", str(folder), "--out-dir", str(out),
+         "--model", "gray"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert (out / "a.jpg").exists() and (out / "sub" / "b.png").exists()
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "broken.jpg" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert "done 2, skipped 0, failed 1" in result.stderr
+    assert digest(folder) == before
+    assert Image.open(out / "sub" / "b.png").size == (20, 30)
+
+
+def test_default_names_and_no_overwrite(tmp_path):
+    src = tmp_path / "p.png"
+    Image.fromarray(smooth_photo(20, 30)).save(src)
+    runner = CliRunner()
+    r = runner.invoke(cli, ["image", str(src), "--model", "gray"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "p_color.png"
+    first = out.read_bytes()
+    r = runner.invoke(cli, ["image", str(src), "--model", "gray"])
+    assert "exists, not overwritten" in r.output and out.read_bytes() == first
+    r = runner.invoke(cli, ["image", str(src), "-o", str(src), "--model", "gray", "--overwrite"])
+    assert r.exit_code == 1 and "over the input" in r.output
+    r = runner.invoke(cli, ["image", str(src), "--model", "gray", "--overwrite"])
+    assert r.exit_code == 0 and "done 1" in r.output
+
+
+def test_folder_default_sibling(tmp_path):
+    src = tmp_path / "album"
+    src.mkdir()
+    Image.fromarray(smooth_photo(20, 30)).save(src / "x.png")
+    r = CliRunner().invoke(cli, ["image", str(src), "--model", "gray"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "album_colorized" / "x.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["image", "x.png", "--model", "nope"], "unknown model 'nope'"),
+    (["image", "a.png", "b.png", "-o", "c.png", "--model", "gray"], "exactly one input"),
+    (["image", "missing.png", "--model", "gray"], "file not found"),
+])
+def test_user_errors_are_one_line(tmp_path, args, message, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(smooth_photo(8, 8)).save(tmp_path / "x.png")
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code != 0 and message in r.output
+    assert "Traceback" not in r.output
+
+
+def test_models_and_version():
+    r = CliRunner().invoke(cli, ["models"])
+    assert r.exit_code == 0 and "gray" in r.output and "default ->" in r.output
+    r = CliRunner().invoke(cli, ["--version"])
+    assert r.exit_code == 0 and "colorize, version" in r.output
+
+
+def test_demo(tmp_path):
+    r = CliRunner().invoke(cli, ["demo", "--model", "gray", "--out-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert Image.open(tmp_path / "sample_gray.png").size == (600, 400)
+
+
+@pytest.mark.slow
+def test_large_jpeg_end_to_end(tmp_path):
+    """The console script on a 4000x3000 JPEG: right size out, refuses to overwrite."""
+    script = shutil.which("colorize", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("console script not installed")
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(small).resize((4000, 3000), Image.BILINEAR).save(tmp_path / "photo.jpg")
+    cmd = [script, "image", str(tmp_path / "photo.jpg"), "-o", str(tmp_path / "out.png"),
+           "--model", "gray"]
+    assert subprocess.run(cmd, capture_output=True, timeout=300).returncode == 0
+    assert Image.open(tmp_path / "out.png").size == (4000, 3000)
+    stamp = (tmp_path / "out.png").stat().st_mtime_ns
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert "exists, not overwritten" in again.stderr
+    assert (tmp_path / "out.png").stat().st_mtime_ns == stamp
