@@ -96,6 +96,14 @@ def test_demo(tmp_path):
     assert Image.open(tmp_path / "sample_gray.png").size == (600, 400)
 
 
+def test_demo_with_bundled_scribbles_is_colourful(tmp_path):
+    r = CliRunner().invoke(cli, ["demo", "--model", "levin", "--out-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    out = np.asarray(Image.open(tmp_path / "sample_levin.png")).astype(int)
+    assert out.shape == (400, 600, 3)
+    assert np.ptp(out, axis=2).mean() > 15  # clearly coloured, not grey
+
+
 @pytest.mark.slow
 def test_large_jpeg_end_to_end(tmp_path):
     """The console script on a 4000x3000 JPEG: right size out, refuses to overwrite."""

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from colorizer.errors import ColorizerError
-from colorizer.registry import Colorizer, get_colorizer, list_colorizers, resolve_device
+from colorizer.registry import Colorizer, Hints, get_colorizer, list_colorizers, resolve_device
 
 
 def test_unknown_name_lists_valid_ones():
@@ -29,8 +29,13 @@ def test_contract(name):
     assert isinstance(model, Colorizer) and model.name == name
     m = max(model.multiple, 1)
     L = torch.rand(2, 1, 2 * m * 2, 3 * m * 2) * 100
+    hints = None
+    if model.uses_hints:
+        mask = torch.zeros(2, 1, *L.shape[-2:])
+        mask[:, :, 1, 1] = 1
+        hints = Hints(torch.full((2, 2, *L.shape[-2:]), 20.0), mask)
     with torch.inference_mode():
-        ab = model.predict_ab(L)
+        ab = model.predict_ab(L, hints)
     assert ab.shape == (2, 2, *L.shape[-2:])
     assert torch.isfinite(ab).all() and ab.abs().max() <= 128
     with pytest.raises(ValueError):

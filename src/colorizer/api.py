@@ -95,6 +95,34 @@ def colorize_picture(pic: Picture, model: Colorizer, size: int = DEFAULT_SIZE,
     return pic.with_pixels(l_ab_to_srgb(L, upsample_ab(ab, height, width), pic.pixels.dtype))
 
 
+#: Default pull of unscribbled pixels towards the model's colours in :func:`colorize_scribbles`.
+DEFAULT_PRIOR_WEIGHT = 0.01
+
+
+@torch.inference_mode()
+def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
+                       model: Colorizer | None = None, *, size: int = DEFAULT_SIZE,
+                       prior_weight: float = DEFAULT_PRIOR_WEIGHT) -> Picture:
+    """Colour from user scribbles (Levin et al. 2004), alone or on top of a model.
+
+    Without ``model`` the scribbles are spread over the whole photo. With a model, its
+    prediction is the starting point: scribbled pixels take the scribble colour, the correction
+    spreads to similar neighbouring pixels, and the rest keeps the model's colours.
+    ``hint_ab`` (H, W, 2) and ``mask`` (H, W) are at the photo's full resolution.
+    """
+    from colorizer import levin
+
+    L = srgb_to_l(pic.pixels)
+    height, width = L.shape
+    prior = None
+    if model is not None:
+        ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size)
+        prior = upsample_ab(ab, height, width)
+    ab = levin.colorize(L, hint_ab, mask, prior_ab=prior,
+                        prior_weight=prior_weight if prior is not None else 0.0)
+    return pic.with_pixels(l_ab_to_srgb(L, ab, pic.pixels.dtype))
+
+
 def colorize(image, model: str | Colorizer = "default", *, size: int = DEFAULT_SIZE,
              device: str | None = None, hints=None, weights: str | None = None):
     """Colorize one image at its full resolution.

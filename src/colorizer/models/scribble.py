@@ -1,0 +1,32 @@
+"""Levin et al. 2004 as a registered colorizer: spreads the given hints; needs hints."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from colorizer import levin
+from colorizer.errors import ColorizerError
+from colorizer.registry import Colorizer, Hints, register
+
+
+@register("levin", "Levin et al. 2004: spreads user colour hints by sparse optimisation "
+          "(needs hints; see `colorize scribble`)", takes_weights=False)
+class LevinColorizer(Colorizer):
+    """No learned weights: the hints are all the colour there is."""
+
+    name = "levin"
+    uses_hints = True
+
+    def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
+        self.check_input(L)
+        if hints is None or not bool(hints.mask.any()):
+            raise ColorizerError("model 'levin' needs colour hints (scribbles); "
+                                 "use `colorize scribble` or pass hints=")
+        out = []
+        for i in range(L.shape[0]):
+            ab = levin.colorize(L[i, 0].double().cpu().numpy(),
+                                hints.ab[i].permute(1, 2, 0).double().cpu().numpy(),
+                                hints.mask[i, 0].cpu().numpy() > 0)
+            out.append(torch.from_numpy(np.ascontiguousarray(ab)).permute(2, 0, 1))
+        return torch.stack(out).to(L.device, torch.float32)

@@ -1,0 +1,136 @@
+import numpy as np
+import pytest
+import torch
+from skimage.color import deltaE_ciede2000
+
+from colorizer import levin
+from colorizer.errors import ColorizerError
+from colorizer.registry import Hints, get_colorizer
+
+
+def two_regions(h=40, w=60, noise=0.3):
+    L = np.full((h, w), 35.0)
+    L[:, w // 2:] = 75.0
+    return L + np.random.default_rng(0).normal(0, noise, L.shape)  # a little texture
+
+
+def scribble_two(L):
+    h, w = L.shape
+    hint = np.zeros((h, w, 2))
+    mask = np.zeros((h, w), bool)
+    mask[h // 2, 5:12] = True
+    hint[h // 2, 5:12] = (45, 30)
+    mask[5:9, w - 10] = True
+    hint[5:9, w - 10] = (-35, 20)
+    return hint, mask
+
+
+def test_two_flat_regions_take_their_scribble_colours():
+    L = two_regions()
+    hint, mask = scribble_two(L)
+    ab = levin.colorize(L, hint, mask)
+    w = L.shape[1]
+    for region, colour in ((np.s_[:, : w // 2], (45, 30)), (np.s_[:, w // 2:], (-35, 20))):
+        got = np.concatenate([L[region][..., None], ab[region]], -1)
+        want = np.concatenate([L[region][..., None], np.broadcast_to(colour, ab[region].shape)], -1)
+        assert (deltaE_ciede2000(got, want) < 5).mean() >= 0.95
+
+
+@pytest.mark.parametrize("prior", [False, True])
+def test_matches_direct_solve(prior):
+    rng = np.random.default_rng(1)
+    L = rng.uniform(20, 80, (30, 25))
+    L = (L + np.roll(L, 1, 0) + np.roll(L, 1, 1)) / 3
+    hint = rng.uniform(-50, 50, (30, 25, 2))
+    mask = rng.random((30, 25)) < 0.05
+    kwargs = {"prior_ab": rng.uniform(-20, 20, (30, 25, 2)), "prior_weight": 0.1} if prior else {}
+    fast = levin.solve(L, hint, mask, **kwargs)
+    direct = levin.solve(L, hint, mask, method="direct", **kwargs)
+    assert np.linalg.norm(fast - direct) / np.linalg.norm(direct) <= 1e-3
+
+
+def test_system_is_levins_for_symmetric_weights():
+    """Each free pixel is the weighted mean of its neighbours (Levin's equation)."""
+    rng = np.random.default_rng(2)
+    L = rng.uniform(0, 100, (12, 9))
+    hint = rng.uniform(-40, 40, (12, 9, 2))
+    mask = rng.random((12, 9)) < 0.2
+    ab = levin.solve(L, hint, mask, method="direct")
+    W = levin.affinity_matrix(L / 100).toarray()
+    assert np.allclose(W, W.T) and (np.diag(W) == 0).all()
+    flat = ab.reshape(-1, 2)
+    free = ~mask.ravel()
+    mean = (W @ flat) / W.sum(1, keepdims=True)
+    assert np.allclose(flat[free], mean[free], atol=1e-6)
+    assert np.allclose(flat[~free], hint.reshape(-1, 2)[~free])
+
+
+def test_weights_follow_the_formula_inside():
+    L = np.random.default_rng(3).uniform(0, 100, (5, 5))
+    Y = L / 100
+    fw = levin.forward_weights(Y)
+    r, s = (2, 2), (2, 3)  # forward neighbour (0, 1)
+
+    def two_sigma2(p):  # the authors' csig
+        win = Y[p[0] - 1:p[0] + 2, p[1] - 1:p[1] + 2]
+        nearest = np.sort(((win - Y[p]) ** 2).ravel())[1]  # the pixel itself is the 0
+        return max(0.6 * win.var(), nearest / np.log(100), 2e-6)
+
+    d2 = (Y[r] - Y[s]) ** 2
+    want = 0.5 * (np.exp(-d2 / two_sigma2(r)) + np.exp(-d2 / two_sigma2(s)))
+    assert np.isclose(fw[0][r], want)
+
+
+def test_prior_mode_keeps_unscribbled_flat_region():
+    L = two_regions(noise=0)
+    prior = np.zeros(L.shape + (2,))
+    prior[..., 0], prior[..., 1] = 10.0, -5.0
+    hint = np.zeros_like(prior)
+    mask = np.zeros(L.shape, bool)
+    mask[20, 3:10] = True
+    hint[20, 3:10] = (50, 40)  # correct the left region only
+    ab = levin.colorize(L, hint, mask, prior_ab=prior, prior_weight=0.01)
+    right = ab[:, L.shape[1] // 2:]
+    assert np.abs(right - prior[:, L.shape[1] // 2:]).max() < 1.0
+    assert np.abs(ab[20, 12] - (50, 40)).max() < 20  # the correction spread on the left
+    assert np.abs(ab[20, 12] - (10, -5)).max() > 20
+
+
+def test_fully_scribbled_returns_scribbles():
+    L = two_regions(10, 10)
+    hint = np.random.default_rng(4).uniform(-30, 30, (10, 10, 2))
+    assert np.allclose(levin.colorize(L, hint, np.ones((10, 10), bool)), hint)
+
+
+def test_no_scribbles_and_bad_shapes():
+    L = two_regions(10, 10)
+    with pytest.raises(ColorizerError, match="no scribbles"):
+        levin.colorize(L, np.zeros((10, 10, 2)), np.zeros((10, 10), bool))
+    with pytest.raises(ColorizerError, match="need L"):
+        levin.colorize(L, np.zeros((10, 9, 2)), np.zeros((10, 10), bool))
+
+
+def test_large_image_strategy_matches_full_solve_and_keeps_edges():
+    L = two_regions(400, 600, noise=0)
+    hint, mask = np.zeros((400, 600, 2)), np.zeros((400, 600), bool)
+    mask[100:300:40, 50:250] = True  # strokes, as a user draws on a big photo
+    hint[:, :300][mask[:, :300]] = (45, 30)
+    mask[50:350:50, 350:550] = True
+    hint[:, 300:][mask[:, 300:]] = (-35, 20)
+    ab = levin.colorize(L, hint, mask, max_solve_pixels=100 * 150)  # solved at 1/16 the pixels
+    assert ab.shape == (400, 600, 2)
+    assert np.abs(ab - levin.solve(L, hint, mask)).mean() < 1.0
+    assert ab[200, 299, 0] > 30 and ab[200, 300, 0] < -20  # the edge stays sharp
+    assert np.allclose(ab[mask], hint[mask])
+
+
+def test_registered_levin_uses_hints():
+    model = get_colorizer("levin")
+    L = torch.from_numpy(two_regions(16, 32)).float()[None, None]
+    hint, mask = scribble_two(L[0, 0].numpy())
+    hints = Hints(torch.from_numpy(hint).permute(2, 0, 1)[None].float(),
+                  torch.from_numpy(mask)[None, None].float())
+    ab = model.predict_ab(L, hints)
+    assert ab.shape == (1, 2, 16, 32) and ab[0, 0, 2, 2] > 30
+    with pytest.raises(ColorizerError, match="needs colour hints"):
+        model.predict_ab(L)
