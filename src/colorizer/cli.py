@@ -153,6 +153,47 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, devic
 
 
 @cli.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="New folder for l.npy, ab.npy, split.npy, manifest.csv and dataset.json.")
+@click.option("--size", default=224, show_default=True, type=click.IntRange(min=16),
+              help="Side of the square training images.")
+@click.option("--fit", default="crop", show_default=True, type=click.Choice(["crop", "stretch"]),
+              help="crop: centre square; stretch: plain resize, as the seed did.")
+@click.option("--superpixels/--no-superpixels", default=False, show_default=True,
+              help="Smooth the colour target with merged SLIC superpixels, as the seed did.")
+@click.option("--n-segments", default=10000, show_default=True, help="SLIC superpixels.")
+@click.option("--sigma", default=5.0, show_default=True, help="SLIC pre-smoothing.")
+@click.option("--thresh", default=35.0, show_default=True,
+              help="Merge adjacent regions whose mean colours are closer than this (RGB 0-255).")
+@click.option("--l-from", default="original", show_default=True,
+              type=click.Choice(["original", "smoothed"]),
+              help="Take L from the original photo, or from the smoothed one as the seed did.")
+@click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.99),
+              help="Share of photos in the validation split (decided by file hash).")
+@click.option("--workers", default=0, help="Processes; 0 = all cores.")
+@click.option("--overwrite", is_flag=True, help="Replace a finished dataset in --out.")
+@_user_errors
+def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_from, val_fraction,
+            workers, overwrite):
+    """Turn photo folders into training arrays (8-bit OpenCV Lab, the Kaggle layout).
+
+    Greyscale and unreadable photos are skipped and listed. Rerunning after an interruption
+    continues where it stopped.
+    """
+    from colorizer.data import PrepareConfig
+    from colorizer.data import prepare as run
+
+    cfg = PrepareConfig(size=size, fit=fit, superpixels=superpixels, n_segments=n_segments,
+                        sigma=sigma, thresh=thresh, l_from=l_from, val_fraction=val_fraction)
+    summary = run(list(sources), out, cfg, workers=workers or None, overwrite=overwrite)
+    for path, reason in summary["skipped_files"].items():
+        click.echo(f"skipped: {path}: {reason}", err=True)
+    click.echo(f"{out}: kept {summary['kept']} (train {summary['train']}, val {summary['val']}), "
+               f"skipped {summary['skipped']}", err=True)
+
+
+@cli.command()
 @_user_errors
 def models():
     """List the colorizers, the default, and their model cards."""

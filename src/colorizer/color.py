@@ -243,8 +243,10 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
 
 
 def lab_to_lab8(lab: np.ndarray) -> np.ndarray:
-    """Lab units -> 8-bit OpenCV Lab: (L*255/100, a+128, b+128), rounded and clipped, uint8."""
+    """Lab units (..., 3) -> 8-bit OpenCV Lab: (L*255/100, a+128, b+128), rounded and clipped, uint8."""
     lab = np.asarray(lab, dtype=np.float32)
+    if lab.shape[-1:] != (3,):
+        raise ValueError(f"lab must have shape (..., 3), got {lab.shape}")
     out = np.empty(lab.shape, np.float32)
     out[..., 0] = lab[..., 0] * (255.0 / 100.0)
     out[..., 1:] = lab[..., 1:] + 128.0

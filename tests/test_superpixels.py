@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorizer import superpixels as sp
+
+
+def quadrants(noise=0.0, size=32):
+    img = np.zeros((size, size, 3), np.float64)
+    h = size // 2
+    img[:h, :h] = (200, 200, 200)
+    img[:h, h:] = (220, 30, 30)
+    img[h:, :h] = (30, 200, 40)
+    img[h:, h:] = (20, 40, 210)
+    img += np.random.default_rng(0).normal(0, noise, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_quadrants_give_four_flat_regions():
+    out = sp.smooth(quadrants(noise=4), n_segments=16, sigma=0)  # 8x8 superpixels
+    assert len(np.unique(out.reshape(-1, 3), axis=0)) == 4
+    # SLIC's borders follow the grey image, so a few pixels may cross a quadrant edge
+    for (y, x), true in (((8, 8), (200, 200, 200)), ((8, 24), (220, 30, 30)),
+                         ((24, 8), (30, 200, 40)), ((24, 24), (20, 40, 210))):
+        assert np.abs(out[y, x].astype(int) - true).max() <= 25
+
+
+def test_merge_of_a_block_grid_finds_the_quadrants():
+    rgb = quadrants(noise=8, size=40)
+    labels = (np.arange(40)[:, None] // 5) * 8 + np.arange(40)[None, :] // 5  # 64 blocks of 5x5
+    merged = sp.merge_regions(labels, rgb, thresh=35)
+    assert len(np.unique(merged)) == 4
+    assert len(np.unique(merged[:20, :20])) == 1 and merged[0, 0] != merged[0, -1]
+
+
+def test_threshold_zero_keeps_every_superpixel():
+    from skimage.segmentation import slic
+
+    rgb = quadrants(noise=10)
+    labels = slic(sp._grey3(rgb, np.float64), n_segments=64, sigma=0)
+    merged = sp.merge_regions(labels, rgb, thresh=0)
+    assert len(np.unique(merged)) == len(np.unique(labels))
+
+
+def test_slic_labels_equal_skimage_on_grey3(shared_data):
+    import cv2
+    from skimage.segmentation import slic
+
+    for f in sorted((shared_data / "photos" / "train" / "sun80").glob("*.jpg"))[:4]:
+        rgb = cv2.resize(np.asarray(Image.open(f).convert("RGB")), (224, 224),
+                         interpolation=cv2.INTER_AREA)
+        expected = slic(sp._grey3(rgb, np.float64), n_segments=10000, sigma=5)
+        assert (sp.slic_labels(rgb) == expected).mean() > 0.999, f.name
+
+
+def test_merge_against_reference_on_synthetic():
+    rgb = np.asarray(Image.fromarray(quadrants(noise=25, size=64)).resize((120, 90)))
+    ours = sp.smooth(rgb, n_segments=800, sigma=2, thresh=35)
+    ref = sp.reference_smooth(rgb, n_segments=800, sigma=2, thresh=35)
+    assert np.abs(ours.astype(int) - ref).mean() <= 1.0
+
+
+def test_agrees_with_scikit_image_on_real_photos(shared_data):
+    import cv2
+
+    files = sorted((shared_data / "photos" / "train" / "bsds500").glob("*.jpg"))[:3]
+    files += sorted((shared_data / "photos" / "train" / "imagenet").glob("*.jpg"))[:3]
+    for f in files:
+        rgb = cv2.resize(np.asarray(Image.open(f).convert("RGB")), (224, 224),
+                         interpolation=cv2.INTER_AREA)
+        diff = np.abs(sp.smooth(rgb).astype(int) - sp.reference_smooth(rgb)).mean()
+        assert diff <= 1.0, f.name
+
+
+def test_bad_input():
+    with pytest.raises(ValueError):
+        sp.smooth(np.zeros((8, 8), np.uint8))
