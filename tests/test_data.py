@@ -5,14 +5,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import smooth_photo
 from PIL import Image
 
 from colorizer import color
 from colorizer.cli import cli
 from colorizer.data import LabDataset, PrepareConfig, prepare, resize_photo
 from colorizer.errors import ColorizerError
-
-from helpers import smooth_photo
 
 
 @pytest.fixture
