@@ -194,6 +194,60 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 
 
 @cli.command()
+@click.option("-m", "--model", default="gan", show_default=True, help="Trainable model: gan, vae, ...")
+@click.option("--data", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
+              help="Prepared dataset, Kaggle download, or plain photo folder (prepared into the "
+                   "run folder first). Repeat to combine.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder: checkpoint/, log.csv, tensorboard/, MODEL.safetensors + .json.")
+@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--lr", default=2e-4, show_default=True, type=float, help="Adam learning rate.")
+@click.option("--size", default=128, show_default=True, type=click.IntRange(min=16),
+              help="Training crop size (multiple of 16).")
+@click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.99),
+              help="For data without a stored split.")
+@click.option("--max-minutes", type=click.FloatRange(min=0), help="Stop (and save) after this long.")
+@click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(min=1),
+              help="Steps between checkpoints.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Model config override, VALUE as JSON, e.g. --set lambda_adv=0.02.")
+@_user_errors
+def train(model, data, out, epochs, batch_size, lr, size, val_fraction, max_minutes,
+          checkpoint_every, resume, seed, device, threads, overrides):
+    """Train a colorizer (Adam, validation each epoch, resumable checkpoints).
+
+    Also runs under torchrun for DDP: torchrun --nproc_per_node=N -m colorizer.train [OPTIONS].
+    """
+    import json
+
+    from colorizer.train import TrainConfig
+    from colorizer.train import train as run
+
+    model_config = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            model_config[key] = json.loads(value)
+        except json.JSONDecodeError:
+            model_config[key] = value
+    if size % 16:
+        raise click.UsageError("--size must be a multiple of 16")
+    cfg = TrainConfig(model=model, data=[str(d) for d in data], out=str(out), epochs=epochs,
+                      batch_size=batch_size, lr=lr, size=size, val_fraction=val_fraction,
+                      max_minutes=max_minutes, checkpoint_every=checkpoint_every, seed=seed,
+                      device=device, threads=threads, model_config=model_config)
+    final = run(cfg, resume=resume)
+    click.echo(f"weights: {final} (card: {final.with_suffix('.json')})", err=True)
+
+
+@cli.command()
 @_user_errors
 def models():
     """List the colorizers, the default, and their model cards."""

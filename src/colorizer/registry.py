@@ -77,19 +77,39 @@ class _Entry:
     factory: Callable[..., Colorizer]
     summary: str
     takes_weights: bool
+    build: Callable[[], Colorizer] | None = None  # an untrained instance (trainable models)
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register(name: str, summary: str, takes_weights: bool = True):
-    """Class or factory decorator: ``factory(weights=None) -> Colorizer`` under ``name``."""
+def register(name: str, summary: str, takes_weights: bool = True, build=None):
+    """Class or factory decorator: ``factory(weights=None) -> Colorizer`` under ``name``.
+
+    ``build()``, for trainable models, makes an untrained instance (training, tests).
+    """
 
     def deco(factory):
-        _REGISTRY[name] = _Entry(factory, summary, takes_weights)
+        _REGISTRY[name] = _Entry(factory, summary, takes_weights, build)
         return factory
 
     return deco
+
+
+def build_untrained(name: str) -> Colorizer:
+    """A freshly initialised instance of a trainable model (its default config)."""
+    name = resolve_name(name)
+    if _REGISTRY[name].build is None:
+        raise ColorizerError(f"model {name!r} is not trainable; trainable: "
+                             f"{', '.join(n for n, e in sorted(_REGISTRY.items()) if e.build)}")
+    model = _REGISTRY[name].build()
+    model.name = name
+    return model
+
+
+def is_trainable(name: str) -> bool:
+    _load_builtins()
+    return name in _REGISTRY and _REGISTRY[name].build is not None
 
 
 def _load_builtins() -> None:

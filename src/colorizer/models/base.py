@@ -1,0 +1,74 @@
+"""The contract every trainable colorizer keeps, so that one training loop trains them all.
+
+A trainable model is a :class:`~colorizer.registry.Colorizer` with a dataclass ``Config``, and:
+
+* ``configure_optimizers(lr)`` -> dict of named optimisers (Adam, as the seed);
+* ``training_step(L, ab, optimizers, step)`` -> dict of floats: one batch, its own updates
+  (the GAN's alternating updates live in the GAN's file);
+* ``predict_ab(L)`` for validation and inference.
+
+Weights are loaded from ``NAME.safetensors`` + ``NAME.json`` (the card holds the config).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from colorizer.errors import ColorizerError
+from colorizer.registry import Colorizer, register
+from colorizer.weights import load_into, load_weights, packaged_weights
+
+
+class TrainableColorizer(Colorizer):
+    Config: type = None
+    multiple = 16
+    preferred_size = 256
+
+    def __init__(self, config=None):
+        super().__init__()
+        self.config = config if config is not None else self.Config()
+
+    def configure_optimizers(self, lr: float) -> dict:
+        raise NotImplementedError
+
+    def training_step(self, L, ab, optimizers: dict, step: int) -> dict:
+        raise NotImplementedError
+
+    def ddp_modules(self) -> list[str]:
+        """Names of the submodules to wrap in DistributedDataParallel."""
+        return [name for name, _ in self.named_children()]
+
+    @classmethod
+    def config_from_dict(cls, data: dict):
+        fields = {f.name for f in dataclasses.fields(cls.Config)}
+        unknown = set(data) - fields
+        if unknown:
+            raise ColorizerError(f"model card config has unknown fields for {cls.__name__}: "
+                                 f"{', '.join(sorted(unknown))}")
+        return cls.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    @classmethod
+    def load(cls, name: str, weights: str | None = None):
+        """Build from a weights file (or the one shipped for ``name``) and its card."""
+        path = Path(weights) if weights else packaged_weights(name)
+        if weights is None and not path.exists():
+            raise ColorizerError(f"model {name!r} has no weights shipped in this install; train one "
+                                 f"with `colorize train --model {name}` and pass --weights FILE")
+        state, card = load_weights(path)
+        if card.get("architecture", cls.__name__) != cls.__name__:
+            raise ColorizerError(f"{path}: weights are for {card['architecture']}, not {cls.__name__}")
+        model = cls(cls.config_from_dict(card.get("config", {})))
+        load_into(model, state, str(path))
+        model.card = card
+        return model
+
+
+def register_trainable(name: str, summary: str):
+    """Class decorator: register a TrainableColorizer under ``name``, loading its weights."""
+
+    def deco(cls):
+        register(name, summary, build=cls)(lambda weights=None: cls.load(name, weights))
+        return cls
+
+    return deco

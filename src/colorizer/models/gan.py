@@ -1,0 +1,102 @@
+"""The seed's GAN colorizer: a U-Net generator L -> ab against a discriminator conditioned on L.
+
+Losses, as the seed meant them: the discriminator minimises binary cross-entropy (real target
+smoothed to ``real_label``); the generator minimises ``lambda_mse * MSE(ab) + lambda_adv *
+BCE(D(L, G(L)), real)``, so it does receive the discriminator's gradient (the seed's code used
+MSE alone). ``warmup_steps`` of MSE-only training first is DeOldify's "NoGAN" idea.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from colorizer.color import denormalize_ab, normalize_ab, normalize_l
+from colorizer.models.base import TrainableColorizer, register_trainable
+from colorizer.models.blocks import UNet
+from colorizer.registry import Hints
+
+
+@dataclass
+class GANConfig:
+    channels: tuple = (24, 48, 96, 192)
+    disc: str = "patch"  # "patch" (PatchGAN) or "global" (the seed's single real/fake score)
+    disc_channels: int = 32
+    lambda_mse: float = 1.0
+    lambda_adv: float = 0.01
+    real_label: float = 0.9
+    warmup_steps: int = 0
+
+
+class Discriminator(nn.Module):
+    """Scores (L, ab) pairs: a map of patch logits, or one logit per image ("global")."""
+
+    def __init__(self, channels: int = 32, kind: str = "patch"):
+        super().__init__()
+        c = channels
+        layers = [nn.Conv2d(3, c, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for cin, cout in ((c, 2 * c), (2 * c, 4 * c)):
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout),
+                       nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(4 * c, 1, 3, 1, 1)]
+        self.net = nn.Sequential(*layers)
+        self.kind = kind
+
+    def forward(self, L_norm: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
+        logits = self.net(torch.cat([L_norm, ab_norm], dim=1))
+        return logits.mean(dim=(2, 3)) if self.kind == "global" else logits
+
+
+@register_trainable("gan", "the seed's GAN: U-Net generator + conditional PatchGAN discriminator, "
+                   "MSE + adversarial loss")
+class GANColorizer(TrainableColorizer):
+    Config = GANConfig
+    name = "gan"
+
+    def __init__(self, config: GANConfig | None = None):
+        super().__init__(config)
+        self.gen = UNet(self.config.channels)
+        self.disc = Discriminator(self.config.disc_channels, self.config.disc)
+
+    def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
+        self.check_input(L)
+        return denormalize_ab(self.gen(normalize_l(L)))
+
+    def configure_optimizers(self, lr: float) -> dict:
+        return {"gen": torch.optim.Adam(self.gen.parameters(), lr, betas=(0.5, 0.999)),
+                "disc": torch.optim.Adam(self.disc.parameters(), lr, betas=(0.5, 0.999))}
+
+    def ddp_modules(self) -> list[str]:
+        return ["gen", "disc"]
+
+    def training_step(self, L, ab, optimizers, step):
+        cfg = self.config
+        x, y = normalize_l(L), normalize_ab(ab)
+        fake = self.gen(x)
+        adversarial = step >= cfg.warmup_steps and cfg.lambda_adv > 0
+        logs = {}
+        if adversarial:
+            real_logits = self.disc(x, y)
+            fake_logits = self.disc(x, fake.detach())
+            loss_d = (F.binary_cross_entropy_with_logits(
+                real_logits, torch.full_like(real_logits, cfg.real_label))
+                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+            optimizers["disc"].zero_grad(set_to_none=True)
+            loss_d.backward()
+            optimizers["disc"].step()
+            logs["loss_d"] = loss_d.item()
+        loss_mse = F.mse_loss(fake.float(), y.float())
+        loss_g = cfg.lambda_mse * loss_mse
+        if adversarial:
+            gen_logits = self.disc(x, fake)
+            loss_adv = F.binary_cross_entropy_with_logits(gen_logits, torch.ones_like(gen_logits))
+            loss_g = loss_g + cfg.lambda_adv * loss_adv
+            logs["loss_adv"] = loss_adv.item()
+        optimizers["gen"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        optimizers["gen"].step()
+        logs.update(loss_mse=loss_mse.item(), loss_g=loss_g.item())
+        return logs

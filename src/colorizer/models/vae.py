@@ -1,0 +1,82 @@
+"""The seed's VAE colorizer, conditional: q(z | L, ab) and a decoder p(ab | z, L).
+
+The encoder sees L and ab and gives mu and log sigma^2 of a small global code z; the decoder is
+the U-Net on L with z joined at its bottleneck. Loss: MSE(ab) + beta * KL, with
+KL = -1/2 sum(1 + log sigma^2 - sigma^2 - mu^2), as in the seed. At inference z = 0 (the most
+likely colours); ``sample_ab`` draws z ~ N(0, I) for diverse colorizations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from colorizer.color import denormalize_ab, normalize_ab, normalize_l
+from colorizer.models.base import TrainableColorizer, register_trainable
+from colorizer.models.blocks import UNet, conv_block
+from colorizer.registry import Hints
+
+
+@dataclass
+class VAEConfig:
+    channels: tuple = (16, 32, 64, 128)
+    latent: int = 16
+    beta: float = 1e-3
+    sample_scale: float = 1.0
+
+
+class Encoder(nn.Module):
+    """(L, ab) -> (mu, logvar), each (N, latent)."""
+
+    def __init__(self, latent: int, c: int = 16):
+        super().__init__()
+        self.net = nn.Sequential(conv_block(3, c, 2), conv_block(c, 2 * c, 2), conv_block(2 * c, 4 * c, 2),
+                                 conv_block(4 * c, 4 * c, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(4 * c, 2 * latent)
+
+    def forward(self, L_norm, ab_norm):
+        mu, logvar = self.head(self.net(torch.cat([L_norm, ab_norm], 1))).chunk(2, dim=1)
+        return mu, logvar.clamp(-10, 10)
+
+
+@register_trainable("vae", "the seed's VAE, conditional on L: global latent code, MSE + beta*KL; "
+                    "--samples K gives K different colorizations")
+class VAEColorizer(TrainableColorizer):
+    Config = VAEConfig
+    name = "vae"
+
+    def __init__(self, config: VAEConfig | None = None):
+        super().__init__(config)
+        self.encoder = Encoder(self.config.latent)
+        self.decoder = UNet(self.config.channels, extra=self.config.latent)
+
+    def decode(self, L: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return denormalize_ab(self.decoder(normalize_l(L), z))
+
+    def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
+        self.check_input(L)
+        return self.decode(L, L.new_zeros(L.shape[0], self.config.latent))
+
+    def sample_ab(self, L: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One random colorization per item (z ~ N(0, sample_scale^2 I))."""
+        self.check_input(L)
+        z = torch.randn(L.shape[0], self.config.latent, generator=generator).to(L.device)
+        return self.decode(L, z * self.config.sample_scale)
+
+    def configure_optimizers(self, lr: float) -> dict:
+        return {"vae": torch.optim.Adam(self.parameters(), lr)}
+
+    def training_step(self, L, ab, optimizers, step):
+        x, y = normalize_l(L), normalize_ab(ab)
+        mu, logvar = self.encoder(x, y)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)  # the reparameterisation trick
+        recon = F.mse_loss(self.decoder(x, z).float(), y.float())
+        kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
+        loss = recon + self.config.beta * kl
+        optimizers["vae"].zero_grad(set_to_none=True)
+        loss.backward()
+        optimizers["vae"].step()
+        return {"loss": loss.item(), "loss_mse": recon.item(), "kl": kl.item()}

@@ -1,0 +1,370 @@
+"""One training loop for every trainable colorizer; runs alone or under ``torchrun`` (DDP).
+
+    colorize train --model gan --data DATASET --epochs 20 --out runs/gan
+    torchrun --nproc_per_node=2 -m colorizer.train --model gan --data DATASET --out runs/gan
+
+The loop owns data, devices, validation, logging and checkpoints; the model owns its losses
+and updates (``training_step``). Checkpoints hold weights and optimiser tensors as safetensors
+and everything else (config, step, RNG states) as JSON, written atomically, so ``--resume``
+continues after a kill -9 at the same step with the same data order.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from colorizer.errors import ColorizerError
+
+
+@dataclass
+class TrainConfig:
+    model: str = "gan"
+    data: list[str] = field(default_factory=list)
+    out: str = "runs/run"
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 2e-4
+    size: int = 128
+    val_fraction: float = 0.1
+    val_images: int = 128
+    max_minutes: float | None = None
+    checkpoint_every: int = 200
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    model_config: dict = field(default_factory=dict)
+
+
+def _rank() -> tuple[int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# --- checkpoints without pickle ----------------------------------------------------------------
+
+
+def _flatten_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"{name}.{idx}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}.{key}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _restore_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    state: dict = {}
+    prefix = f"{name}."
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            idx, sub = key[len(prefix):].split(".", 1)
+            state.setdefault(int(idx), {})[sub] = value
+    for key, value in meta["scalars"].items():
+        idx, sub = key.split(".", 1)
+        state.setdefault(int(idx), {})[sub] = value
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def _unwrapped_state(model: torch.nn.Module) -> dict:
+    return {k.replace(".module.", "."): v.detach().cpu().contiguous()
+            for k, v in model.state_dict().items()}
+
+
+def model_card(model, cfg: TrainConfig, extra: dict | None = None) -> dict:
+    return {"architecture": type(model).__name__, "name": cfg.model,
+            "config": json.loads(json.dumps(asdict(model.config))),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "training": {k: v for k, v in asdict(cfg).items() if k != "model_config"}, **(extra or {})}
+
+
+def save_checkpoint(run: Path, model, optimizers: dict, cfg: TrainConfig, progress: dict,
+                    dataset_rng: np.random.Generator) -> None:
+    """Write run/checkpoint/ atomically (a new folder, then rename)."""
+    tmp = run / ".checkpoint.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(_unwrapped_state(model), str(tmp / "model.safetensors"))
+    tensors, metas = {}, {}
+    for name, opt in optimizers.items():
+        t, m = _flatten_optimizer(name, opt)
+        tensors.update(t)
+        metas[name] = m
+    tensors["rng.torch"] = torch.get_rng_state()
+    save_file(tensors, str(tmp / "optim.safetensors"))
+    state = {"progress": progress, "optimizers": metas, "config": asdict(cfg),
+             "card": model_card(model, cfg),
+             "rng": {"python": _json_rng(random.getstate()), "numpy": np.random.get_state()[1].tolist(),
+                     "numpy_pos": int(np.random.get_state()[2]),
+                     "dataset": dataset_rng.bit_generator.state}}
+    (tmp / "state.json").write_text(json.dumps(state))
+    final = run / "checkpoint"
+    old = run / ".checkpoint.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _json_rng(state):
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def load_checkpoint(run: Path, model, optimizers: dict, dataset_rng: np.random.Generator) -> dict:
+    ck = run / "checkpoint"
+    if not (ck / "state.json").exists():
+        old = run / ".checkpoint.old"  # killed between the two renames
+        if (old / "state.json").exists():
+            ck = old
+        else:
+            raise ColorizerError(f"{run}: no checkpoint to resume from")
+    state = json.loads((ck / "state.json").read_text())
+    from colorizer.weights import load_into
+
+    load_into(model, load_file(str(ck / "model.safetensors")), str(ck))
+    tensors = load_file(str(ck / "optim.safetensors"))
+    for name, opt in optimizers.items():
+        _restore_optimizer(name, opt, tensors, state["optimizers"][name])
+    torch.set_rng_state(tensors["rng.torch"])
+    version, internal, gauss = state["rng"]["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np.random.set_state(("MT19937", np.array(state["rng"]["numpy"], dtype=np.uint32),
+                         state["rng"]["numpy_pos"]))
+    dataset_rng.bit_generator.state = state["rng"]["dataset"]
+    return state["progress"]
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def validate(model, dataset, device, limit: int, batch_size: int) -> dict:
+    """Mean val MSE (normalised ab), AuC and colourfulness ratio on up to ``limit`` images."""
+    from colorizer import metrics
+    from colorizer.color import lab2rgb_u8, normalize_ab
+
+    model.eval()
+    n = min(limit, len(dataset))
+    mse, aucs, cf_pred, cf_true = [], [], [], []
+    for start in range(0, n, batch_size):
+        items = [dataset[i] for i in range(start, min(n, start + batch_size))]
+        L = torch.stack([it[0] for it in items]).to(device)
+        ab = torch.stack([it[1] for it in items]).to(device)
+        pred = model.predict_ab(L).float()
+        mse.append(float(torch.mean((normalize_ab(pred) - normalize_ab(ab)) ** 2)))
+        for k in range(len(items)):
+            p = pred[k].permute(1, 2, 0).cpu().numpy()
+            t = ab[k].permute(1, 2, 0).cpu().numpy()
+            Lk = L[k, 0].cpu().numpy()[..., None]
+            aucs.append(metrics.auc(p, t))
+            cf_pred.append(metrics.colourfulness(lab2rgb_u8(np.concatenate([Lk, p], 2))))
+            cf_true.append(metrics.colourfulness(lab2rgb_u8(np.concatenate([Lk, t], 2))))
+    model.train()
+    return {"val_mse": float(np.mean(mse)), "val_auc": float(np.mean(aucs)),
+            "val_colourfulness_ratio": float(np.mean(cf_pred) / max(np.mean(cf_true), 1e-9))}
+
+
+# --- the loop -----------------------------------------------------------------------------------
+
+
+def _datasets(cfg: TrainConfig, run: Path):
+    """LabDatasets for train/val; plain image folders are prepared into the run folder first."""
+    from colorizer.data import LabDataset, PrepareConfig, prepare
+
+    roots = []
+    for d in cfg.data:
+        d = Path(d)
+        if (d / "l.npy").exists() or (d / "l" / "gray_scale.npy").exists():
+            roots.append(d)
+        else:
+            target = run / "data" / d.resolve().name
+            if not (target / "dataset.json").exists():
+                prepare([d], target, PrepareConfig(val_fraction=cfg.val_fraction), progress=True)
+            roots.append(target)
+    train = LabDataset(roots, "train", cfg.size, augment=True, val_fraction=cfg.val_fraction,
+                       seed=cfg.seed)
+    val = LabDataset(roots, "val", cfg.size, augment=False, val_fraction=cfg.val_fraction)
+    if len(train) == 0:
+        raise ColorizerError("no training images in --data")
+    return train, val
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Train ``cfg.model``; returns the path of the final weights (RUN/NAME.safetensors)."""
+    from tqdm import tqdm
+
+    from colorizer.registry import build_untrained, is_trainable, resolve_device
+    from colorizer.weights import save_weights
+
+    if not is_trainable(cfg.model):
+        build_untrained(cfg.model)  # raises the error that lists the trainable names
+    rank, world = _rank()
+    distributed = world > 1
+    if distributed:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = resolve_device(cfg.device)
+    if distributed and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    run = Path(cfg.out)
+    if rank == 0:
+        if run.exists() and (run / "checkpoint").exists() and not resume:
+            raise ColorizerError(f"{run}: holds a training run; pass --resume to continue it or "
+                                 "choose another --out")
+        run.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.seed + rank)
+    model = build_untrained(cfg.model)
+    if cfg.model_config:
+        model = type(model)(type(model).config_from_dict({**asdict(model.config), **cfg.model_config}))
+        model.name = cfg.model
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        for name in model.ddp_modules():
+            sub = getattr(model, name)
+            setattr(model, name, DDP(sub, device_ids=[device.index] if device.type == "cuda" else None))
+    optimizers = model.configure_optimizers(cfg.lr)
+    train_set, val_set = _datasets(cfg, run) if rank == 0 or not distributed else (None, None)
+    if distributed:
+        dist.barrier()
+        if train_set is None:
+            train_set, val_set = _datasets(cfg, run)
+    state = {"step": 0, "epoch": 0, "batch": 0}
+    if resume:
+        state = load_checkpoint(run, model, optimizers, train_set.rng)
+    per_epoch = len(train_set) // (cfg.batch_size * world)
+    if per_epoch == 0:
+        raise ColorizerError(f"only {len(train_set)} training images for batch size {cfg.batch_size}")
+    total = per_epoch * cfg.epochs
+    log_path = run / "log.csv"
+    writer = _tensorboard(run) if rank == 0 else None
+    start = time.monotonic()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _nullcontext()
+    bar = tqdm(total=total, initial=state["step"], unit="step", disable=not progress or rank != 0,
+               desc=f"train {cfg.model}")
+    model.train()
+    stop = False
+    while state["epoch"] < cfg.epochs and not stop:
+        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed + state["epoch"]))
+        order = order[rank::world]
+        while state["batch"] < per_epoch:
+            idx = order[state["batch"] * cfg.batch_size:(state["batch"] + 1) * cfg.batch_size].tolist()
+            items = [train_set[i] for i in idx]
+            L = torch.stack([it[0] for it in items]).to(device)
+            ab = torch.stack([it[1] for it in items]).to(device)
+            if device.type == "cuda":
+                L, ab = L.to(memory_format=torch.channels_last), ab.to(memory_format=torch.channels_last)
+            with autocast:
+                logs = model.training_step(L, ab, optimizers, state["step"])
+            state["step"] += 1
+            state["batch"] += 1
+            bar.update()
+            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
+            if rank == 0:
+                _log(log_path, {"step": state["step"], "epoch": state["epoch"], **logs}, writer)
+                if state["step"] % cfg.checkpoint_every == 0:
+                    save_checkpoint(run, model, optimizers, cfg, state, train_set.rng)
+            if cfg.max_minutes and time.monotonic() - start > 60 * cfg.max_minutes:
+                stop = True
+                break
+        if not stop:
+            state["epoch"] += 1
+            state["batch"] = 0
+            if rank == 0 and len(val_set):
+                val = validate(model, val_set, device, cfg.val_images, cfg.batch_size)
+                _log(log_path, {"step": state["step"], "epoch": state["epoch"], **val}, writer)
+                bar.write(f"epoch {state['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in val.items()))
+    bar.close()
+    final = run / f"{cfg.model}.safetensors"
+    if rank == 0:
+        save_checkpoint(run, model, optimizers, cfg, state, train_set.rng)
+        plain = build_untrained(cfg.model) if not cfg.model_config else \
+            type(model)(type(model).config_from_dict({**asdict(build_untrained(cfg.model).config),
+                                                      **cfg.model_config}))
+        plain.load_state_dict(_unwrapped_state(model))
+        seconds = time.monotonic() - start
+        save_weights(plain, final, model_card(plain, cfg, {
+            "steps": state["step"], "epochs_completed": state["epoch"],
+            "train_images": len(train_set), "val_images": len(val_set),
+            "hardware": _hardware(device), "training_seconds_last_session": round(seconds, 1)}))
+        (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+    return final
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _hardware(device) -> str:
+    import platform
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, " \
+           f"{torch.get_num_threads()} threads)"
+
+
+def _tensorboard(run: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is an optional extra: pip install 'colorizer[train]'
+        return None
+    return SummaryWriter(str(run / "tensorboard"))
+
+
+def _log(path: Path, row: dict, writer) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.writer(fh)
+        if new:
+            w.writerow(["step", "epoch", "key", "value"])
+        for k, v in row.items():
+            if k not in ("step", "epoch"):
+                w.writerow([row["step"], row["epoch"], k, f"{v:.6g}"])
+                if writer is not None:
+                    writer.add_scalar(k, v, row["step"])
+
+
+def main(argv=None) -> None:
+    """``python -m colorizer.train`` (e.g. under torchrun) with the same options as the CLI."""
+    from colorizer.cli import cli
+
+    cli(["train", *(argv if argv is not None else __import__("sys").argv[1:])],
+        prog_name="colorize", standalone_mode=True)
+
+
+if __name__ == "__main__":
+    main()
