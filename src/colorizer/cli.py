@@ -248,6 +248,33 @@ def train(model, data, out, epochs, batch_size, lr, size, val_fraction, max_minu
 
 
 @cli.command()
+@click.option("--models", default="gray", show_default=True,
+              help="Comma-separated colorizers to compare; the gray baseline is always included.")
+@click.option("--images", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
+              help="Photo folders or files (colour ground truth). Repeatable.")
+@click.option("--size", default=256, show_default=True, type=click.IntRange(min=32),
+              help="Grading resolution (the seed graded at 256x256).")
+@click.option("--out", default="report", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
+@click.option("--seed", default=0, show_default=True, help="Seed for the bootstrap intervals.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing report in --out.")
+@_user_errors
+def evaluate(models, images, size, out, seed, overwrite):
+    """Score colorizers on photos: the seed's metrics, PSNR/SSIM/CIEDE2000/AuC/colourfulness,
+    and a side-by-side HTML report (report.html, summary.md/json, per_image.csv, bars.png)."""
+    from colorizer.evaluate import EvalConfig
+    from colorizer.evaluate import evaluate as run
+
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise click.ClickException(f"{out}: exists and is not empty; use --overwrite or another --out")
+    cfg = EvalConfig(models=[m.strip() for m in models.split(",") if m.strip()],
+                     images=[str(i) for i in images], out=str(out), size=size, seed=seed)
+    summary = run(cfg, say=lambda line: click.echo(line, err=True))
+    click.echo((out / "summary.md").read_text())
+    click.echo(f"report: {out / 'report.html'} ({summary['images_scored']} photos scored)", err=True)
+
+
+@cli.command()
 @_user_errors
 def models():
     """List the colorizers, the default, and their model cards."""

@@ -271,7 +271,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     model.train()
     stop = False
     while state["epoch"] < cfg.epochs and not stop:
-        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed + state["epoch"]))
+        shuffle = torch.Generator().manual_seed(cfg.seed + state["epoch"])
+        order = torch.randperm(len(train_set), generator=shuffle)
         order = order[rank::world]
         while state["batch"] < per_epoch:
             idx = order[state["batch"] * cfg.batch_size:(state["batch"] + 1) * cfg.batch_size].tolist()
