@@ -6,11 +6,10 @@ import subprocess
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import smooth_photo
 from PIL import Image
 
 from colorizer.cli import cli
-
-from helpers import smooth_photo
 
 
 def test_evaluate_small_folder_is_reproducible(tmp_path):
