@@ -248,7 +248,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
 
         for name in model.ddp_modules():
             sub = getattr(model, name)
-            setattr(model, name, DDP(sub, device_ids=[device.index] if device.type == "cuda" else None))
+            # no buffer broadcast: rank 0 validates alone, and a forward pass there must not wait
+            # for the other ranks (batch-norm statistics stay per rank; parameters are shared)
+            setattr(model, name, DDP(sub, device_ids=[device.index] if device.type == "cuda" else None,
+                                     broadcast_buffers=False))
     optimizers = model.configure_optimizers(cfg.lr)
     train_set, val_set = _datasets(cfg, run) if rank == 0 or not distributed else (None, None)
     if distributed:
@@ -316,9 +319,26 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             "hardware": _hardware(device), "training_seconds_last_session": round(seconds, 1)}))
         (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     if distributed:
+        in_sync = ranks_in_sync(model)
+        if rank == 0:
+            card_file = final.with_suffix(".json")
+            card = json.loads(card_file.read_text())
+            card["ddp"] = {"world_size": world, "ranks_in_sync": in_sync}
+            card_file.write_text(json.dumps(card, indent=2, sort_keys=True))
         dist.barrier()
         dist.destroy_process_group()
     return final
+
+
+def ranks_in_sync(model) -> bool:
+    """True when every rank holds exactly the same parameters (checked with an all-gather)."""
+    import torch.distributed as dist
+
+    signature = torch.stack([p.detach().double().sum() for p in model.parameters()]
+                            + [p.detach().double().abs().sum() for p in model.parameters()]).cpu()
+    gathered = [torch.zeros_like(signature) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, signature)
+    return all(torch.equal(gathered[0], g) for g in gathered[1:])
 
 
 class _nullcontext:

@@ -79,8 +79,9 @@ class GANColorizer(TrainableColorizer):
         adversarial = step >= cfg.warmup_steps and cfg.lambda_adv > 0
         logs = {}
         if adversarial:
-            real_logits = self.disc(x, y)
-            fake_logits = self.disc(x, fake.detach())
+            # real and generated pairs in one forward pass (one DDP forward per backward)
+            logits = self.disc(torch.cat([x, x]), torch.cat([y, fake.detach()]))
+            real_logits, fake_logits = logits.chunk(2)
             loss_d = (F.binary_cross_entropy_with_logits(
                 real_logits, torch.full_like(real_logits, cfg.real_label))
                 + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))

@@ -1,0 +1,103 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from colorizer.errors import ColorizerError
+from colorizer.train import TrainConfig, train
+
+TINY = {"channels": [4, 8, 8, 8], "disc_channels": 4}
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "ds"
+    root.mkdir()
+    base = rng.integers(60, 200, (40, 1, 1, 1))
+    np.save(root / "l.npy", np.clip(base[..., 0] + rng.integers(0, 30, (40, 32, 32)), 0, 255).astype(np.uint8))
+    np.save(root / "ab.npy", rng.integers(100, 160, (40, 32, 32, 2), dtype=np.uint8))
+    np.save(root / "split.npy", (np.arange(40) % 10 == 0).astype(np.uint8))
+    return root
+
+
+def config(dataset, out, **kw):
+    base = dict(model="gan", data=[str(dataset)], out=str(out), epochs=3, batch_size=4, size=32,
+                checkpoint_every=1, threads=1, val_images=4, model_config=dict(TINY))
+    return TrainConfig(**{**base, **kw})
+
+
+def _cli(cfg: TrainConfig, resume=False):
+    args = [sys.executable, "-m", "colorizer.train", "--model", cfg.model, "--out", cfg.out,
+            "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size), "--size", str(cfg.size),
+            "--checkpoint-every", str(cfg.checkpoint_every), "--threads", "1",
+            "--set", f"channels={json.dumps(TINY['channels'])}", "--set", "disc_channels=4"]
+    for d in cfg.data:
+        args += ["--data", d]
+    return args + (["--resume"] if resume else [])
+
+
+def test_train_writes_weights_card_and_logs(dataset, tmp_path):
+    final = train(config(dataset, tmp_path / "run", epochs=1), progress=False)
+    card = json.loads(final.with_suffix(".json").read_text())
+    assert card["architecture"] == "GANColorizer" and card["steps"] == 9
+    assert card["config"]["channels"] == [4, 8, 8, 8]
+    log = (tmp_path / "run" / "log.csv").read_text()
+    assert "loss_adv" in log and "val_auc" in log
+    from colorizer.registry import get_colorizer
+
+    model = get_colorizer("gan", weights=str(final))
+    assert model.predict_ab(torch.zeros(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+    with pytest.raises(ColorizerError, match="--resume"):
+        train(config(dataset, tmp_path / "run", epochs=1), progress=False)
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(dataset, tmp_path):
+    reference = train(config(dataset, tmp_path / "ref", epochs=4), progress=False)
+    cfg = config(dataset, tmp_path / "killed", epochs=4)
+    proc = subprocess.Popen(_cli(cfg), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = Path(cfg.out) / "checkpoint" / "state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists():
+            try:
+                if json.loads(state.read_text())["progress"]["step"] >= 12:
+                    break
+            except (json.JSONDecodeError, KeyError):
+                pass
+        time.sleep(0.01)
+    assert proc.poll() is None, "training ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (Path(cfg.out) / "gan.safetensors").exists()
+    resumed = train(cfg, resume=True, progress=False)
+    card = json.loads(resumed.with_suffix(".json").read_text())
+    assert card["steps"] == 36  # 4 epochs x 9 steps, no step lost or repeated
+    a, b = load_file(str(reference)), load_file(str(resumed))
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5), key
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_two_cpu_processes(dataset, tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    if torchrun is None:
+        pytest.skip("torchrun not found")
+    cfg = config(dataset, tmp_path / "ddp", epochs=2)
+    args = _cli(cfg)
+    cmd = [torchrun, "--standalone", "--nproc_per_node=2", *args[1:]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = json.loads((tmp_path / "ddp" / "gan.json").read_text())
+    assert card["ddp"] == {"world_size": 2, "ranks_in_sync": True}
+    assert card["steps"] == 2 * (36 // (4 * 2))  # each rank takes half of every epoch
