@@ -121,3 +121,25 @@ def test_large_jpeg_end_to_end(tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert "exists, not overwritten" in again.stderr
     assert (tmp_path / "out.png").stat().st_mtime_ns == stamp
+
+
+def test_vae_samples_are_different_files(tmp_path):
+    import torch
+
+    from colorizer.models.vae import VAEColorizer, VAEConfig
+    from colorizer.weights import save_weights
+
+    torch.manual_seed(0)
+    # untrained, so make the code matter: wide samples of z
+    config = {"channels": [4, 8, 8, 8], "latent": 4, "sample_scale": 200.0}
+    weights = save_weights(VAEColorizer(VAEConfig(channels=(4, 8, 8, 8), latent=4, sample_scale=200.0)),
+                           tmp_path / "vae.safetensors", {"architecture": "VAEColorizer", "config": config})
+    Image.fromarray(smooth_photo(48, 64)).save(tmp_path / "x.png")
+    r = CliRunner().invoke(cli, ["image", str(tmp_path / "x.png"), "--model", "vae", "--weights",
+                                 str(weights), "--samples", "3", "--out-dir", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    outs = [np.asarray(Image.open(tmp_path / "out" / f"x_sample{k}.png")).astype(int) for k in (1, 2, 3)]
+    assert all(o.shape == (48, 64, 3) for o in outs)
+    assert np.abs(outs[0] - outs[1]).mean() > 0.5 and np.abs(outs[1] - outs[2]).mean() > 0.5
+    r = CliRunner().invoke(cli, ["image", str(tmp_path / "x.png"), "--model", "gray", "--samples", "2"])
+    assert r.exit_code == 1 and "--samples needs" in r.output

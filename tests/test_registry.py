@@ -25,7 +25,13 @@ def test_default_is_clear_when_nothing_ships():
 @pytest.mark.parametrize("name", list_colorizers())
 def test_contract(name):
     """Every registered colorizer: (N,1,H,W) L in Lab units -> (N,2,H,W) finite ab."""
-    model = get_colorizer(name, device="cpu")
+    from colorizer.registry import build_untrained, is_trainable
+    from colorizer.weights import packaged_weights
+
+    if is_trainable(name) and not packaged_weights(name).exists():
+        model = build_untrained(name).eval()  # no weights shipped: check the architecture
+    else:
+        model = get_colorizer(name, device="cpu")
     assert isinstance(model, Colorizer) and model.name == name
     m = max(model.multiple, 1)
     L = torch.rand(2, 1, 2 * m * 2, 3 * m * 2) * 100

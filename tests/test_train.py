@@ -24,7 +24,8 @@ def dataset(tmp_path):
     root = tmp_path / "ds"
     root.mkdir()
     base = rng.integers(60, 200, (40, 1, 1, 1))
-    np.save(root / "l.npy", np.clip(base[..., 0] + rng.integers(0, 30, (40, 32, 32)), 0, 255).astype(np.uint8))
+    L = np.clip(base[..., 0] + rng.integers(0, 30, (40, 32, 32)), 0, 255)
+    np.save(root / "l.npy", L.astype(np.uint8))
     np.save(root / "ab.npy", rng.integers(100, 160, (40, 32, 32, 2), dtype=np.uint8))
     np.save(root / "split.npy", (np.arange(40) % 10 == 0).astype(np.uint8))
     return root

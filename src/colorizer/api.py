@@ -20,7 +20,7 @@ from colorizer.errors import ColorizerError
 from colorizer.io import Picture, load_input
 from colorizer.registry import Colorizer, Hints, get_colorizer
 
-#: Default working resolution: the model sees about DEFAULT_SIZE x DEFAULT_SIZE pixels.
+#: Working resolution for models that state no preferred size: about DEFAULT_SIZE^2 pixels.
 DEFAULT_SIZE = 256
 
 
@@ -56,18 +56,28 @@ def _as_hints(hints, height: int, width: int) -> Hints | None:
 
 
 @torch.inference_mode()
-def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int = DEFAULT_SIZE,
-                       hints: Hints | None = None) -> torch.Tensor:
+def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int | None = None,
+                       hints: Hints | None = None, sample: torch.Generator | None = None
+                       ) -> torch.Tensor:
     """Run ``model`` on a working-size copy of full-resolution ``L`` (N, 1, H, W).
 
-    Returns ab (N, 2, h, w) at the working size chosen by :func:`working_shape`.
+    Returns ab (N, 2, h, w) at the working size chosen by :func:`working_shape` (``size`` None:
+    the model's ``preferred_size``). With ``sample`` (a seeded generator), a model that can
+    sample (the VAE) draws one random colorization instead of its most likely one.
     """
     height, width = L.shape[-2:]
-    shape = working_shape(height, width, size, model.multiple)
+    shape = working_shape(height, width, size or getattr(model, "preferred_size", DEFAULT_SIZE),
+                          model.multiple)
     small = F.interpolate(L, size=shape, mode="bilinear", antialias=True, align_corners=False)
     if hints is not None:
         hints = _masked_resize(hints.to(L.device), shape)
-    ab = model.predict_ab(small, hints=hints)
+    if sample is not None:
+        if not hasattr(model, "sample_ab"):
+            raise ColorizerError(f"model {model.name!r} gives one colorization only; --samples needs "
+                                 "a model that samples, such as vae")
+        ab = model.sample_ab(small, sample)
+    else:
+        ab = model.predict_ab(small, hints=hints)
     if ab.shape != (L.shape[0], 2, *shape):
         raise RuntimeError(f"model {model.name!r} returned ab of shape {tuple(ab.shape)}, "
                            f"expected {(L.shape[0], 2, *shape)}")
@@ -83,15 +93,17 @@ def upsample_ab(ab: torch.Tensor, height: int, width: int) -> np.ndarray:
 
 
 @torch.inference_mode()
-def colorize_picture(pic: Picture, model: Colorizer, size: int = DEFAULT_SIZE,
-                     hints: Hints | None = None) -> Picture:
+def colorize_picture(pic: Picture, model: Colorizer, size: int | None = None,
+                     hints: Hints | None = None, sample: int | None = None) -> Picture:
     """Colorize a :class:`Picture` at full resolution with a ready model.
 
     The five hops: full-res L -> working-size L -> model -> ab upsampled -> joined with full L.
+    ``sample=k`` draws the k-th random colorization (models that sample, e.g. the VAE).
     """
     L = srgb_to_l(pic.pixels)
     height, width = L.shape
-    ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size, hints)
+    gen = None if sample is None else torch.Generator().manual_seed(int(sample))
+    ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size, hints, gen)
     return pic.with_pixels(l_ab_to_srgb(L, upsample_ab(ab, height, width), pic.pixels.dtype))
 
 
@@ -101,7 +113,7 @@ DEFAULT_PRIOR_WEIGHT = 0.01
 
 @torch.inference_mode()
 def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
-                       model: Colorizer | None = None, *, size: int = DEFAULT_SIZE,
+                       model: Colorizer | None = None, *, size: int | None = None,
                        prior_weight: float = DEFAULT_PRIOR_WEIGHT) -> Picture:
     """Colour from user scribbles (Levin et al. 2004), alone or on top of a model.
 
@@ -123,7 +135,7 @@ def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
     return pic.with_pixels(l_ab_to_srgb(L, ab, pic.pixels.dtype))
 
 
-def colorize(image, model: str | Colorizer = "default", *, size: int = DEFAULT_SIZE,
+def colorize(image, model: str | Colorizer = "default", *, size: int | None = None,
              device: str | None = None, hints=None, weights: str | None = None):
     """Colorize one image at its full resolution.
 
@@ -134,8 +146,9 @@ def colorize(image, model: str | Colorizer = "default", *, size: int = DEFAULT_S
         float in [0, 1]. A colour image is re-colorized from its lightness.
     model : str or Colorizer
         A registry name (see :func:`colorizer.list_colorizers`) or a ready colorizer.
-    size : int
-        Working resolution: the model sees about ``size`` x ``size`` pixels.
+    size : int, optional
+        Working resolution: the model sees about ``size`` x ``size`` pixels (default: the
+        model's preferred size).
     device : str, optional
         ``"cpu"``, ``"cuda"`` or None (CUDA when available).
     hints : tuple (ab, mask), optional
@@ -159,7 +172,7 @@ def colorize(image, model: str | Colorizer = "default", *, size: int = DEFAULT_S
     pic, kind = load_input(image)
     if not isinstance(model, Colorizer):
         model = get_colorizer(model, weights=weights, device=device)
-    out = colorize_picture(pic, model, size, _as_hints(hints, pic.rgb.shape[0], pic.rgb.shape[1]))
+    out = colorize_picture(pic, model, size, _as_hints(hints, *pic.pixels.shape[:2]))
     if kind == "array":
         return out.to_array(np.asarray(image).dtype if np.asarray(image).dtype != bool
                             else np.uint8)

@@ -23,10 +23,17 @@ OUTPUT_SUFFIX = "_color"
 
 @dataclass
 class Job:
-    """One input file and where its result goes."""
+    """One input file and where its result goes (``variant``: which sample, if several)."""
 
     src: Path
     dst: Path
+    variant: int | None = None
+
+
+def with_samples(jobs: list[Job], samples: int) -> list[Job]:
+    """Each job k times, writing NAME_sampleK.EXT (k = 1..samples)."""
+    return [Job(j.src, j.dst.with_name(f"{j.dst.stem}_sample{k}{j.dst.suffix}"), k)
+            for j in jobs for k in range(1, samples + 1)]
 
 
 @dataclass
@@ -86,7 +93,7 @@ def plan_jobs(inputs: Iterable[str | os.PathLike], output: str | os.PathLike | N
 def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
              max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True,
              report: Callable[[str], None] | None = None) -> Summary:
-    """Read each job's input, apply ``process(picture) -> picture``, write the result.
+    """Read each job's input, apply ``process(picture, job) -> picture``, write the result.
 
     Problems with one file are reported through ``report`` (default: a line on stderr that does
     not break the progress bar) and the run goes on.
@@ -101,7 +108,7 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 pic = read_image(job.src, max_pixels=max_pixels)
-                write_image(process(pic), job.dst, overwrite=overwrite, inputs=(job.src,))
+                write_image(process(pic, job), job.dst, overwrite=overwrite, inputs=(job.src,))
             for w in caught:
                 say(f"warning: {w.message}")
             summary.done.append(job.dst)

@@ -50,9 +50,9 @@ def model_options(fn):
     fn = click.option("--device", default="auto", show_default=True,
                       type=click.Choice(["auto", "cpu", "cuda"]),
                       help="Where the model runs; auto picks CUDA when available.")(fn)
-    fn = click.option("--size", default=256, show_default=True, type=click.IntRange(min=8),
-                      help="Working resolution: the model sees about SIZE x SIZE pixels; the "
-                           "output keeps the full input size.")(fn)
+    fn = click.option("--size", type=click.IntRange(min=8),
+                      help="Working resolution: the model sees about SIZE x SIZE pixels (default: "
+                           "the model's preferred size); the output keeps the full input size.")(fn)
     fn = click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
                       help="A .safetensors file to use instead of the shipped weights.")(fn)
     fn = click.option("-m", "--model", default="default", show_default=True,
@@ -85,8 +85,11 @@ def cli():
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 @click.option("--max-pixels", default=MAX_PIXELS_DEFAULT, show_default=True,
               type=click.IntRange(min=1), help="Refuse images larger than this many pixels.")
+@click.option("--samples", type=click.IntRange(min=1),
+              help="Write K different colorizations per photo (NAME_sample1..K), for models that "
+                   "sample (vae).")
 @_user_errors
-def image(inputs, output, out_dir, model, weights, size, device, overwrite, max_pixels):
+def image(inputs, output, out_dir, model, weights, size, device, overwrite, max_pixels, samples):
     """Colorize image files or folders (recursively) at their full resolution.
 
     A colour photo is re-colorized from its lightness. Bad files are reported one line each and
@@ -94,14 +97,19 @@ def image(inputs, output, out_dir, model, weights, size, device, overwrite, max_
     existing outputs are kept unless --overwrite is given.
     """
     from colorizer.api import colorize_picture
-    from colorizer.batch import plan_jobs, run_jobs
+    from colorizer.batch import plan_jobs, run_jobs, with_samples
     from colorizer.registry import get_colorizer
 
     jobs = plan_jobs(inputs, output, out_dir)
     if not jobs:
         raise click.UsageError("no image files found in the given inputs")
     net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
-    summary = run_jobs(jobs, lambda pic: colorize_picture(pic, net, size),
+    if samples:
+        if not hasattr(net, "sample_ab"):
+            raise click.ClickException(f"model {net.name!r} gives one colorization only; "
+                                       "--samples needs a model that samples, such as vae")
+        jobs = with_samples(jobs, samples)
+    summary = run_jobs(jobs, lambda pic, job: colorize_picture(pic, net, size, sample=job.variant),
                        overwrite=overwrite, max_pixels=max_pixels)
     click.echo(summary.line(), err=True)
     sys.exit(1 if summary.failed else 0)
@@ -287,7 +295,11 @@ def models():
     click.echo(f"default -> {default}")
     for name in registry.list_colorizers():
         click.echo(f"{name:10s} {registry.describe(name)}")
-        card = registry.get_colorizer(name).card
+        try:
+            card = registry.get_colorizer(name).card
+        except Exception as exc:  # a trainable model without shipped weights
+            click.echo(f"{'':10s}   ({exc})")
+            continue
         for key in ("architecture", "parameters", "data", "scores"):
             if key in card:
                 click.echo(f"{'':10s}   {key}: {card[key]}")

@@ -143,9 +143,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True, say=print) -> dict:
         grey_input = colorize_picture(pic, models["gray"], cfg.size).to_array(np.uint8)
         images = {}
         for name, model in models.items():
-            size = cfg.working_size or getattr(model, "preferred_size", cfg.size)
             pred = grey_input if name == "gray" else \
-                colorize_picture(pic, model, size).to_array(np.uint8)
+                colorize_picture(pic, model, cfg.working_size).to_array(np.uint8)
             images[name] = pred
             rows.append({"image": os.path.basename(f), "model": name, **score(pred, truth, labels, prior)})
         tiles.append((f, grey_input, images, truth))
