@@ -1,0 +1,76 @@
+"""Inference and training speed of the shipped models, in one run.
+
+    python benchmarks/bench_inference.py [--repeat 5]
+
+For each shipped model (and the architectures without shipped weights, randomly initialised):
+ms per image at 256x256 (model only, at its working size) and for the full-resolution path on a
+1024x768 photo (L, model, upsampling, join), with the ratio to the fastest; then training images
+per second at 128x128, batch 16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from colorizer.api import colorize_picture
+from colorizer.io import Picture
+from colorizer.registry import build_untrained, get_colorizer, is_trainable, list_colorizers
+from colorizer.weights import packaged_weights
+
+
+def best_ms(fn, repeat):
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1000 * min(times)
+
+
+def models():
+    for name in list_colorizers():
+        if name in ("levin",):  # needs hints; see bench_levin.py
+            continue
+        if is_trainable(name) and not packaged_weights(name).exists():
+            yield f"{name} (untrained)", build_untrained(name).eval()
+        else:
+            yield name, get_colorizer(name, device="cpu")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    photo = Picture.from_array(rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8))
+    L256 = torch.rand(1, 1, 256, 256) * 100
+    rows = []
+    with torch.inference_mode():
+        for name, model in models():
+            t256 = best_ms(lambda m=model: m.predict_ab(L256), args.repeat)
+            tfull = best_ms(lambda m=model: colorize_picture(photo, m, 256), args.repeat)
+            rows.append((name, t256, tfull))
+    fastest = min(r[1] for r in rows if r[1] > 0.5) if any(r[1] > 0.5 for r in rows) else 1.0
+    print(f"torch threads: {torch.get_num_threads()}")
+    print(f"{'model':22s} {'256x256 ms':>11s} {'1024x768 ms':>12s} {'x fastest':>10s}")
+    for name, t256, tfull in rows:
+        print(f"{name:22s} {t256:11.1f} {tfull:12.1f} {t256 / fastest:10.2f}")
+    print("training, 128x128, batch 16:")
+    for name in list_colorizers():
+        if not is_trainable(name):
+            continue
+        model = build_untrained(name).train()
+        opts = model.configure_optimizers(2e-4)
+        L, ab = torch.rand(16, 1, 128, 128) * 100, torch.randn(16, 2, 128, 128) * 20
+        ms = best_ms(lambda m=model, o=opts, L=L, ab=ab: m.training_step(L, ab, o, 10**6),
+                     max(2, args.repeat // 2))
+        print(f"  {name:20s} {16 / (ms / 1000):8.1f} images/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Ship a trained model inside the package, with its model card built from recorded facts.
+
+    python scripts/ship_model.py --run runs/gan --name gan --report REPORT_DIR
+
+Copies RUN/NAME.safetensors to src/colorizer/assets/, and writes the card
+(src/colorizer/assets/NAME.json, and docs/models/NAME.md) from: the training card that
+`colorize train` wrote, the prepared dataset's dataset.json, and the summary.json of
+`colorize evaluate` (REPORT_DIR), whose command line is recorded so that anyone can rerun it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOW = ["max_channel", "grey_acc_mean", "grey_acc_seed", "psnr", "ssim", "ciede2000", "auc",
+        "auc_rebalanced", "colourfulness", "delta_colourfulness"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--report", type=Path, required=True)
+    ap.add_argument("--notes", default="", help="Markdown: where the model is weak, observed by eye.")
+    args = ap.parse_args()
+    card = json.loads((args.run / f"{args.name}.json").read_text())
+    data_dir = Path(card["training"]["data"][0])
+    dataset_file = data_dir / "dataset.json"
+    dataset = json.loads(dataset_file.read_text()) if dataset_file.exists() else {}
+    summary = json.loads((args.report / "summary.json").read_text())
+    eval_cfg = summary["config"]
+    command = (f"colorize evaluate --models {','.join(m for m in eval_cfg['models'] if m != 'gray')} "
+               f"--images {' '.join('../shared/data/photos/eval' for _ in eval_cfg['images'][:1])} "
+               f"--size {eval_cfg['size']} --seed {eval_cfg['seed']} --out REPORT")
+    card["data"] = {
+        "prepared_with": "colorize prepare ../shared/data/photos/train --out DATASET"
+                         + (" --superpixels" if dataset.get("config", {}).get("superpixels") else ""),
+        "sources": "../shared/data/photos/train: ImageNet samples, BSDS500, Sun-Hays 80, "
+                   "cats/dogs/pandas (research-use licences)",
+        "kept": dataset.get("kept"), "train": dataset.get("train"), "val": dataset.get("val"),
+        "skipped_greyscale_or_unreadable": dataset.get("skipped"),
+        "note": "Research artefact: trained on research-licensed photos; not for commercial use.",
+    }
+    card["evaluation"] = {
+        "command": command, "images": "../shared/data/photos/eval (Set14 + Val20; greyscale ones "
+        "reported, not scored)", "images_scored": summary["images_scored"],
+        "scores": summary["models"][args.name], "gray_baseline": summary["models"]["gray"],
+    }
+    if args.notes:
+        card["weaknesses"] = args.notes
+    assets = ROOT / "src" / "colorizer" / "assets"
+    shutil.copyfile(args.run / f"{args.name}.safetensors", assets / f"{args.name}.safetensors")
+    (assets / f"{args.name}.json").write_text(json.dumps(card, indent=2, sort_keys=True))
+    (ROOT / "docs" / "models" / f"{args.name}.md").write_text(markdown(args.name, card))
+    print(f"shipped {args.name}: {assets / (args.name + '.safetensors')}")
+
+
+def markdown(name: str, card: dict) -> str:
+    t, ev, data = card["training"], card["evaluation"], card["data"]
+    lines = [f"# Model card: `{name}`", "",
+             f"- **Architecture:** {card['architecture']} {json.dumps(card['config'])}",
+             f"- **Parameters:** {card['parameters']:,}",
+             f"- **Data:** {data['prepared_with']}; {data['train']} training and {data['val']} "
+             f"validation photos (skipped {data['skipped_greyscale_or_unreadable']} greyscale or "
+             f"unreadable). {data['sources']}. {data['note']}",
+             f"- **Training:** `colorize train --model {name} --data DATASET --size {t['size']} "
+             f"--batch-size {t['batch_size']} --lr {t['lr']} --max-minutes {t['max_minutes']}`; "
+             f"{card['steps']} steps ({card['epochs_completed']} epochs), Adam, seed {t['seed']}.",
+             f"- **Hardware:** {card['hardware']}; {card['training_seconds_last_session'] / 60:.0f} "
+             "minutes.", "",
+             f"## Scores on {ev['images']}", "",
+             f"Rerun: `{ev['command']}` ({ev['images_scored']} photos, 256x256, mean and 95% bootstrap "
+             "interval).", "", f"| metric | {name} | gray baseline |", "|---|---|---|"]
+    for key in SHOW:
+        m, g = ev["scores"][key], ev["gray_baseline"][key]
+        lines.append(f"| {key} | {m['mean']:.2f} [{m['ci95'][0]:.2f}, {m['ci95'][1]:.2f}] | "
+                     f"{g['mean']:.2f} [{g['ci95'][0]:.2f}, {g['ci95'][1]:.2f}] |")
+    lines += ["", "The gray baseline keeps L, so grey accuracy is near 100% for it by construction."]
+    if card.get("weaknesses"):
+        lines += ["", "## Where it is weak", "", card["weaknesses"]]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
