@@ -26,6 +26,9 @@ def main():
     ap.add_argument("--name", required=True)
     ap.add_argument("--report", type=Path, required=True)
     ap.add_argument("--notes", default="", help="Markdown: where the model is weak, observed by eye.")
+    ap.add_argument("--training-minutes", type=float,
+                    help="Total training time when the run's card lacks it (older checkpoints); "
+                         "take it from the run's progress log.")
     args = ap.parse_args()
     card = json.loads((args.run / f"{args.name}.json").read_text())
     data_dir = Path(card["training"]["data"][0])
@@ -50,6 +53,8 @@ def main():
         "reported, not scored)", "images_scored": summary["images_scored"],
         "scores": summary["models"][args.name], "gray_baseline": summary["models"]["gray"],
     }
+    if args.training_minutes is not None:
+        card["training_seconds"] = round(60 * args.training_minutes, 1)
     if args.notes:
         card["weaknesses"] = args.notes
     assets = ROOT / "src" / "colorizer" / "assets"
@@ -70,8 +75,8 @@ def markdown(name: str, card: dict) -> str:
              f"- **Training:** `colorize train --model {name} --data DATASET --size {t['size']} "
              f"--batch-size {t['batch_size']} --lr {t['lr']} --max-minutes {t['max_minutes']}`; "
              f"{card['steps']} steps ({card['epochs_completed']} epochs), Adam, seed {t['seed']}.",
-             f"- **Hardware:** {card['hardware']}; {card['training_seconds_last_session'] / 60:.0f} "
-             "minutes.", "",
+             f"- **Hardware:** {card['hardware']}; {card.get('training_seconds', 0) / 60:.0f} "
+             "minutes of training.", "",
              f"## Scores on {ev['images']}", "",
              f"Rerun: `{ev['command']}` ({ev['images_scored']} photos, 256x256, mean and 95% bootstrap "
              "interval).", "", f"| metric | {name} | gray baseline |", "|---|---|---|"]

@@ -268,6 +268,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     log_path = run / "log.csv"
     writer = _tensorboard(run) if rank == 0 else None
     start = time.monotonic()
+    seconds_before = state.get("seconds", 0.0)  # training time of earlier sessions (resume)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _nullcontext()
     bar = tqdm(total=total, initial=state["step"], unit="step", disable=not progress or rank != 0,
                desc=f"train {cfg.model}")
@@ -293,6 +294,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             if rank == 0:
                 _log(log_path, {"step": state["step"], "epoch": state["epoch"], **logs}, writer)
                 if state["step"] % cfg.checkpoint_every == 0:
+                    state["seconds"] = seconds_before + time.monotonic() - start
                     save_checkpoint(run, model, optimizers, cfg, state, train_set.rng)
             if cfg.max_minutes and time.monotonic() - start > 60 * cfg.max_minutes:
                 stop = True
@@ -307,16 +309,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     bar.close()
     final = run / f"{cfg.model}.safetensors"
     if rank == 0:
+        state["seconds"] = seconds_before + time.monotonic() - start
         save_checkpoint(run, model, optimizers, cfg, state, train_set.rng)
         plain = build_untrained(cfg.model) if not cfg.model_config else \
             type(model)(type(model).config_from_dict({**asdict(build_untrained(cfg.model).config),
                                                       **cfg.model_config}))
         plain.load_state_dict(_unwrapped_state(model))
-        seconds = time.monotonic() - start
         save_weights(plain, final, model_card(plain, cfg, {
             "steps": state["step"], "epochs_completed": state["epoch"],
             "train_images": len(train_set), "val_images": len(val_set),
-            "hardware": _hardware(device), "training_seconds_last_session": round(seconds, 1)}))
+            "hardware": _hardware(device), "training_seconds": round(state["seconds"], 1)}))
         (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     if distributed:
         in_sync = ranks_in_sync(model)
