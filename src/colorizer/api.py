@@ -107,6 +107,24 @@ def colorize_picture(pic: Picture, model: Colorizer, size: int | None = None,
     return pic.with_pixels(l_ab_to_srgb(L, upsample_ab(ab, height, width), pic.pixels.dtype))
 
 
+@torch.inference_mode()
+def confidence_map(pic: Picture, model: Colorizer, size: int | None = None) -> np.ndarray:
+    """Per-pixel confidence in [0, 1] at full resolution, (H, W) float32, for models that give
+    one (zhang: 1 - normalised entropy of the bin distribution). Low values mark guessed colour."""
+    if not hasattr(model, "predict_confidence"):
+        raise ColorizerError(f"model {model.name!r} gives no confidence map; use --model zhang")
+    import cv2
+
+    L = srgb_to_l(pic.pixels)
+    height, width = L.shape
+    shape = working_shape(height, width, size or getattr(model, "preferred_size", DEFAULT_SIZE),
+                          model.multiple)
+    small = F.interpolate(torch.from_numpy(L)[None, None].to(model.device), size=shape,
+                          mode="bilinear", antialias=True, align_corners=False)
+    conf = model.predict_confidence(small)[0, 0].float().cpu().numpy()
+    return cv2.resize(conf, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 #: Default pull of unscribbled pixels towards the model's colours in :func:`colorize_scribbles`.
 DEFAULT_PRIOR_WEIGHT = 0.01
 

@@ -88,8 +88,12 @@ def cli():
 @click.option("--samples", type=click.IntRange(min=1),
               help="Write K different colorizations per photo (NAME_sample1..K), for models that "
                    "sample (vae).")
+@click.option("--confidence", type=click.Path(dir_okay=False, path_type=Path),
+              help="For one input: also write a confidence map (white = sure, dark = a guess), "
+                   "for models that give one (zhang).")
 @_user_errors
-def image(inputs, output, out_dir, model, weights, size, device, overwrite, max_pixels, samples):
+def image(inputs, output, out_dir, model, weights, size, device, overwrite, max_pixels, samples,
+          confidence):
     """Colorize image files or folders (recursively) at their full resolution.
 
     A colour photo is re-colorized from its lightness. Bad files are reported one line each and
@@ -109,6 +113,18 @@ def image(inputs, output, out_dir, model, weights, size, device, overwrite, max_
             raise click.ClickException(f"model {net.name!r} gives one colorization only; "
                                        "--samples needs a model that samples, such as vae")
         jobs = with_samples(jobs, samples)
+    if confidence is not None:
+        import numpy as np
+
+        from colorizer.api import confidence_map
+        from colorizer.io import Picture, check_output, read_image, write_image
+
+        if len(jobs) != 1:
+            raise click.UsageError("--confidence takes exactly one input file")
+        check_output(confidence, overwrite=overwrite, inputs=(jobs[0].src,))
+        conf = confidence_map(read_image(jobs[0].src, max_pixels=max_pixels), net, size)
+        write_image(Picture.from_array((np.clip(conf, 0, 1) * 255).astype(np.uint8)), confidence,
+                    overwrite=overwrite, inputs=(jobs[0].src,))
     summary = run_jobs(jobs, lambda pic, job: colorize_picture(pic, net, size, sample=job.variant),
                        overwrite=overwrite, max_pixels=max_pixels)
     click.echo(summary.line(), err=True)

@@ -259,6 +259,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         if train_set is None:
             train_set, val_set = _datasets(cfg, run)
     state = {"step": 0, "epoch": 0, "batch": 0}
+    if hasattr(model, "fit_data") and not resume:  # e.g. Zhang's class rebalancing weights
+        model.fit_data(train_set)
     if resume:
         state = load_checkpoint(run, model, optimizers, train_set.rng)
     per_epoch = len(train_set) // (cfg.batch_size * world)

@@ -1,0 +1,270 @@
+"""Zhang, Isola & Efros (2016), "Colorful Image Colorization": classification over ab bins.
+
+Instead of regressing one (desaturating) mean, the network predicts a distribution over quantised
+ab for each pixel (at a quarter of the input resolution):
+
+* bins on a grid of 10 Lab units, the ones sRGB colours fall into (:func:`gamut_bins`);
+* a multinomial cross-entropy on soft-encoded targets (5 nearest bins, Gaussian sigma 5), each
+  pixel weighted by class rebalancing: the inverse of the empirical bin distribution smoothed
+  with a Gaussian (sigma 5) and mixed with uniform (lambda 0.5), normalised to expectation 1
+  (:func:`rebalancing_weights`), computed from the training data by ``colorize train`` and
+  stored with the weights;
+* decoding by the annealed mean at T = 0.38 (:func:`annealed_mean`);
+* a per-pixel confidence, 1 - the normalised entropy of the distribution (:func:`confidence`).
+
+Two sizes: ``full`` has the paper's layout (8 conv blocks, batch norm, dilation in blocks 5-6,
+about 32 M parameters) with the module names of the authors' PyTorch release, so their ECCV16
+state dict loads with ``--weights colorization_release_v2.pth`` (:func:`from_authors_state_dict`;
+their 313 bins come from their output layer). ``compact`` has the same layout at a quarter of the
+widths, small enough to train on a CPU.
+
+Note: the sRGB gamut gives 261 occupied bins at grid 10 (the ab of every 8-bit colour, rounded
+to the nearest grid point), not the paper's 313, which came from the ab values of ImageNet in the
+authors' own pipeline; models trained here use the gamut bins.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from colorizer.color import normalize_l
+from colorizer.errors import ColorizerError
+from colorizer.models.base import TrainableColorizer, register_trainable
+from colorizer.registry import Hints
+
+WIDTHS = {"full": (64, 128, 256, 512, 256), "compact": (16, 32, 64, 128, 64)}
+
+
+@functools.lru_cache(maxsize=4)
+def gamut_bins(grid: int = 10) -> np.ndarray:
+    """ab grid points (K, 2) that some 8-bit sRGB colour rounds to, sorted by (a, b)."""
+    from colorizer.color import rgb2lab
+
+    v = np.arange(256, dtype=np.uint8)
+    occupied = set()
+    for r in range(0, 256, 16):  # in slices of 16 red levels: 1 M colours at a time
+        rgb = np.stack(np.meshgrid(v[r:r + 16], v, v, indexing="ij"), -1).reshape(-1, 3)
+        q = np.round(rgb2lab(rgb)[:, 1:] / grid).astype(np.int64)
+        occupied |= set(map(tuple, np.unique(q, axis=0)))
+    return np.array(sorted(occupied), np.float32) * grid
+
+
+def soft_encode(ab: torch.Tensor, bins: torch.Tensor, k: int = 5, sigma: float = 5.0) -> torch.Tensor:
+    """(N, 2, H, W) ab -> (N, Q, H, W) weights on the k nearest bins (Gaussian, sums to 1)."""
+    flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    d2 = torch.cdist(flat, bins) ** 2
+    near, idx = d2.topk(k, dim=1, largest=False)
+    w = torch.exp(-near / (2 * sigma**2))
+    w = w / w.sum(1, keepdim=True)
+    out = torch.zeros(flat.shape[0], bins.shape[0], device=ab.device, dtype=w.dtype)
+    out.scatter_(1, idx, w)
+    n, _, h, wd = ab.shape
+    return out.reshape(n, h, wd, -1).permute(0, 3, 1, 2)
+
+
+def rebalancing_weights(p: np.ndarray, bins: np.ndarray, sigma: float = 5.0, lam: float = 0.5) -> np.ndarray:
+    """Zhang's class weights: w ~ ((1 - lam) * smooth(p) + lam / Q)^-1, with E_smooth(p)[w] = 1.
+
+    ``p`` is the empirical bin distribution (Q,), ``bins`` the centres (Q, 2).
+    """
+    p = np.asarray(p, np.float64)
+    p = p / p.sum()
+    d2 = ((bins[:, None, :] - bins[None, :, :]) ** 2).sum(-1)
+    kernel = np.exp(-d2 / (2 * sigma**2))
+    smooth = kernel @ p
+    smooth = smooth / smooth.sum()
+    w = 1.0 / ((1 - lam) * smooth + lam / len(p))
+    return (w / (smooth * w).sum()).astype(np.float32)
+
+
+def annealed_mean(probs: torch.Tensor, bins: torch.Tensor, T: float = 0.38) -> torch.Tensor:
+    """(N, Q, H, W) probabilities -> (N, 2, H, W) ab: the mean of p^(1/T), renormalised.
+
+    T = 1 gives the mean, T -> 0 the mode.
+    """
+    logits = torch.log(probs.clamp_min(1e-12)) / max(T, 1e-6)
+    sharp = torch.softmax(logits, dim=1)
+    return torch.einsum("nqhw,qc->nchw", sharp, bins)
+
+
+def confidence(probs: torch.Tensor) -> torch.Tensor:
+    """(N, Q, H, W) -> (N, 1, H, W) in [0, 1]: 1 - entropy / log Q (1 = one bin for sure)."""
+    entropy = -(probs * torch.log(probs.clamp_min(1e-12))).sum(1, keepdim=True)
+    return 1 - entropy / np.log(probs.shape[1])
+
+
+def _block(cin: int, cout: int, n: int, stride_last: int = 1, dilation: int = 1) -> nn.Sequential:
+    layers = []
+    for i in range(n):
+        stride = stride_last if i == n - 1 else 1
+        layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, stride, dilation, dilation=dilation),
+                   nn.ReLU(True)]
+    return nn.Sequential(*layers, nn.BatchNorm2d(cout))
+
+
+@dataclass
+class ZhangConfig:
+    size: str = "compact"  # "compact" or "full"
+    n_bins: int = 0  # 0: the sRGB gamut bins (gamut_bins)
+    temperature: float = 0.38
+    rebalance_lambda: float = 0.5
+    rebalance_sigma: float = 5.0
+    rebalance_images: int = 500
+
+
+@register_trainable("zhang", "Zhang et al. 2016: classification over ab bins with class "
+                    "rebalancing and annealed mean; gives a confidence map")
+class ZhangColorizer(TrainableColorizer):
+    Config = ZhangConfig
+    name = "zhang"
+    multiple = 8
+
+    def __init__(self, config: ZhangConfig | None = None):
+        super().__init__(config)
+        if self.config.size not in WIDTHS:
+            raise ColorizerError(f"zhang size must be one of {sorted(WIDTHS)}, got {self.config.size!r}")
+        bins = gamut_bins() if self.config.n_bins == 0 else np.zeros((self.config.n_bins, 2), np.float32)
+        self.config.n_bins = len(bins)
+        w1, w2, w3, w4, w8 = WIDTHS[self.config.size]
+        self.model1 = _block(1, w1, 2, stride_last=2)
+        self.model2 = _block(w1, w2, 2, stride_last=2)
+        self.model3 = _block(w2, w3, 3, stride_last=2)
+        self.model4 = _block(w3, w4, 3)
+        self.model5 = _block(w4, w4, 3, dilation=2)
+        self.model6 = _block(w4, w4, 3, dilation=2)
+        self.model7 = _block(w4, w4, 3)
+        self.model8 = nn.Sequential(nn.ConvTranspose2d(w4, w8, 4, 2, 1), nn.ReLU(True),
+                                    nn.Conv2d(w8, w8, 3, 1, 1), nn.ReLU(True),
+                                    nn.Conv2d(w8, w8, 3, 1, 1), nn.ReLU(True),
+                                    nn.Conv2d(w8, len(bins), 1))
+        # the authors' fixed 313 -> 2 decoding layer, kept so that their state dict loads
+        self.model_out = nn.Conv2d(len(bins), 2, 1, bias=False)
+        self.model_out.weight.requires_grad_(False)
+        self.register_buffer("ab_bins", torch.from_numpy(np.asarray(bins)))
+        self.register_buffer("class_weights", torch.ones(len(bins)))
+        with torch.no_grad():
+            self.model_out.weight.copy_(self.ab_bins.T[:, :, None, None] / 110.0)
+
+    @classmethod
+    def load(cls, name: str, weights: str | None = None):
+        """Our safetensors weights, or the authors' ECCV16 ``.pth`` (mapped, loaded safely)."""
+        if weights is not None and str(weights).endswith((".pth", ".pt")):
+            return load_authors_file(str(weights))
+        return super().load(name, weights)
+
+    def logits(self, L: torch.Tensor) -> torch.Tensor:
+        x = normalize_l(L)
+        for block in (self.model1, self.model2, self.model3, self.model4, self.model5, self.model6,
+                      self.model7, self.model8):
+            x = block(x)
+        return x
+
+    def probabilities(self, L: torch.Tensor) -> torch.Tensor:
+        """(N, Q, H/4, W/4) bin distribution per pixel."""
+        self.check_input(L)
+        return torch.softmax(self.logits(L).float(), dim=1)
+
+    def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
+        ab = annealed_mean(self.probabilities(L), self.ab_bins, self.config.temperature)
+        return F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
+
+    def predict_confidence(self, L: torch.Tensor) -> torch.Tensor:
+        """(N, 1, H, W) confidence in [0, 1] (see :func:`confidence`)."""
+        conf = confidence(self.probabilities(L))
+        return F.interpolate(conf, size=L.shape[-2:], mode="bilinear", align_corners=False)
+
+    def fit_data(self, dataset) -> None:
+        """Class-rebalancing weights from up to ``rebalance_images`` training images."""
+        counts = np.zeros(len(self.ab_bins))
+        bins = self.ab_bins.cpu()
+        step = max(1, len(dataset) // self.config.rebalance_images)
+        for i in range(0, len(dataset), step):
+            ab = F.avg_pool2d(dataset[i][1][None], 4)
+            idx = torch.cdist(ab.permute(0, 2, 3, 1).reshape(-1, 2), bins).argmin(1)
+            counts += np.bincount(idx.numpy(), minlength=len(bins))
+        w = rebalancing_weights(counts, bins.numpy(), self.config.rebalance_sigma,
+                                self.config.rebalance_lambda)
+        self.class_weights.copy_(torch.from_numpy(w))
+
+    def configure_optimizers(self, lr: float) -> dict:
+        params = [p for p in self.parameters() if p.requires_grad]
+        return {"zhang": torch.optim.Adam(params, lr, betas=(0.9, 0.99), weight_decay=1e-3)}
+
+    def training_step(self, L, ab, optimizers, step):
+        loss = self.loss(L, ab)
+        optimizers["zhang"].zero_grad(set_to_none=True)
+        loss.backward()
+        optimizers["zhang"].step()
+        return {"loss": loss.item()}
+
+    def loss(self, L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        """Rebalanced multinomial cross-entropy against soft-encoded targets."""
+        logits = self.logits(L).float()
+        target = soft_encode(F.adaptive_avg_pool2d(ab.float(), logits.shape[-2:]), self.ab_bins)
+        weight = self.class_weights[target.argmax(1)]  # (N, h, w)
+        ce = -(target * F.log_softmax(logits, dim=1)).sum(1)
+        return (weight * ce).mean()
+
+
+#: Parameter names and shapes of the authors' ECCV16 PyTorch release (facts from their code).
+def authors_eccv16_shapes() -> dict[str, tuple]:
+    shapes = {}
+    convs = {1: [(64, 1), (64, 64)], 2: [(128, 64), (128, 128)], 3: [(256, 128), (256, 256), (256, 256)],
+             4: [(512, 256), (512, 512), (512, 512)], 5: [(512, 512)] * 3, 6: [(512, 512)] * 3,
+             7: [(512, 512)] * 3}
+    for block, layers in convs.items():
+        for i, (cout, cin) in enumerate(layers):
+            shapes[f"model{block}.{2 * i}.weight"] = (cout, cin, 3, 3)
+            shapes[f"model{block}.{2 * i}.bias"] = (cout,)
+        bn = 2 * len(layers)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"model{block}.{bn}.{name}"] = (layers[-1][0],)
+    shapes.update({"model8.0.weight": (512, 256, 4, 4), "model8.0.bias": (256,),
+                   "model8.2.weight": (256, 256, 3, 3), "model8.2.bias": (256,),
+                   "model8.4.weight": (256, 256, 3, 3), "model8.4.bias": (256,),
+                   "model8.6.weight": (313, 256, 1, 1), "model8.6.bias": (313,),
+                   "model_out.weight": (2, 313, 1, 1)})
+    return shapes
+
+
+def from_authors_state_dict(state: dict, source: str = "weights") -> ZhangColorizer:
+    """A ``full`` ZhangColorizer holding the authors' ECCV16 weights.
+
+    Their module names are ours; their bins (in their output order) are read back from their
+    fixed decoding layer ``model_out`` (bin centres / 110). Batch-norm counters are optional.
+    """
+    from colorizer.weights import load_into
+
+    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    if "model_out.weight" not in state:
+        raise ColorizerError(f"{source}: not an ECCV16 state dict (no model_out.weight)")
+    bins = state["model_out.weight"][:, :, 0, 0].T.float() * 110.0
+    model = ZhangColorizer(ZhangConfig(size="full", n_bins=bins.shape[0]))
+    own = model.state_dict()
+    mapped = {k: v for k, v in state.items()}
+    mapped["ab_bins"] = bins
+    mapped["class_weights"] = torch.ones(bins.shape[0])
+    for k in own:  # our BN counters, which their release may lack
+        if k.endswith("num_batches_tracked") and k not in mapped:
+            mapped[k] = own[k]
+    load_into(model, mapped, source)
+    model.card = {"architecture": "ZhangColorizer", "config": {"size": "full"},
+                  "source": f"authors' ECCV16 release, loaded from {source}"}
+    return model
+
+
+def load_authors_file(path: str) -> ZhangColorizer:
+    """Load the authors' .pth safely (tensors only: ``torch.load(weights_only=True)``)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle content that is not plain tensors, or not a torch file
+        raise ColorizerError(f"{path}: not a plain PyTorch state dict ({exc})") from None
+    if not isinstance(state, dict):
+        raise ColorizerError(f"{path}: expected a state dict, got {type(state).__name__}")
+    return from_authors_state_dict(state, path)

@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+import torch
+
+from colorizer import color
+from colorizer.errors import ColorizerError
+from colorizer.models import zhang
+
+
+@pytest.fixture(scope="module")
+def bins():
+    return zhang.gamut_bins()
+
+
+def test_bins_cover_the_gamut(bins):
+    assert len(bins) == 261 and (bins % 10 == 0).all()
+    rgb = np.random.default_rng(0).integers(0, 256, (200_000, 3), dtype=np.uint8)
+    rgb[:8] = [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0],
+               [0, 255, 255], [255, 0, 255]]
+    ab = color.rgb2lab(rgb)[:, 1:]
+    nearest = np.sqrt(((ab[:, None, :] - bins[None]) ** 2).sum(-1)).min(1)
+    assert nearest.max() <= 10
+
+
+def test_rebalancing_weights_have_expectation_one(bins):
+    p = np.random.default_rng(1).random(len(bins)) ** 4
+    w = zhang.rebalancing_weights(p, bins)
+    d2 = ((bins[:, None] - bins[None]) ** 2).sum(-1)
+    smooth = np.exp(-d2 / 50) @ (p / p.sum())
+    smooth /= smooth.sum()
+    assert np.isclose((smooth * w).sum(), 1.0, atol=1e-5)
+    assert w[np.argmin(smooth)] > w[np.argmax(smooth)]  # rare colours weigh more
+
+
+def test_annealed_mean_limits():
+    bins = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 20.0]])
+    probs = torch.tensor([0.2, 0.5, 0.3]).view(1, 3, 1, 1)
+    mean = (probs[0, :, 0, 0, None] * bins).sum(0)
+    assert torch.allclose(zhang.annealed_mean(probs, bins, T=1.0)[0, :, 0, 0], mean, atol=1e-5)
+    assert torch.allclose(zhang.annealed_mean(probs, bins, T=1e-4)[0, :, 0, 0], bins[1], atol=1e-3)
+
+
+def test_confidence_extremes():
+    sure = torch.zeros(1, 4, 1, 1)
+    sure[0, 2] = 1
+    assert torch.allclose(zhang.confidence(sure), torch.ones(1, 1, 1, 1), atol=1e-5)
+    assert torch.allclose(zhang.confidence(torch.full((1, 4, 1, 1), 0.25)), torch.zeros(1, 1, 1, 1),
+                          atol=1e-5)
+
+
+def test_gradient_flows_through_the_loss():
+    model = zhang.ZhangColorizer()
+    L, ab = torch.rand(2, 1, 32, 32) * 100, torch.randn(2, 2, 32, 32) * 30
+    loss = model.loss(L, ab)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.model1[0].weight.grad.abs().sum() > 0 and model.model8[6].weight.grad.abs().sum() > 0
+    assert model.predict_ab(L).shape == (2, 2, 32, 32)
+    assert model.predict_confidence(L).shape == (2, 1, 32, 32)
+
+
+def _authors_like_state(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    state = {k: torch.randn(*shape, generator=g) * 0.01 for k, shape in zhang.authors_eccv16_shapes().items()}
+    for k in state:
+        if k.endswith("running_var"):
+            state[k] = state[k].abs() + 1
+    return state
+
+
+def test_authors_state_dict_round_trip(tmp_path):
+    state = _authors_like_state()
+    model = zhang.from_authors_state_dict(state)
+    assert model.config.size == "full" and model.ab_bins.shape == (313, 2)
+    assert 25e6 < sum(p.numel() for p in model.parameters()) < 40e6  # the paper's ~32 M
+    ours = model.state_dict()
+    for k, v in state.items():
+        assert torch.equal(ours[k], v), k
+    torch.save(state, tmp_path / "eccv16.pth")
+    loaded = zhang.load_authors_file(str(tmp_path / "eccv16.pth"))
+    assert torch.equal(loaded.model5[0].weight, state["model5.0.weight"])
+    from colorizer.registry import get_colorizer
+
+    assert get_colorizer("zhang", weights=str(tmp_path / "eccv16.pth")).ab_bins.shape == (313, 2)
+
+
+def test_wrong_state_dict_names_the_keys(tmp_path):
+    state = _authors_like_state()
+    del state["model3.2.weight"]
+    state["extra.weight"] = torch.zeros(1)
+    with pytest.raises(ColorizerError, match="missing keys: model3.2.weight.*unexpected keys: extra.weight"):
+        zhang.from_authors_state_dict(state)
+    (tmp_path / "bad.pth").write_bytes(b"not a torch file")
+    with pytest.raises(ColorizerError, match="not a plain PyTorch state dict"):
+        zhang.load_authors_file(str(tmp_path / "bad.pth"))
+
+
+def test_cli_confidence_map(tmp_path):
+    from click.testing import CliRunner
+    from helpers import smooth_photo
+    from PIL import Image
+
+    from colorizer.cli import cli
+    from colorizer.weights import save_weights
+
+    model = zhang.ZhangColorizer()
+    weights = save_weights(model, tmp_path / "z.safetensors",
+                           {"architecture": "ZhangColorizer", "config": {"size": "compact", "n_bins": 261}})
+    Image.fromarray(smooth_photo(40, 56)).save(tmp_path / "x.png")
+    r = CliRunner().invoke(cli, ["image", str(tmp_path / "x.png"), "--model", "zhang", "--weights",
+                                 str(weights), "--confidence", str(tmp_path / "conf.png")])
+    assert r.exit_code == 0, r.output
+    conf = np.asarray(Image.open(tmp_path / "conf.png"))
+    assert conf.shape[:2] == (40, 56) and (tmp_path / "x_color.png").exists()
+    r = CliRunner().invoke(cli, ["image", str(tmp_path / "x.png"), "--model", "gray", "--confidence",
+                                 str(tmp_path / "c2.png")])
+    assert r.exit_code == 1 and "no confidence map" in r.output
