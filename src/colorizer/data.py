@@ -37,6 +37,7 @@ import numpy as np
 from colorizer.color import ab8_to_ab, l8_to_l, lab_to_lab8, rgb2lab
 from colorizer.errors import ColorizerError
 from colorizer.io import read_image
+from colorizer.weights import atomic_write
 
 
 @dataclass
@@ -164,12 +165,6 @@ def _read_progress(path: Path) -> dict[int, dict]:
     return done
 
 
-def _atomic_save(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def prepare(sources: list[str | os.PathLike], out: str | os.PathLike, cfg: PrepareConfig, *,
             workers: int | None = None, overwrite: bool = False, progress: bool = True,
             limit: int | None = None) -> dict:
@@ -210,7 +205,7 @@ def prepare(sources: list[str | os.PathLike], out: str | os.PathLike, cfg: Prepa
     if not state_path.exists():
         np.lib.format.open_memmap(out / "work_l.npy", "w+", np.uint8, (n, s, s)).flush()
         np.lib.format.open_memmap(out / "work_ab.npy", "w+", np.uint8, (n, s, s, 2)).flush()
-        _atomic_save(state_path, lambda p: p.write_text(json.dumps(state)))
+        atomic_write(state_path, lambda p: p.write_text(json.dumps(state)))
     log_path = out / "progress.jsonl"
     done = _read_progress(log_path)
     todo = [i for i in range(n) if i not in done]
@@ -269,15 +264,15 @@ def _finish(out: Path, files: list[str], cfg: PrepareConfig, done: dict[int, dic
         arr.flush()
         del arr
 
-    _atomic_save(out / "l.npy", lambda p: compact(p, work_l, (len(kept), s, s)))
-    _atomic_save(out / "ab.npy", lambda p: compact(p, work_ab, (len(kept), s, s, 2)))
+    atomic_write(out / "l.npy", lambda p: compact(p, work_l, (len(kept), s, s)))
+    atomic_write(out / "ab.npy", lambda p: compact(p, work_ab, (len(kept), s, s, 2)))
     split = np.array([split_of(done[i]["sha256"], cfg.val_fraction) == "val" for i in kept], np.uint8)
 
     def save_split(p):
         with open(p, "wb") as fh:  # np.save on a path would append ".npy" to the temporary name
             np.save(fh, split)
 
-    _atomic_save(out / "split.npy", save_split)
+    atomic_write(out / "split.npy", save_split)
 
     def manifest(p):
         with open(p, "w", newline="") as fh:
@@ -288,14 +283,14 @@ def _finish(out: Path, files: list[str], cfg: PrepareConfig, done: dict[int, dic
                 sp = split_of(rec["sha256"], cfg.val_fraction) if rec["status"] == "kept" else ""
                 w.writerow([path, rec["sha256"], sp, rec["status"], rec["reason"]])
 
-    _atomic_save(out / "manifest.csv", manifest)
+    atomic_write(out / "manifest.csv", manifest)
     skipped = {files[i]: done[i]["reason"] for i in range(len(files)) if done[i]["status"] != "kept"}
     summary = {"complete": True, "config": asdict(cfg), "kept": len(kept),
                "train": int((split == 0).sum()), "val": int((split == 1).sum()),
                "skipped": len(skipped), "skipped_files": skipped}
     for name in ("work_l.npy", "work_ab.npy", "progress.jsonl", "prepare.json"):
         (out / name).unlink(missing_ok=True)
-    _atomic_save(out / "dataset.json", lambda p: p.write_text(json.dumps(summary, indent=1)))
+    atomic_write(out / "dataset.json", lambda p: p.write_text(json.dumps(summary, indent=1)))
     return summary
 
 

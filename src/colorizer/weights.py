@@ -24,12 +24,15 @@ def card_path(weights: str | os.PathLike) -> Path:
     return Path(weights).with_suffix(".json")
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place, so
+    a crash never leaves a half-written file (used for weights, cards and dataset arrays)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        write(tmp)
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -42,8 +45,8 @@ def save_weights(module: torch.nn.Module, path: str | os.PathLike, card: dict) -
     path = Path(path)
     state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
     card = {**card, "parameters": sum(p.numel() for p in module.parameters())}
-    _atomic_write(path, lambda tmp: save_file(state, tmp))
-    _atomic_write(card_path(path),
+    atomic_write(path, lambda tmp: save_file(state, str(tmp)))
+    atomic_write(card_path(path),
                   lambda tmp: Path(tmp).write_text(json.dumps(card, indent=2, sort_keys=True)))
     return path
 
