@@ -18,7 +18,7 @@ def test_default_is_clear_when_nothing_ships():
     if registry.DEFAULT_MODEL is not None:
         assert get_colorizer("default").name == registry.DEFAULT_MODEL
     else:
-        with pytest.raises(ColorizerError, match="no trained model ships"):
+        with pytest.raises(ColorizerError, match="points at no model"):
             get_colorizer("default")
 
 

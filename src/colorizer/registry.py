@@ -19,8 +19,8 @@ import torch
 
 from colorizer.errors import ColorizerError
 
-#: The name that ``default`` resolves to: the best trained model shipped in the package.
-#: None while no trained model ships.
+#: The name that ``default`` resolves to: the best trained model shipped in the package, chosen
+#: by ``colorize evaluate`` on ../shared/data/photos/eval (scores in docs/models/).
 DEFAULT_MODEL: str | None = None
 
 
@@ -134,8 +134,8 @@ def resolve_name(name: str) -> str:
     if name == "default":
         if DEFAULT_MODEL is None:
             raise ColorizerError(
-                "no trained model ships with this version yet, so 'default' has nothing to "
-                "point at; use --model gray or --model NAME --weights FILE")
+                "'default' points at no model in this install; choose one with --model (see "
+                "`colorize models`), or --model NAME --weights FILE")
         name = DEFAULT_MODEL
     if name not in _REGISTRY:
         raise ColorizerError(
