@@ -63,8 +63,9 @@ def test_train_writes_weights_card_and_logs(dataset, tmp_path):
 
 
 def test_kill_9_then_resume_matches_an_uninterrupted_run(dataset, tmp_path):
-    reference = train(config(dataset, tmp_path / "ref", epochs=4), progress=False)
-    cfg = config(dataset, tmp_path / "killed", epochs=4)
+    # long enough (90 steps) that the kill lands mid-run on a fast machine too
+    reference = train(config(dataset, tmp_path / "ref", epochs=10), progress=False)
+    cfg = config(dataset, tmp_path / "killed", epochs=10)
     proc = subprocess.Popen(_cli(cfg), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = Path(cfg.out) / "checkpoint" / "state.json"
     deadline = time.time() + 120
@@ -82,7 +83,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(dataset, tmp_path):
     assert not (Path(cfg.out) / "gan.safetensors").exists()
     resumed = train(cfg, resume=True, progress=False)
     card = json.loads(resumed.with_suffix(".json").read_text())
-    assert card["steps"] == 36  # 4 epochs x 9 steps, no step lost or repeated
+    assert card["steps"] == 90  # 10 epochs x 9 steps, no step lost or repeated
     a, b = load_file(str(reference)), load_file(str(resumed))
     for key in a:
         assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5), key
