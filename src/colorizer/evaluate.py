@@ -84,11 +84,17 @@ def _load_photos(cfg: EvalConfig, say) -> list[tuple[str, np.ndarray]]:
     return photos
 
 
-def score(pred: np.ndarray, truth: np.ndarray, labels: np.ndarray, prior: dict) -> dict:
-    """Every metric for one prediction (uint8 RGB) against its ground truth."""
+def score(pred: np.ndarray, truth: np.ndarray, labels: np.ndarray, prior: dict,
+          truth_lab: np.ndarray | None = None) -> dict:
+    """Every metric for one prediction (uint8 RGB) against its ground truth.
+
+    ``labels`` are the ground truth's grading regions and ``truth_lab`` its Lab image (both are
+    shared by every model, so the caller computes them once per photo).
+    """
     from colorizer.color import rgb2lab
 
-    lab_p, lab_t = rgb2lab(pred).astype(np.float64), rgb2lab(truth).astype(np.float64)
+    lab_p = rgb2lab(pred).astype(np.float64)
+    lab_t = rgb2lab(truth).astype(np.float64) if truth_lab is None else truth_lab
     mc = metrics.max_channel_agreement(pred, truth, labels=labels)
     return {
         "max_channel": mc["agreement"], "max_channel_red": mc["red"],
@@ -139,6 +145,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True, say=print) -> dict:
     torch.manual_seed(cfg.seed)
     for f, truth in tqdm(scored, unit="img", disable=not progress, desc="evaluate"):
         labels = metrics.grading_regions(truth)
+        truth_lab = rgb2lab(truth).astype(np.float64)
         pic = Picture.from_array(truth)
         grey_input = colorize_picture(pic, models["gray"], cfg.size).to_array(np.uint8)
         images = {}
@@ -146,7 +153,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True, say=print) -> dict:
             pred = grey_input if name == "gray" else \
                 colorize_picture(pic, model, cfg.working_size).to_array(np.uint8)
             images[name] = pred
-            rows.append({"image": os.path.basename(f), "model": name, **score(pred, truth, labels, prior)})
+            rows.append({"image": os.path.basename(f), "model": name,
+                         **score(pred, truth, labels, prior, truth_lab)})
         tiles.append((f, grey_input, images, truth))
     summary = _summarise(rows, names, cfg, grey_truths)
     _write_csv(out / "per_image.csv", rows)

@@ -56,16 +56,16 @@ def ciede2000(pred_lab: np.ndarray, target_lab: np.ndarray) -> float:
     return float(np.mean(deltaE_ciede2000(target, pred)))
 
 
+def _bin_codes(ab: np.ndarray, grid: int) -> np.ndarray:
+    k = np.floor(np.asarray(ab, np.float64).reshape(-1, 2) / grid).astype(np.int64)
+    return (k[:, 0] + 1000) * 4096 + (k[:, 1] + 1000)
+
+
 def ab_prior(ab_images, grid: int = 10) -> dict:
     """Empirical distribution of ground-truth ab over bins of ``grid`` Lab units (for rebalancing)."""
-    counts: dict = {}
-    for ab in ab_images:
-        keys, n = np.unique(np.floor(np.asarray(ab).reshape(-1, 2) / grid).astype(np.int64), axis=0,
-                            return_counts=True)
-        for k, c in zip(map(tuple, keys), n, strict=True):
-            counts[k] = counts.get(k, 0) + int(c)
-    total = sum(counts.values())
-    return {"grid": grid, "p": {k: c / total for k, c in counts.items()}}
+    codes = np.concatenate([_bin_codes(ab, grid) for ab in ab_images])
+    keys, counts = np.unique(codes, return_counts=True)
+    return {"grid": grid, "codes": keys, "p": counts / counts.sum()}
 
 
 def auc(pred_ab: np.ndarray, target_ab: np.ndarray, prior: dict | None = None) -> float:
@@ -87,8 +87,9 @@ def auc(pred_ab: np.ndarray, target_ab: np.ndarray, prior: dict | None = None) -
     if prior is None:
         weights = np.ones_like(err)
     else:
-        keys = np.floor(target.reshape(-1, 2) / prior["grid"]).astype(np.int64)
-        p = np.array([prior["p"].get(tuple(k), 0.0) for k in keys])
+        codes = _bin_codes(target, prior["grid"])
+        pos = np.clip(np.searchsorted(prior["codes"], codes), 0, len(prior["codes"]) - 1)
+        p = np.where(prior["codes"][pos] == codes, prior["p"][pos], 0.0)
         weights = np.where(p > 0, 1.0 / np.maximum(p, 1e-12), 0.0)
     order = np.sort(err)
     cum = np.cumsum(weights[np.argsort(err)]) / weights.sum()
