@@ -32,10 +32,7 @@ def _user_errors(fn):
         warnings.showwarning = _one_line_warning
         try:
             return fn(*args, **kwargs)
-        except ColorizerError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-        except FileExistsError as exc:
+        except (ColorizerError, FileExistsError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
