@@ -21,7 +21,7 @@ from colorizer.errors import ColorizerError
 
 #: The name that ``default`` resolves to: the best trained model shipped in the package, chosen
 #: by ``colorize evaluate`` on ../shared/data/photos/eval (scores in docs/models/).
-DEFAULT_MODEL: str | None = None
+DEFAULT_MODEL: str | None = "gan"
 
 
 @dataclass
