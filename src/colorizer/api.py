@@ -68,7 +68,7 @@ def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int | None = Non
     height, width = L.shape[-2:]
     shape = working_shape(height, width, size or getattr(model, "preferred_size", DEFAULT_SIZE),
                           model.multiple)
-    small = F.interpolate(L, size=shape, mode="bilinear", antialias=True, align_corners=False)
+    small = _downscale(L, shape)
     if hints is not None:
         hints = _masked_resize(hints.to(L.device), shape)
     if sample is not None:
@@ -82,6 +82,17 @@ def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int | None = Non
         raise RuntimeError(f"model {model.name!r} returned ab of shape {tuple(ab.shape)}, "
                            f"expected {(L.shape[0], 2, *shape)}")
     return ab.float()
+
+
+def _downscale(L: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Area-average L (N, 1, H, W) down to ``shape``. On the CPU OpenCV's INTER_AREA does it
+    about 10x faster than torch's antialiased bilinear on a 12 MP photo (same kind of filter)."""
+    if L.device.type == "cpu" and L.shape[0] == 1 and L.shape[-2] >= shape[0] and L.shape[-1] >= shape[1]:
+        import cv2
+
+        small = cv2.resize(L[0, 0].numpy(), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+        return torch.from_numpy(small)[None, None]
+    return F.interpolate(L, size=shape, mode="bilinear", antialias=True, align_corners=False)
 
 
 def upsample_ab(ab: torch.Tensor, height: int, width: int) -> np.ndarray:
@@ -119,8 +130,7 @@ def confidence_map(pic: Picture, model: Colorizer, size: int | None = None) -> n
     height, width = L.shape
     shape = working_shape(height, width, size or getattr(model, "preferred_size", DEFAULT_SIZE),
                           model.multiple)
-    small = F.interpolate(torch.from_numpy(L)[None, None].to(model.device), size=shape,
-                          mode="bilinear", antialias=True, align_corners=False)
+    small = _downscale(torch.from_numpy(L)[None, None], shape).to(model.device)
     conf = model.predict_confidence(small)[0, 0].float().cpu().numpy()
     return cv2.resize(conf, (width, height), interpolation=cv2.INTER_LINEAR)
 

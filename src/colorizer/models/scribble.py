@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from colorizer import levin
 from colorizer.errors import ColorizerError
 from colorizer.registry import Colorizer, Hints, register
 
@@ -23,6 +22,8 @@ class LevinColorizer(Colorizer):
         if hints is None or not bool(hints.mask.any()):
             raise ColorizerError("model 'levin' needs colour hints (scribbles); "
                                  "use `colorize scribble` or pass hints=")
+        from colorizer import levin  # SciPy's sparse stack, only when scribbles are used
+
         out = []
         for i in range(L.shape[0]):
             ab = levin.colorize(L[i, 0].double().cpu().numpy(),
