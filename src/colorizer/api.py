@@ -65,10 +65,8 @@ def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int | None = Non
     the model's ``preferred_size``). With ``sample`` (a seeded generator), a model that can
     sample (the VAE) draws one random colorization instead of its most likely one.
     """
-    height, width = L.shape[-2:]
-    shape = working_shape(height, width, size or getattr(model, "preferred_size", DEFAULT_SIZE),
-                          model.multiple)
-    small = _downscale(L, shape)
+    small = working_l(L, model, size)
+    shape = tuple(small.shape[-2:])
     if hints is not None:
         hints = _masked_resize(hints.to(L.device), shape)
     if sample is not None:
@@ -82,6 +80,14 @@ def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int | None = Non
         raise RuntimeError(f"model {model.name!r} returned ab of shape {tuple(ab.shape)}, "
                            f"expected {(L.shape[0], 2, *shape)}")
     return ab.float()
+
+
+def working_l(L: torch.Tensor, model: Colorizer, size: int | None = None) -> torch.Tensor:
+    """Full-resolution L (N, 1, H, W) area-averaged down to the model's working shape
+    (:func:`working_shape`; ``size`` None: the model's ``preferred_size``), on L's device."""
+    shape = working_shape(*L.shape[-2:], size or getattr(model, "preferred_size", DEFAULT_SIZE),
+                          model.multiple)
+    return _downscale(L, shape)
 
 
 def _downscale(L: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -128,9 +134,7 @@ def confidence_map(pic: Picture, model: Colorizer, size: int | None = None) -> n
 
     L = srgb_to_l(pic.pixels)
     height, width = L.shape
-    shape = working_shape(height, width, size or getattr(model, "preferred_size", DEFAULT_SIZE),
-                          model.multiple)
-    small = _downscale(torch.from_numpy(L)[None, None], shape).to(model.device)
+    small = working_l(torch.from_numpy(L)[None, None], model, size).to(model.device)
     conf = model.predict_confidence(small)[0, 0].float().cpu().numpy()
     return cv2.resize(conf, (width, height), interpolation=cv2.INTER_LINEAR)
 

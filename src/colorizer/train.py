@@ -209,6 +209,17 @@ def _datasets(cfg: TrainConfig, run: Path):
     return train, val
 
 
+def build_model(cfg: TrainConfig):
+    """A fresh, untrained ``cfg.model`` with ``cfg.model_config`` overriding its default config."""
+    from colorizer.registry import build_untrained
+
+    model = build_untrained(cfg.model)
+    if cfg.model_config:
+        model = type(model)(type(model).config_from_dict({**asdict(model.config), **cfg.model_config}))
+        model.name = cfg.model
+    return model
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train ``cfg.model``; returns the path of the final weights (RUN/NAME.safetensors)."""
     from tqdm import tqdm
@@ -236,10 +247,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                                  "choose another --out")
         run.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed + rank)
-    model = build_untrained(cfg.model)
-    if cfg.model_config:
-        model = type(model)(type(model).config_from_dict({**asdict(model.config), **cfg.model_config}))
-        model.name = cfg.model
+    model = build_model(cfg)
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -313,9 +321,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     if rank == 0:
         state["seconds"] = seconds_before + time.monotonic() - start
         save_checkpoint(run, model, optimizers, cfg, state, train_set.rng)
-        plain = build_untrained(cfg.model) if not cfg.model_config else \
-            type(model)(type(model).config_from_dict({**asdict(build_untrained(cfg.model).config),
-                                                      **cfg.model_config}))
+        plain = build_model(cfg)  # the same model without DDP wrappers, on the CPU
         plain.load_state_dict(_unwrapped_state(model))
         save_weights(plain, final, model_card(plain, cfg, {
             "steps": state["step"], "epochs_completed": state["epoch"],
