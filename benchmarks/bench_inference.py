@@ -2,10 +2,12 @@
 
     python benchmarks/bench_inference.py [--repeat 5]
 
-For each shipped model (and the architectures without shipped weights, randomly initialised):
-ms per image at 256x256 (model only, at its working size) and for the full-resolution path on a
-1024x768 photo (L, model, upsampling, join), with the ratio to the fastest; then training images
-per second at 128x128, batch 16.
+For each shipped model (and the architectures without shipped weights, randomly initialised,
+including Zhang et al.'s ``full`` paper-size network next to our ``compact`` one): ms per image at
+256x256 (model only, at its working size) and for the full-resolution path on a 1024x768 photo
+(L, model, upsampling, join), with the ratio to the fastest. The headline is how many times faster
+the ``default`` model is than Zhang ``full``. Then training images per second at 128x128,
+batch 16.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import torch
 
 from colorizer.api import colorize_picture
 from colorizer.io import Picture
-from colorizer.registry import build_untrained, get_colorizer, is_trainable, list_colorizers
+from colorizer.models.zhang import ZhangColorizer, ZhangConfig
+from colorizer.registry import DEFAULT_MODEL, build_untrained, get_colorizer, is_trainable, list_colorizers
 from colorizer.weights import packaged_weights
 
 
@@ -40,6 +43,8 @@ def models():
             yield f"{name} (untrained)", build_untrained(name).eval()
         else:
             yield name, get_colorizer(name, device="cpu")
+        if name == "zhang":  # the paper's size, never shipped (about 32 M parameters)
+            yield "zhang full (untrained)", ZhangColorizer(ZhangConfig(size="full")).eval()
 
 
 def main():
@@ -60,11 +65,16 @@ def main():
     print(f"{'model':22s} {'256x256 ms':>11s} {'1024x768 ms':>12s} {'x fastest':>10s}")
     for name, t256, tfull in rows:
         print(f"{name:22s} {t256:11.1f} {tfull:12.1f} {t256 / fastest:10.2f}")
+    times = {name: (t256, tfull) for name, t256, tfull in rows}
+    full = times["zhang full (untrained)"]
+    default = times[DEFAULT_MODEL]
+    print(f"headline: default ({DEFAULT_MODEL}) is {full[0] / default[0]:.1f}x faster than Zhang full "
+          f"at 256x256 and {full[1] / default[1]:.1f}x on the 1024x768 path")
     print("training, 128x128, batch 16:")
-    for name in list_colorizers():
-        if not is_trainable(name):
-            continue
-        model = build_untrained(name).train()
+    trainable = [(n, build_untrained(n)) for n in list_colorizers() if is_trainable(n)]
+    trainable.append(("zhang full", ZhangColorizer(ZhangConfig(size="full"))))
+    for name, model in trainable:
+        model.train()
         opts = model.configure_optimizers(2e-4)
         L, ab = torch.rand(16, 1, 128, 128) * 100, torch.randn(16, 2, 128, 128) * 20
         ms = best_ms(lambda m=model, o=opts, L=L, ab=ab: m.training_step(L, ab, o, 10**6),

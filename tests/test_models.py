@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -59,6 +61,15 @@ def test_vae_kl_and_diverse_samples():
         z0 = model.predict_ab(L)
     assert a.shape == (1, 2, 32, 32) and not torch.allclose(a, b)
     assert torch.allclose(model.predict_ab(L), z0)  # z = 0: deterministic
+
+
+@pytest.mark.parametrize("z_dropout", [0.0, 1.0])
+def test_vae_z_dropout_trains_the_decoder_on_z0(z_dropout):
+    model = VAEColorizer(dataclasses.replace(TINY_VAE, z_dropout=z_dropout))
+    seen = []
+    model.decoder.register_forward_hook(lambda mod, args, out: seen.append(args[1].detach().clone()))
+    model.training_step(*batch(), model.configure_optimizers(1e-3), step=0)
+    assert (seen[0].abs().sum() == 0) == (z_dropout == 1.0)
 
 
 def test_untrained_builds_and_missing_weights_error(tmp_path):

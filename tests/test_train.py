@@ -62,6 +62,19 @@ def test_train_writes_weights_card_and_logs(dataset, tmp_path):
         train(config(dataset, tmp_path / "run", epochs=1), progress=False)
 
 
+def test_init_starts_from_given_weights(dataset, tmp_path):
+    from colorizer.weights import load_weights
+
+    first = train(config(dataset, tmp_path / "a", epochs=1), progress=False)
+    start = load_weights(first)[0]
+    # lr 0: the fine-tuned run must end exactly where --init started it
+    tuned = train(config(dataset, tmp_path / "b", epochs=1, lr=0.0, init=str(first)), progress=False)
+    after = load_weights(tuned)[0]
+    assert torch.equal(after["gen.out.weight"], start["gen.out.weight"])
+    fresh = train(config(dataset, tmp_path / "c", epochs=1, lr=0.0, seed=1), progress=False)
+    assert not torch.equal(load_weights(fresh)[0]["gen.out.weight"], start["gen.out.weight"])
+
+
 def test_kill_9_then_resume_matches_an_uninterrupted_run(dataset, tmp_path):
     # long enough (90 steps) that the kill lands mid-run on a fast machine too
     reference = train(config(dataset, tmp_path / "ref", epochs=10), progress=False)

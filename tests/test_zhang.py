@@ -115,3 +115,41 @@ def test_cli_confidence_map(tmp_path):
     r = CliRunner().invoke(cli, ["image", str(tmp_path / "x.png"), "--model", "gray", "--confidence",
                                  str(tmp_path / "c2.png")])
     assert r.exit_code == 1 and "no confidence map" in r.output
+
+
+def test_authors_siggraph17_round_trip_and_hints(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    state = {k: torch.randn(*shape, generator=g) * 0.05
+             for k, shape in zhang.authors_siggraph17_shapes().items()}
+    for k in state:
+        if k.endswith("running_var"):
+            state[k] = state[k].abs() + 1
+    torch.save(state, tmp_path / "siggraph17.pth")
+    from colorizer.registry import get_colorizer
+
+    model = get_colorizer("zhang", weights=str(tmp_path / "siggraph17.pth"))
+    assert isinstance(model, zhang.Siggraph17Colorizer) and model.uses_hints
+    assert 30e6 < sum(p.numel() for p in model.parameters()) < 40e6
+    ours = model.state_dict()
+    for k, v in state.items():
+        assert torch.equal(ours[k], v), k
+    L = torch.rand(1, 1, 32, 48) * 100
+    with torch.no_grad():
+        plain = model.predict_ab(L)
+        mask = torch.zeros(1, 1, 32, 48)
+        mask[..., 10:14, 20:24] = 1
+        hinted = model.predict_ab(L, zhang.Hints(torch.full((1, 2, 32, 48), 60.0), mask))
+    assert plain.shape == (1, 2, 32, 48) and plain.abs().max() <= 110
+    assert (hinted - plain).abs().max() > 1e-3  # the hints reach the output
+    from colorizer.api import colorize_scribbles
+    from colorizer.io import Picture
+
+    pic = Picture(np.full((32, 48, 3), 120, np.uint8))
+    hint_ab, hint_mask = np.zeros((32, 48, 2), np.float32), np.zeros((32, 48), bool)
+    hint_ab[10:14, 20:24], hint_mask[10:14, 20:24] = 60.0, True
+    out = colorize_scribbles(pic, hint_ab, hint_mask, model).pixels
+    assert out.shape == (32, 48, 3) and out[12, 22, 0] > out[12, 22, 2]  # red-yellow where hinted
+    del state["model10.1.weight"]
+    torch.save(state, tmp_path / "broken.pth")
+    with pytest.raises(ColorizerError, match="missing keys: model10.1.weight"):
+        zhang.load_authors_file(str(tmp_path / "broken.pth"))

@@ -160,7 +160,9 @@ def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
     height, width = L.shape
     prior = None
     if model is not None:
-        ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size)
+        # a model that takes hints (the authors' SIGGRAPH17 network) sees the scribbles too
+        hints = _as_hints((hint_ab, mask), height, width).to(model.device) if model.uses_hints else None
+        ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size, hints)
         prior = upsample_ab(ab, height, width)
     ab = levin.colorize(L, hint_ab, mask, prior_ab=prior,
                         prior_weight=prior_weight if prior is not None else 0.0)

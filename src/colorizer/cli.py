@@ -242,11 +242,14 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all).")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False),
+              help="Start from these weights (.safetensors, e.g. a shipped model's) instead of "
+                   "random ones: fine-tune on your own photos.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Model config override, VALUE as JSON, e.g. --set lambda_adv=0.02.")
 @_user_errors
 def train(model, data, out, epochs, batch_size, lr, size, val_fraction, max_minutes,
-          checkpoint_every, resume, seed, device, threads, overrides):
+          checkpoint_every, resume, seed, device, threads, init, overrides):
     """Train a colorizer (Adam, validation each epoch, resumable checkpoints).
 
     Also runs under torchrun for DDP: torchrun --nproc_per_node=N -m colorizer.train [OPTIONS].
@@ -270,7 +273,7 @@ def train(model, data, out, epochs, batch_size, lr, size, val_fraction, max_minu
     cfg = TrainConfig(model=model, data=[str(d) for d in data], out=str(out), epochs=epochs,
                       batch_size=batch_size, lr=lr, size=size, val_fraction=val_fraction,
                       max_minutes=max_minutes, checkpoint_every=checkpoint_every, seed=seed,
-                      device=device, threads=threads, model_config=model_config)
+                      device=device, threads=threads, init=init, model_config=model_config)
     final = run(cfg, resume=resume)
     click.echo(f"weights: {final} (card: {final.with_suffix('.json')})", err=True)
 

@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    init: str | None = None  # weights (.safetensors) to start from instead of random ones
     model_config: dict = field(default_factory=dict)
 
 
@@ -248,6 +249,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         run.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed + rank)
     model = build_model(cfg)
+    if cfg.init and not resume:  # fine-tuning: a resumed run has its own weights
+        from colorizer.weights import load_into, load_weights
+
+        load_into(model, load_weights(cfg.init)[0], cfg.init)
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -267,7 +272,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         if train_set is None:
             train_set, val_set = _datasets(cfg, run)
     state = {"step": 0, "epoch": 0, "batch": 0}
-    if hasattr(model, "fit_data") and not resume:  # e.g. Zhang's class rebalancing weights
+    if hasattr(model, "fit_data") and not resume and not cfg.init:  # e.g. Zhang's class rebalancing weights
         model.fit_data(train_set)
     if resume:
         state = load_checkpoint(run, model, optimizers, train_set.rng)

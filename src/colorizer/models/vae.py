@@ -4,6 +4,10 @@ The encoder sees L and ab and gives mu and log sigma^2 of a small global code z;
 the U-Net on L with z joined at its bottleneck. Loss: MSE(ab) + beta * KL, with
 KL = -1/2 sum(1 + log sigma^2 - sigma^2 - mu^2), as in the seed. At inference z = 0 (the most
 likely colours); ``sample_ab`` draws z ~ N(0, I) for diverse colorizations.
+
+``z_dropout``: the share of training images whose code is replaced by z = 0, so that the decoder
+learns what z = 0 means (the MSE-best colours). Without it z = 0 can fall between the modes of the
+codes the decoder was trained on, and decode to a colour cast (seen: yellow-green on every photo).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class VAEConfig:
     latent: int = 16
     beta: float = 1e-3
     sample_scale: float = 1.0
+    z_dropout: float = 0.25
 
 
 class Encoder(nn.Module):
@@ -73,6 +78,9 @@ class VAEColorizer(TrainableColorizer):
         x, y = normalize_l(L), normalize_ab(ab)
         mu, logvar = self.encoder(x, y)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)  # the reparameterisation trick
+        if self.config.z_dropout > 0:
+            keep = torch.rand(z.shape[0], 1, device=z.device) >= self.config.z_dropout
+            z = z * keep
         recon = F.mse_loss(self.decoder(x, z).float(), y.float())
         kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
         loss = recon + self.config.beta * kl

@@ -15,7 +15,8 @@ ab for each pixel (at a quarter of the input resolution):
 Two sizes: ``full`` has the paper's layout (8 conv blocks, batch norm, dilation in blocks 5-6,
 about 32 M parameters) with the module names of the authors' PyTorch release, so their ECCV16
 state dict loads with ``--weights colorization_release_v2.pth`` (:func:`from_authors_state_dict`;
-their 313 bins come from their output layer). ``compact`` has the same layout at a quarter of the
+their 313 bins come from their output layer); their SIGGRAPH17 state dict (user hints, a
+regression head) loads into :class:`Siggraph17Colorizer`. ``compact`` has the same layout at a quarter of the
 widths, small enough to train on a CPU.
 
 Note: the sRGB gamut gives 261 occupied bins at grid 10 (the ab of every 8-bit colour, rounded
@@ -36,7 +37,7 @@ from torch import nn
 from colorizer.color import normalize_l
 from colorizer.errors import ColorizerError
 from colorizer.models.base import TrainableColorizer, register_trainable
-from colorizer.registry import Hints
+from colorizer.registry import Colorizer, Hints
 
 WIDTHS = {"full": (64, 128, 256, 512, 256), "compact": (16, 32, 64, 128, 64)}
 
@@ -259,12 +260,111 @@ def from_authors_state_dict(state: dict, source: str = "weights") -> ZhangColori
     return model
 
 
-def load_authors_file(path: str) -> ZhangColorizer:
-    """Load the authors' .pth safely (tensors only: ``torch.load(weights_only=True)``)."""
+#: Parameter names and shapes of the authors' SIGGRAPH17 PyTorch release (facts from their code):
+#: conv blocks model1-7 (ReLU, batch norm last, 4 input channels: L, hint ab, hint mask), a
+#: decoder with shortcuts (model8up + model3short8, model9up + model2short9, model10up +
+#: model1short10), an unused 529-way model_class and the regression head model_out (tanh).
+def authors_siggraph17_shapes() -> dict[str, tuple]:
+    shapes = {}
+    convs = {1: [(64, 4), (64, 64)], 2: [(128, 64), (128, 128)],
+             3: [(256, 128), (256, 256), (256, 256)], 4: [(512, 256), (512, 512), (512, 512)],
+             5: [(512, 512)] * 3, 6: [(512, 512)] * 3, 7: [(512, 512)] * 3}
+    for block, layers in convs.items():
+        for i, (cout, cin) in enumerate(layers):
+            shapes[f"model{block}.{2 * i}.weight"] = (cout, cin, 3, 3)
+            shapes[f"model{block}.{2 * i}.bias"] = (cout,)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"model{block}.{2 * len(layers)}.{name}"] = (layers[-1][0],)
+    decoder = {"model8up.0": (512, 256, 4, 4), "model3short8.0": (256, 256, 3, 3),
+               "model8.1": (256, 256, 3, 3), "model8.3": (256, 256, 3, 3),
+               "model9up.0": (256, 128, 4, 4), "model2short9.0": (128, 128, 3, 3),
+               "model9.1": (128, 128, 3, 3), "model10up.0": (128, 128, 4, 4),
+               "model1short10.0": (128, 64, 3, 3), "model10.1": (128, 128, 3, 3),
+               "model_class.0": (529, 256, 1, 1), "model_out.0": (2, 128, 1, 1)}
+    for name, shape in decoder.items():
+        shapes[f"{name}.weight"] = shape
+        shapes[f"{name}.bias"] = (shape[1] if "up." in name else shape[0],)
+    for name, c in (("model8.5", 256), ("model9.3", 128)):
+        for p in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{name}.{p}"] = (c,)
+    return shapes
+
+
+class Siggraph17Colorizer(Colorizer):
+    """The authors' SIGGRAPH17 network (Zhang et al. 2017), for users who hold its released
+    weights: regression to ab with optional user hints (ab and a 0/1 mask, as in their release).
+    It is not trained here; ``--weights siggraph17.pth`` builds it (:func:`load_authors_file`)."""
+
+    name = "zhang"
+    multiple = 8
+    preferred_size = 256
+    uses_hints = True
+
+    def __init__(self):
+        super().__init__()
+        tail = nn.Sequential
+        self.model1 = _block(4, 64, 2)
+        self.model2 = _block(64, 128, 2)
+        self.model3 = _block(128, 256, 3)
+        self.model4 = _block(256, 512, 3)
+        self.model5 = _block(512, 512, 3, dilation=2)
+        self.model6 = _block(512, 512, 3, dilation=2)
+        self.model7 = _block(512, 512, 3)
+        self.model8up = tail(nn.ConvTranspose2d(512, 256, 4, 2, 1))
+        self.model3short8 = tail(nn.Conv2d(256, 256, 3, 1, 1))
+        self.model8 = tail(nn.ReLU(True), nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(True),
+                           nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(True), nn.BatchNorm2d(256))
+        self.model9up = tail(nn.ConvTranspose2d(256, 128, 4, 2, 1))
+        self.model2short9 = tail(nn.Conv2d(128, 128, 3, 1, 1))
+        self.model9 = tail(nn.ReLU(True), nn.Conv2d(128, 128, 3, 1, 1), nn.ReLU(True), nn.BatchNorm2d(128))
+        self.model10up = tail(nn.ConvTranspose2d(128, 128, 4, 2, 1))
+        self.model1short10 = tail(nn.Conv2d(64, 128, 3, 1, 1))
+        self.model10 = tail(nn.ReLU(True), nn.Conv2d(128, 128, 3, 1, 1), nn.LeakyReLU(0.2))
+        self.model_class = tail(nn.Conv2d(256, 529, 1))  # in their file, not used for colour
+        self.model_out = tail(nn.Conv2d(128, 2, 1), nn.Tanh())
+
+    def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
+        from colorizer.color import normalize_ab
+
+        self.check_input(L)
+        if hints is None:
+            ab, mask = L.new_zeros(L.shape[0], 2, *L.shape[-2:]), torch.zeros_like(L)
+        else:
+            mask = hints.mask.to(L.dtype)
+            ab = normalize_ab(hints.ab.to(L.dtype)) * mask
+        c1 = self.model1(torch.cat([normalize_l(L), ab, mask], 1))
+        c2 = self.model2(c1[:, :, ::2, ::2])
+        c3 = self.model3(c2[:, :, ::2, ::2])
+        c7 = self.model7(self.model6(self.model5(self.model4(c3[:, :, ::2, ::2]))))
+        c8 = self.model8(self.model8up(c7) + self.model3short8(c3))
+        c9 = self.model9(self.model9up(c8) + self.model2short9(c2))
+        c10 = self.model10(self.model10up(c9) + self.model1short10(c1))
+        return self.model_out(c10) * 110.0
+
+
+def from_authors_siggraph17(state: dict, source: str = "weights") -> Siggraph17Colorizer:
+    """A :class:`Siggraph17Colorizer` holding the authors' SIGGRAPH17 weights (names are theirs)."""
+    from colorizer.weights import load_into
+
+    model = Siggraph17Colorizer()
+    own = model.state_dict()
+    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    state.update({k: own[k] for k in own if k.endswith("num_batches_tracked")})
+    load_into(model, state, source)
+    model.card = {"architecture": "Siggraph17Colorizer",
+                  "source": f"authors' SIGGRAPH17 release, loaded from {source}"}
+    return model
+
+
+def load_authors_file(path: str) -> Colorizer:
+    """Load the authors' ECCV16 or SIGGRAPH17 .pth safely (tensors only:
+    ``torch.load(weights_only=True)``); which one is told by its keys."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle content that is not plain tensors, or not a torch file
         raise ColorizerError(f"{path}: not a plain PyTorch state dict ({exc})") from None
     if not isinstance(state, dict):
         raise ColorizerError(f"{path}: expected a state dict, got {type(state).__name__}")
+    if "model_class.0.weight" in state or "model10.1.weight" in state:
+        return from_authors_siggraph17(state, path)
     return from_authors_state_dict(state, path)
