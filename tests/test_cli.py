@@ -143,3 +143,15 @@ def test_vae_samples_are_different_files(tmp_path):
     assert np.abs(outs[0] - outs[1]).mean() > 0.5 and np.abs(outs[1] - outs[2]).mean() > 0.5
     r = CliRunner().invoke(cli, ["image", str(tmp_path / "x.png"), "--model", "gray", "--samples", "2"])
     assert r.exit_code == 1 and "--samples needs" in r.output
+
+
+def test_read_ahead_first_file_broken_the_rest_go_on(folder, tmp_path):
+    from colorizer.batch import Job, read_ahead, run_jobs
+
+    jobs = [Job(folder / "broken.jpg", tmp_path / "x.png"), Job(folder / "a.jpg", tmp_path / "a.png")]
+    lines = []
+    summary = run_jobs(jobs, lambda pic, job: pic, first=read_ahead(jobs), report=lines.append,
+                       progress=False)
+    assert [src for src, _ in summary.failed] == [folder / "broken.jpg"]
+    assert summary.done == [tmp_path / "a.png"] and not (tmp_path / "x.png").exists()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "broken.jpg" in lines[0]

@@ -10,6 +10,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,24 +91,53 @@ def plan_jobs(inputs: Iterable[str | os.PathLike], output: str | os.PathLike | N
     return jobs
 
 
+def _read(path: Path, max_pixels: int):
+    """(picture, warnings) or (exception, warnings): a read that can run in another thread."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return read_image(path, max_pixels=max_pixels), caught
+        except ColorizerError as exc:
+            return exc, caught
+
+
+def read_ahead(jobs: list[Job], max_pixels: int = DEFAULT_MAX_PIXELS) -> Future | None:
+    """Start reading the first job's input in a thread; pass the result to :func:`run_jobs`.
+
+    Pillow decodes without holding the GIL, so the read overlaps with loading the model (the
+    import of torch alone takes about 1.2 s): on a 12 MP JPEG that hides the ~0.3 s decode.
+    """
+    if not jobs:
+        return None
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(_read, jobs[0].src, max_pixels)
+    pool.shutdown(wait=False)
+    return future
+
+
 def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
              max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True,
-             report: Callable[[str], None] | None = None) -> Summary:
+             report: Callable[[str], None] | None = None, first: Future | None = None) -> Summary:
     """Read each job's input, apply ``process(picture, job) -> picture``, write the result.
 
     Problems with one file are reported through ``report`` (default: a line on stderr that does
     not break the progress bar) and the run goes on.
     Existing outputs are skipped unless ``overwrite``; inputs are never written over.
+    ``first`` is the first input already being read (:func:`read_ahead`).
     """
     summary = Summary()
     bar = tqdm(jobs, unit="img", disable=not progress or len(jobs) < 2, dynamic_ncols=True)
     say = report or (lambda line: tqdm.write(line, file=sys.stderr))
-    for job in bar:
+    for i, job in enumerate(bar):
         try:
             check_output(job.dst, overwrite=overwrite, inputs=(job.src,))
+            pic, caught = first.result() if i == 0 and first is not None else _read(job.src, max_pixels)
+            for w in caught:
+                say(f"warning: {w.message}")
+            if isinstance(pic, Exception):
+                raise pic
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                pic = read_image(job.src, max_pixels=max_pixels)
                 write_image(process(pic, job), job.dst, overwrite=overwrite, inputs=(job.src,))
             for w in caught:
                 say(f"warning: {w.message}")

@@ -97,13 +97,15 @@ def image(inputs, output, out_dir, model, weights, size, device, overwrite, max_
     the rest go on; the exit code is 1 if any file failed. Inputs are never modified and
     existing outputs are kept unless --overwrite is given.
     """
-    from colorizer.api import colorize_picture
-    from colorizer.batch import plan_jobs, run_jobs, with_samples
-    from colorizer.registry import get_colorizer
+    from colorizer.batch import plan_jobs, read_ahead, run_jobs, with_samples
 
     jobs = plan_jobs(inputs, output, out_dir)
     if not jobs:
         raise click.UsageError("no image files found in the given inputs")
+    first = read_ahead(jobs, max_pixels) if confidence is None and not samples else None
+    from colorizer.api import colorize_picture  # imports torch while the first photo is read
+    from colorizer.registry import get_colorizer
+
     net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
     if len(jobs) <= 4 and net.device.type == "cpu":
         # oneDNN spends ~0.3 s building per-layer kernels on the first image, which only pays off
@@ -130,7 +132,7 @@ def image(inputs, output, out_dir, model, weights, size, device, overwrite, max_
         write_image(Picture.from_array((np.clip(conf, 0, 1) * 255).astype(np.uint8)), confidence,
                     overwrite=overwrite, inputs=(jobs[0].src,))
     summary = run_jobs(jobs, lambda pic, job: colorize_picture(pic, net, size, sample=job.variant),
-                       overwrite=overwrite, max_pixels=max_pixels)
+                       overwrite=overwrite, max_pixels=max_pixels, first=first)
     click.echo(summary.line(), err=True)
     sys.exit(1 if summary.failed else 0)
 

@@ -16,12 +16,15 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from colorizer.errors import ColorizerError
+
+if TYPE_CHECKING:
+    import torch
 
 #: Default pixel limit for decoding (decompression-bomb guard), 100 megapixels.
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -124,6 +127,8 @@ class Picture:
 
     def to_tensor(self, device: str | torch.device = "cpu") -> torch.Tensor:
         """(1, 3, H, W) float32 tensor in [0, 1]."""
+        import torch  # not at module level: reading images must not wait for torch's import
+
         return torch.from_numpy(self.rgb).permute(2, 0, 1).unsqueeze(0).to(device)
 
     def with_pixels(self, pixels: np.ndarray | torch.Tensor) -> Picture:
@@ -131,7 +136,7 @@ class Picture:
 
         ``pixels`` is an (H, W, 3) array (any supported dtype) or a (1, 3, H, W) float tensor.
         """
-        if isinstance(pixels, torch.Tensor):
+        if not isinstance(pixels, np.ndarray):  # a torch tensor
             pixels = pixels.detach().squeeze(0).permute(1, 2, 0).float().cpu().numpy()
         return Picture(_convert(np.ascontiguousarray(pixels), self.pixels.dtype), self.alpha,
                        self.name)
