@@ -53,6 +53,10 @@ def main():
         "reported, not scored)", "images_scored": summary["images_scored"],
         "scores": summary["models"][args.name], "gray_baseline": summary["models"]["gray"],
     }
+    run_cfg = args.run / "config.json"
+    if run_cfg.exists():  # the --set overrides and --init of the run, for the card's command line
+        run_cfg = json.loads(run_cfg.read_text())
+        card["training"]["overrides"] = run_cfg.get("model_config", {})
     if args.training_minutes is not None:
         card["training_seconds"] = round(60 * args.training_minutes, 1)
     if args.notes:
@@ -66,6 +70,9 @@ def main():
 
 def markdown(name: str, card: dict) -> str:
     t, ev, data = card["training"], card["evaluation"], card["data"]
+    extra = "".join(f" --set {k}={json.dumps(v)}" for k, v in t.get("overrides", {}).items())
+    if t.get("init"):
+        extra += f" --init {t['init']}"
     lines = [f"# Model card: `{name}`", "",
              f"- **Architecture:** {card['architecture']} {json.dumps(card['config'])}",
              f"- **Parameters:** {card['parameters']:,}",
@@ -73,7 +80,7 @@ def markdown(name: str, card: dict) -> str:
              f"validation photos (skipped {data['skipped_greyscale_or_unreadable']} greyscale or "
              f"unreadable). {data['sources']}. {data['note']}",
              f"- **Training:** `colorize train --model {name} --data DATASET --size {t['size']} "
-             f"--batch-size {t['batch_size']} --lr {t['lr']} --max-minutes {t['max_minutes']}`; "
+             f"--batch-size {t['batch_size']} --lr {t['lr']} --max-minutes {t['max_minutes']}{extra}`; "
              f"{card['steps']} steps ({card['epochs_completed']} epochs), Adam, seed {t['seed']}.",
              f"- **Hardware:** {card['hardware']}; {card.get('training_seconds', 0) / 60:.0f} "
              "minutes of training.", "",
