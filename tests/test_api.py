@@ -116,3 +116,21 @@ def test_colorize_picture_keeps_metadata():
     pic = Picture.from_array(smooth_photo(16, 16).astype(np.uint16) * 257)
     out = colorize_picture(pic, ConstantColorizer())
     assert out.bit_depth == 16 and out.rgb.shape == (16, 16, 3)
+
+
+def test_chroma_gain_and_saturation_scale_the_colour(tmp_path):
+    from colorizer.api import predict_working_ab
+    from colorizer.registry import Colorizer
+
+    class Const(Colorizer):
+        def predict_ab(self, L, hints=None):
+            return torch.full((L.shape[0], 2, *L.shape[-2:]), 10.0)
+
+    model = Const()
+    L = torch.full((1, 1, 16, 16), 50.0)
+    assert float(predict_working_ab(L, model, 16).mean()) == 10.0
+    model.chroma_gain = 2.0
+    assert float(predict_working_ab(L, model, 16).mean()) == 20.0
+    assert float(predict_working_ab(L, model, 16, saturation=0.5).mean()) == 10.0
+    grey = colorize(np.full((16, 16, 3), 120, np.uint8), model=model, saturation=0.0)
+    assert (grey == grey[..., :1]).all()

@@ -58,6 +58,15 @@ def test_train_writes_weights_card_and_logs(dataset, tmp_path):
 
     model = get_colorizer("gan", weights=str(final))
     assert model.predict_ab(torch.zeros(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+    assert 1.0 <= card["chroma_gain"] <= 3.0 and model.chroma_gain == card["chroma_gain"]
+    assert card["calibration"]["val_images"] == 4
+    from click.testing import CliRunner
+
+    from colorizer.cli import cli
+
+    r = CliRunner().invoke(cli, ["calibrate", str(final), "--data", str(dataset), "--size", "32"])
+    assert r.exit_code == 0 and "chroma gain" in r.output, r.output
+    assert json.loads(final.with_suffix(".json").read_text())["calibration"]["val_images"] == 4
     with pytest.raises(ColorizerError, match="--resume"):
         train(config(dataset, tmp_path / "run", epochs=1), progress=False)
 
@@ -116,3 +125,28 @@ def test_torchrun_ddp_two_cpu_processes(dataset, tmp_path):
     card = json.loads((tmp_path / "ddp" / "gan.json").read_text())
     assert card["ddp"] == {"world_size": 2, "ranks_in_sync": True}
     assert card["steps"] == 2 * (36 // (4 * 2))  # each rank takes half of every epoch
+
+
+def test_calibrate_chroma_undoes_a_shrunk_prediction():
+    from colorizer.registry import Colorizer
+    from colorizer.train import calibrate_chroma
+
+    rng = np.random.default_rng(0)
+
+    def colour_of(L):  # ab as a fixed function of L, so that a model can know it exactly
+        return torch.cat([(L - 50) * 0.6, 30 - (L - 50) * 0.4], dim=1)
+
+    items = []
+    for _ in range(12):
+        L = torch.from_numpy(rng.uniform(30, 80, (1, 1, 24, 24)).astype(np.float32))
+        items.append((L[0], colour_of(L)[0]))
+
+    class Shrunk(Colorizer):
+        def predict_ab(self, L, hints=None):
+            return 0.5 * colour_of(L)
+
+    result = calibrate_chroma(Shrunk(), items, torch.device("cpu"), batch_size=5)
+    assert abs(result["chroma_gain"] - 2.0) < 0.1, result
+    assert result["val_auc"]["calibrated"] > result["val_auc"]["gain_1"] > result["val_auc"]["gray"]
+    c = result["val_colourfulness"]
+    assert abs(c["calibrated"] - c["photos"]) < 0.05 * c["photos"] and c["gain_1"] < 0.6 * c["photos"]

@@ -57,13 +57,14 @@ def _as_hints(hints, height: int, width: int) -> Hints | None:
 
 @torch.inference_mode()
 def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int | None = None,
-                       hints: Hints | None = None, sample: torch.Generator | None = None
-                       ) -> torch.Tensor:
+                       hints: Hints | None = None, sample: torch.Generator | None = None,
+                       saturation: float = 1.0) -> torch.Tensor:
     """Run ``model`` on a working-size copy of full-resolution ``L`` (N, 1, H, W).
 
     Returns ab (N, 2, h, w) at the working size chosen by :func:`working_shape` (``size`` None:
-    the model's ``preferred_size``). With ``sample`` (a seeded generator), a model that can
-    sample (the VAE) draws one random colorization instead of its most likely one.
+    the model's ``preferred_size``), times the model's calibrated ``chroma_gain`` and the user's
+    ``saturation`` (0: grey, above 1: bolder). With ``sample`` (a seeded generator), a model that
+    can sample (the VAE) draws one random colorization instead of its most likely one.
     """
     small = working_l(L, model, size)
     shape = tuple(small.shape[-2:])
@@ -79,7 +80,8 @@ def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int | None = Non
     if ab.shape != (L.shape[0], 2, *shape):
         raise RuntimeError(f"model {model.name!r} returned ab of shape {tuple(ab.shape)}, "
                            f"expected {(L.shape[0], 2, *shape)}")
-    return ab.float()
+    gain = model.chroma_gain * saturation
+    return ab.float() * gain if gain != 1.0 else ab.float()
 
 
 def working_l(L: torch.Tensor, model: Colorizer, size: int | None = None) -> torch.Tensor:
@@ -111,7 +113,8 @@ def upsample_ab(ab: torch.Tensor, height: int, width: int) -> np.ndarray:
 
 @torch.inference_mode()
 def colorize_picture(pic: Picture, model: Colorizer, size: int | None = None,
-                     hints: Hints | None = None, sample: int | None = None) -> Picture:
+                     hints: Hints | None = None, sample: int | None = None,
+                     saturation: float = 1.0) -> Picture:
     """Colorize a :class:`Picture` at full resolution with a ready model.
 
     The five hops: full-res L -> working-size L -> model -> ab upsampled -> joined with full L.
@@ -120,7 +123,8 @@ def colorize_picture(pic: Picture, model: Colorizer, size: int | None = None,
     L = srgb_to_l(pic.pixels)
     height, width = L.shape
     gen = None if sample is None else torch.Generator().manual_seed(int(sample))
-    ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size, hints, gen)
+    ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size, hints, gen,
+                            saturation)
     return pic.with_pixels(l_ab_to_srgb(L, upsample_ab(ab, height, width), pic.pixels.dtype))
 
 
@@ -170,7 +174,8 @@ def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
 
 
 def colorize(image, model: str | Colorizer = "default", *, size: int | None = None,
-             device: str | None = None, hints=None, weights: str | None = None):
+             device: str | None = None, hints=None, weights: str | None = None,
+             saturation: float = 1.0):
     """Colorize one image at its full resolution.
 
     Parameters
@@ -190,6 +195,8 @@ def colorize(image, model: str | Colorizer = "default", *, size: int | None = No
         that do not use hints ignore them.
     weights : str, optional
         A safetensors file to load instead of the shipped weights.
+    saturation : float
+        Colour strength relative to the model's calibrated default: 0 gives grey, 1.5 bolder.
 
     Returns
     -------
@@ -206,7 +213,10 @@ def colorize(image, model: str | Colorizer = "default", *, size: int | None = No
     pic, kind = load_input(image)
     if not isinstance(model, Colorizer):
         model = get_colorizer(model, weights=weights, device=device)
-    out = colorize_picture(pic, model, size, _as_hints(hints, *pic.pixels.shape[:2]))
+    if saturation < 0:
+        raise ColorizerError(f"saturation must be at least 0, got {saturation}")
+    out = colorize_picture(pic, model, size, _as_hints(hints, *pic.pixels.shape[:2]),
+                           saturation=saturation)
     if kind == "array":
         return out.to_array(np.asarray(image).dtype if np.asarray(image).dtype != bool
                             else np.uint8)

@@ -48,11 +48,16 @@ class Colorizer(torch.nn.Module):
         Whether :meth:`predict_ab` makes use of :class:`Hints`.
     card : dict
         Model card: config, parameter count, training data and scores (empty for untrained ones).
+    chroma_gain : float
+        Multiplies the predicted ab on the way out (:func:`colorizer.api.predict_working_ab`):
+        the gain calibrated on held-out photos (``chroma_gain`` in the card), times the user's
+        ``--saturation``.
     """
 
     name = "base"
     multiple = 1
     uses_hints = False
+    chroma_gain = 1.0
 
     def __init__(self):
         super().__init__()

@@ -61,6 +61,7 @@ class TrainableColorizer(Colorizer):
         model = cls(cls.config_from_dict(card.get("config", {})))
         load_into(model, state, str(path))
         model.card = card
+        model.chroma_gain = float(card.get("chroma_gain", 1.0))
         return model
 
 
