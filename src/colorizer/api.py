@@ -57,14 +57,14 @@ def _as_hints(hints, height: int, width: int) -> Hints | None:
 
 @torch.inference_mode()
 def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int | None = None,
-                       hints: Hints | None = None, sample: torch.Generator | None = None,
+                       hints: Hints | None = None, sample: int | None = None,
                        saturation: float = 1.0) -> torch.Tensor:
     """Run ``model`` on a working-size copy of full-resolution ``L`` (N, 1, H, W).
 
     Returns ab (N, 2, h, w) at the working size chosen by :func:`working_shape` (``size`` None:
     the model's ``preferred_size``), times the model's calibrated ``chroma_gain`` and the user's
-    ``saturation`` (0: grey, above 1: bolder). With ``sample`` (a seeded generator), a model that
-    can sample (the VAE) draws one random colorization instead of its most likely one.
+    ``saturation`` (0: grey, above 1: bolder). With ``sample=k`` (1, 2, ...), a model that can
+    sample (the VAE) gives its k-th alternative colorization instead of its most likely one.
     """
     small = working_l(L, model, size)
     shape = tuple(small.shape[-2:])
@@ -74,7 +74,7 @@ def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int | None = Non
         if not hasattr(model, "sample_ab"):
             raise ColorizerError(f"model {model.name!r} gives one colorization only; --samples needs "
                                  "a model that samples, such as vae")
-        ab = model.sample_ab(small, sample)
+        ab = model.sample_ab(small, int(sample))
     else:
         ab = model.predict_ab(small, hints=hints)
     if ab.shape != (L.shape[0], 2, *shape):
@@ -122,8 +122,7 @@ def colorize_picture(pic: Picture, model: Colorizer, size: int | None = None,
     """
     L = srgb_to_l(pic.pixels)
     height, width = L.shape
-    gen = None if sample is None else torch.Generator().manual_seed(int(sample))
-    ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size, hints, gen,
+    ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size, hints, sample,
                             saturation)
     return pic.with_pixels(l_ab_to_srgb(L, upsample_ab(ab, height, width), pic.pixels.dtype))
 

@@ -65,11 +65,33 @@ class VAEColorizer(TrainableColorizer):
         self.check_input(L)
         return self.decode(L, L.new_zeros(L.shape[0], self.config.latent))
 
-    def sample_ab(self, L: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One random colorization per item (z ~ N(0, sample_scale^2 I))."""
+    def sample_ab(self, L: torch.Tensor, index: int = 1, candidates: int = 16) -> torch.Tensor:
+        """The ``index``-th (1, 2, ...) of a sequence of colorizations that differ from each other.
+
+        Independent draws of z can land close together, which gives near-identical pictures (the
+        code has only a few directions the decoder really uses). So ``candidates`` codes are
+        drawn (z ~ N(0, sample_scale^2 I), fixed seed), each is decoded on a 64x64 copy of the
+        photo, and they are ordered by farthest-point selection on those small ab maps, starting
+        from the one nearest z = 0: the first K samples are then as far apart as this model's
+        colours allow. The same index always gives the same colorization.
+        """
         self.check_input(L)
-        z = torch.randn(L.shape[0], self.config.latent, generator=generator).to(L.device)
-        return self.decode(L, z * self.config.sample_scale)
+        if index < 1:
+            raise ValueError(f"sample index starts at 1, got {index}")
+        n = max(candidates, index)
+        gen = torch.Generator().manual_seed(12345)
+        z = torch.randn(n, self.config.latent, generator=gen).to(L.device) * self.config.sample_scale
+        out = []
+        for item in L:  # per photo: its own ordering
+            small = F.interpolate(item[None], size=(64, 64), mode="area")
+            feats = self.decode(small.expand(n, -1, -1, -1), z).flatten(1)
+            order = [int(z.norm(dim=1).argmin())]
+            dist = (feats - feats[order[0]]).norm(dim=1)
+            while len(order) < index:
+                order.append(int(dist.argmax()))
+                dist = torch.minimum(dist, (feats - feats[order[-1]]).norm(dim=1))
+            out.append(self.decode(item[None], z[order[index - 1]][None]))
+        return torch.cat(out)
 
     def configure_optimizers(self, lr: float) -> dict:
         return {"vae": torch.optim.Adam(self.parameters(), lr)}
