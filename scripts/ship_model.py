@@ -68,6 +68,18 @@ def main():
     print(f"shipped {args.name}: {assets / (args.name + '.safetensors')}")
 
 
+def _calibration(card: dict) -> list[str]:
+    c = card.get("calibration")
+    if not c:
+        return []
+    cf, auc = c["val_colourfulness"], c["val_auc"]
+    return [f"- **Chroma gain:** {card['chroma_gain']:.3f}, set by `colorize calibrate` on the "
+            f"{c['val_images']} validation photos so that the colours are as strong as the photos' "
+            f"(colourfulness {cf['gain_1']:.1f} at gain 1 -> {cf['calibrated']:.1f}; photos "
+            f"{cf['photos']:.1f}). Validation AuC {auc['gain_1']:.2f} -> {auc['calibrated']:.2f} "
+            f"(gray {auc['gray']:.2f}): bolder colours cost AuC where the guess is wrong."]
+
+
 def markdown(name: str, card: dict) -> str:
     t, ev, data = card["training"], card["evaluation"], card["data"]
     extra = "".join(f" --set {k}={json.dumps(v)}" for k, v in t.get("overrides", {}).items())
@@ -83,7 +95,7 @@ def markdown(name: str, card: dict) -> str:
              f"--batch-size {t['batch_size']} --lr {t['lr']} --max-minutes {t['max_minutes']}{extra}`; "
              f"{card['steps']} steps ({card['epochs_completed']} epochs), Adam, seed {t['seed']}.",
              f"- **Hardware:** {card['hardware']}; {card.get('training_seconds', 0) / 60:.0f} "
-             "minutes of training.", "",
+             "minutes of training.", *_calibration(card), "",
              f"## Scores on {ev['images']}", "",
              f"Rerun: `{ev['command']}` ({ev['images_scored']} photos, 256x256, mean and 95% bootstrap "
              "interval).", "", f"| metric | {name} | gray baseline |", "|---|---|---|"]
