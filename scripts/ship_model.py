@@ -73,7 +73,8 @@ def _calibration(card: dict) -> list[str]:
     if not c:
         return []
     cf, auc = c["val_colourfulness"], c["val_auc"]
-    return [f"- **Chroma gain:** {card['chroma_gain']:.3f}, set by `colorize calibrate` on the "
+    return [f"- **Chroma gain:** {card['chroma_gain']:.3f}, set at the end of training (as by "
+            f"`colorize calibrate`) on the "
             f"{c['val_images']} validation photos so that the colours are as strong as the photos' "
             f"(colourfulness {cf['gain_1']:.1f} at gain 1 -> {cf['calibrated']:.1f}; photos "
             f"{cf['photos']:.1f}). Validation AuC {auc['gain_1']:.2f} -> {auc['calibrated']:.2f} "
@@ -93,7 +94,8 @@ def markdown(name: str, card: dict) -> str:
              f"unreadable). {data['sources']}. {data['note']}",
              f"- **Training:** `colorize train --model {name} --data DATASET --size {t['size']} "
              f"--batch-size {t['batch_size']} --lr {t['lr']} --max-minutes {t['max_minutes']}{extra}`; "
-             f"{card['steps']} steps ({card['epochs_completed']} epochs), Adam, seed {t['seed']}.",
+             f"{card['steps']} steps ({card['epochs_completed']} epochs), Adam, seed {t['seed']}"
+             + (f"; {t['stopped']}." if t.get("stopped") else "."),
              f"- **Hardware:** {card['hardware']}; {card.get('training_seconds', 0) / 60:.0f} "
              "minutes of training.", *_calibration(card), "",
              f"## Scores on {ev['images']}", "",
