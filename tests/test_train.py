@@ -150,3 +150,18 @@ def test_calibrate_chroma_undoes_a_shrunk_prediction():
     assert result["val_auc"]["calibrated"] > result["val_auc"]["gain_1"] > result["val_auc"]["gray"]
     c = result["val_colourfulness"]
     assert abs(c["calibrated"] - c["photos"]) < 0.05 * c["photos"] and c["gain_1"] < 0.6 * c["photos"]
+
+
+def test_calibrate_picks_zhang_temperature_into_the_card(dataset, tmp_path):
+    from colorizer.models.zhang import ZhangColorizer
+    from colorizer.train import TEMPERATURES, calibrate_weights
+    from colorizer.weights import save_weights
+
+    weights = save_weights(ZhangColorizer(), tmp_path / "z.safetensors",
+                           {"architecture": "ZhangColorizer", "name": "zhang",
+                            "config": {"size": "compact", "n_bins": 261}})
+    result = calibrate_weights(weights, [str(dataset)], size=32)
+    card = json.loads(weights.with_suffix(".json").read_text())
+    assert result["temperature"] in TEMPERATURES and card["config"]["temperature"] == result["temperature"]
+    assert set(result["temperatures_tried"]) == {str(t) for t in TEMPERATURES}
+    assert card["chroma_gain"] == result["chroma_gain"]

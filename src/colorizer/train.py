@@ -240,6 +240,28 @@ def calibrate_chroma(model, dataset, device, limit: int = 256, batch_size: int =
             "val_auc": {"gray": gray_auc, "gain_1": auc(1.0), "calibrated": auc(gain)}}
 
 
+#: Annealing temperatures tried by :func:`calibrate` for models that decode with one (zhang).
+TEMPERATURES = (0.05, 0.1, 0.15, 0.2, 0.38)
+
+
+def calibrate(model, dataset, device) -> dict:
+    """:func:`calibrate_chroma`; for a model that decodes with an annealed mean (zhang), first
+    the temperature too: each of :data:`TEMPERATURES` is calibrated and the one with the best
+    validation AuC at equal colourfulness is kept (set on ``model.config``)."""
+    config = getattr(model, "config", None)
+    if not hasattr(config, "temperature"):
+        return calibrate_chroma(model, dataset, device)
+    tried = {}
+    for t in TEMPERATURES:
+        config.temperature = t
+        tried[t] = calibrate_chroma(model, dataset, device)
+    best = max(tried, key=lambda t: tried[t]["val_auc"]["calibrated"])
+    config.temperature = best
+    return {**tried[best], "temperature": best,
+            "temperatures_tried": {str(t): {"chroma_gain": r["chroma_gain"],
+                                            "val_auc": r["val_auc"]["calibrated"]} for t, r in tried.items()}}
+
+
 def calibrate_weights(weights: str | os.PathLike, data: list[str], size: int = 128) -> dict:
     """Calibrate saved weights on a dataset's validation photos; writes the gain into the card."""
     from colorizer.data import LabDataset
@@ -257,7 +279,9 @@ def calibrate_weights(weights: str | os.PathLike, data: list[str], size: int = 1
     if len(val) == 0:
         raise ColorizerError("no validation photos in --data")
     model.chroma_gain = 1.0
-    result = calibrate_chroma(model, val, torch.device("cpu"))
+    result = calibrate(model, val, torch.device("cpu"))
+    if "temperature" in result:
+        cards["config"]["temperature"] = result["temperature"]
     cards["chroma_gain"] = result["chroma_gain"]
     cards["calibration"] = result
     atomic_write(card_path(weights),
@@ -408,7 +432,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         save_checkpoint(run, model, optimizers, cfg, state, train_set.rng)
         plain = build_model(cfg)  # the same model without DDP wrappers, on the CPU
         plain.load_state_dict(_unwrapped_state(model))
-        calibration = calibrate_chroma(plain, val_set, torch.device("cpu")) if len(val_set) else {}
+        calibration = calibrate(plain, val_set, torch.device("cpu")) if len(val_set) else {}
         save_weights(plain, final, model_card(plain, cfg, {
             "chroma_gain": calibration.get("chroma_gain", 1.0), "calibration": calibration,
             "steps": state["step"], "epochs_completed": state["epoch"],
