@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from colorizer.color import l_ab_to_srgb, srgb_to_l
+from colorizer.color import l_ab_to_srgb
 from colorizer.errors import ColorizerError
 from colorizer.io import Picture, load_input
 from colorizer.registry import Colorizer, Hints, get_colorizer
@@ -120,7 +120,7 @@ def colorize_picture(pic: Picture, model: Colorizer, size: int | None = None,
     The five hops: full-res L -> working-size L -> model -> ab upsampled -> joined with full L.
     ``sample=k`` draws the k-th random colorization (models that sample, e.g. the VAE).
     """
-    L = srgb_to_l(pic.pixels)
+    L = pic.lightness()
     height, width = L.shape
     ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size, hints, sample,
                             saturation)
@@ -135,7 +135,7 @@ def confidence_map(pic: Picture, model: Colorizer, size: int | None = None) -> n
         raise ColorizerError(f"model {model.name!r} gives no confidence map; use --model zhang")
     import cv2
 
-    L = srgb_to_l(pic.pixels)
+    L = pic.lightness()
     height, width = L.shape
     small = working_l(torch.from_numpy(L)[None, None], model, size).to(model.device)
     conf = model.predict_confidence(small)[0, 0].float().cpu().numpy()
@@ -159,7 +159,7 @@ def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
     """
     from colorizer import levin
 
-    L = srgb_to_l(pic.pixels)
+    L = pic.lightness()
     height, width = L.shape
     prior = None
     if model is not None:

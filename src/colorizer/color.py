@@ -18,8 +18,16 @@ numpy version because torch spreads the element-wise work over all cores.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the functions that use it, not here: the numpy fast paths
+# (srgb_to_l, ...) then run in a reading thread while the main thread is still importing torch
+# (about 1.2 s), which is what keeps a 12 MP photo under 3 s end to end.
 
 # --- constants ---------------------------------------------------------------------------------
 
@@ -53,6 +61,8 @@ _LAB_INV_EPS = 0.2068966  # 6/29
 
 
 def _channels_first(x: torch.Tensor, name: str) -> torch.Tensor:
+    import torch
+
     if x.ndim not in (3, 4) or x.shape[-3] != 3:
         raise ValueError(f"{name} must have shape (3, H, W) or (N, 3, H, W), got {tuple(x.shape)}")
     if not torch.is_floating_point(x):
@@ -61,17 +71,23 @@ def _channels_first(x: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def _mix(matrix, x: torch.Tensor) -> torch.Tensor:
+    import torch
+
     m = torch.tensor(matrix, dtype=x.dtype, device=x.device)
     return torch.einsum("ij,...jhw->...ihw", m, x)
 
 
 def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
     """Undo the sRGB transfer curve. ``rgb`` is float in [0, 1], any shape."""
+    import torch
+
     return torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055).clamp_min(0) ** 2.4, rgb / 12.92)
 
 
 def linear_to_srgb(lin: torch.Tensor) -> torch.Tensor:
     """Apply the sRGB transfer curve. ``lin`` is linear float, any shape; the result is not clipped."""
+    import torch
+
     return torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(0.0031308) ** (1 / 2.4) - 0.055,
                        lin * 12.92)
 
@@ -95,6 +111,8 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     >>> round(float(lab[0, 0, 0, 0]), 3)
     100.0
     """
+    import torch
+
     rgb = _channels_first(rgb, "rgb")
     xyz = _mix(XYZ_FROM_RGB, srgb_to_linear(rgb))
     white = torch.tensor(D65_WHITE, dtype=rgb.dtype, device=rgb.device).view(3, 1, 1)
@@ -119,6 +137,8 @@ def lab_to_rgb(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
     torch.Tensor
         sRGB of the same shape, float in [0, 1] when ``clip``.
     """
+    import torch
+
     lab = _channels_first(lab, "lab")
     L, a, b = lab.unbind(-3)
     fy = (L + 16) / 116
@@ -134,6 +154,8 @@ def lab_to_rgb(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
 
 def rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
     """Lightness only: (N, 3, H, W) sRGB in [0, 1] -> (N, 1, H, W) L in [0, 100]."""
+    import torch
+
     rgb = _channels_first(rgb, "rgb")
     lin = srgb_to_linear(rgb)
     y = (torch.tensor(XYZ_FROM_RGB[1], dtype=rgb.dtype, device=rgb.device).view(3, 1, 1) * lin).sum(
@@ -157,22 +179,34 @@ def denormalize_ab(ab_net: torch.Tensor) -> torch.Tensor:
     return ab_net * AB_SCALE
 
 
-class RGBToLab(torch.nn.Module):
-    """Module wrapper of :func:`rgb_to_lab`."""
+def _modules() -> dict:
+    """The nn.Module wrappers, built on first use (see the note on the torch import above)."""
+    import torch
 
-    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        return rgb_to_lab(rgb)
+    class RGBToLab(torch.nn.Module):
+        """Module wrapper of :func:`rgb_to_lab`."""
+
+        def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+            return rgb_to_lab(rgb)
+
+    class LabToRGB(torch.nn.Module):
+        """Module wrapper of :func:`lab_to_rgb`."""
+
+        def __init__(self, clip: bool = True):
+            super().__init__()
+            self.clip = clip
+
+        def forward(self, lab: torch.Tensor) -> torch.Tensor:
+            return lab_to_rgb(lab, clip=self.clip)
+
+    globals().update(RGBToLab=RGBToLab, LabToRGB=LabToRGB)
+    return {"RGBToLab": RGBToLab, "LabToRGB": LabToRGB}
 
 
-class LabToRGB(torch.nn.Module):
-    """Module wrapper of :func:`lab_to_rgb`."""
-
-    def __init__(self, clip: bool = True):
-        super().__init__()
-        self.clip = clip
-
-    def forward(self, lab: torch.Tensor) -> torch.Tensor:
-        return lab_to_rgb(lab, clip=self.clip)
+def __getattr__(name):
+    if name in ("RGBToLab", "LabToRGB"):
+        return _modules()[name]
+    raise AttributeError(f"module 'colorizer.color' has no attribute {name!r}")
 
 
 # --- numpy wrappers ----------------------------------------------------------------------------
@@ -192,6 +226,8 @@ def _as_float_rgb(rgb: np.ndarray) -> np.ndarray:
 
 
 def _np_apply(fn, arr: np.ndarray, *args) -> np.ndarray:
+    import torch
+
     t = torch.from_numpy(np.ascontiguousarray(arr))
     flat = t.reshape(-1, arr.shape[-1]).T.reshape(arr.shape[-1], -1, 1)  # (3, P, 1)
     out = fn(flat, *args)
@@ -356,6 +392,8 @@ def srgb_to_l(pixels: np.ndarray) -> np.ndarray:
             y = table[0][tile[..., 0]] + table[1][tile[..., 1]] + table[2][tile[..., 2]]
             out[r:r + _TILE_ROWS] = _y_to_l(y)
         return out
+    import torch
+
     rgb = _as_float_rgb(pixels)
     for r in range(0, pixels.shape[0], _TILE_ROWS):
         tile = torch.from_numpy(np.ascontiguousarray(rgb[r:r + _TILE_ROWS])).permute(2, 0, 1)
@@ -388,6 +426,8 @@ def l_ab_to_srgb(L: np.ndarray, ab: np.ndarray, dtype=np.uint8) -> np.ndarray:
                                                  dtype=cv2.CV_8U)
             continue
         else:
+            import torch
+
             rgb = lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)).permute(1, 2, 0).numpy()
         if scale is None:
             out[r:r + _TILE_ROWS] = np.clip(rgb, 0, 1)

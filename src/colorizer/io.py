@@ -14,7 +14,7 @@ import tempfile
 import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,6 +62,15 @@ class Picture:
     pixels: np.ndarray
     alpha: np.ndarray | None = None
     name: str = "image"
+    _lightness: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def lightness(self) -> np.ndarray:
+        """CIELAB L (H, W) float32 of the pixels, computed once (:func:`colorizer.color.srgb_to_l`)."""
+        if self._lightness is None:
+            from colorizer.color import srgb_to_l
+
+            self._lightness = srgb_to_l(self.pixels)
+        return self._lightness
 
     @property
     def size(self) -> tuple[int, int]:
