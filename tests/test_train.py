@@ -96,7 +96,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(dataset, tmp_path):
             try:
                 if json.loads(state.read_text())["progress"]["step"] >= 12:
                     break
-            except (json.JSONDecodeError, KeyError):
+            except (OSError, json.JSONDecodeError, KeyError):  # caught mid-rename of checkpoint/
                 pass
         time.sleep(0.01)
     assert proc.poll() is None, "training ended before it could be killed"
