@@ -190,3 +190,19 @@ def test_parallel_png_encoder_is_lossless(shape):
 
     back = cv2.imdecode(np.frombuffer(encode_png8(arr, workers=3), np.uint8), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(back[..., [2, 1, 0, 3][: shape[2]]], arr)
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from colorizer.weights import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        out = write_image(Picture(np.zeros((4, 4, 3), np.uint8)), tmp_path / "x.png")
+        atomic_write(tmp_path / "y.json", lambda p: p.write_text("{}"))
+    finally:
+        os.umask(old)
+    for f in (out, tmp_path / "y.json"):
+        assert stat.S_IMODE(os.stat(f).st_mode) == 0o644  # as open() would make it, not mkstemp's 0o600

@@ -337,6 +337,14 @@ def output_format(path: str | os.PathLike) -> str:
     return FORMATS[ext]
 
 
+def file_mode() -> int:
+    """Permissions for a new file as ``open()`` would give it (0o666 less the umask); a
+    temporary file from ``mkstemp`` is 0o600, which would leave outputs private to the user."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def check_output(path: str | os.PathLike, *, overwrite: bool = False,
                  inputs: tuple = ()) -> Path:
     """Validate an output path before any work: format known, not an input, not existing."""
@@ -372,6 +380,7 @@ def write_image(pic: Picture, path: str | os.PathLike, *, overwrite: bool = Fals
                                dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, file_mode())
         if pic.bit_depth == 16 and fmt in _SIXTEEN_BIT:
             import cv2
 

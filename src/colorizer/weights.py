@@ -32,6 +32,9 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        from colorizer.io import file_mode
+
+        os.chmod(tmp, file_mode())
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
