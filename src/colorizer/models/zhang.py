@@ -213,19 +213,38 @@ class ZhangColorizer(TrainableColorizer):
         return (weight * ce).mean()
 
 
-#: Parameter names and shapes of the authors' ECCV16 PyTorch release (facts from their code).
-def authors_eccv16_shapes() -> dict[str, tuple]:
+def _conv_block_shapes(in_channels: int) -> dict[str, tuple]:
+    """Names and shapes of blocks model1-7 in both of the authors' releases (conv + ReLU pairs,
+    batch norm last); only model1's input channels differ (1 for ECCV16; 4 for SIGGRAPH17)."""
     shapes = {}
-    convs = {1: [(64, 1), (64, 64)], 2: [(128, 64), (128, 128)], 3: [(256, 128), (256, 256), (256, 256)],
-             4: [(512, 256), (512, 512), (512, 512)], 5: [(512, 512)] * 3, 6: [(512, 512)] * 3,
-             7: [(512, 512)] * 3}
+    convs = {1: [(64, in_channels), (64, 64)], 2: [(128, 64), (128, 128)],
+             3: [(256, 128), (256, 256), (256, 256)], 4: [(512, 256), (512, 512), (512, 512)],
+             5: [(512, 512)] * 3, 6: [(512, 512)] * 3, 7: [(512, 512)] * 3}
     for block, layers in convs.items():
         for i, (cout, cin) in enumerate(layers):
             shapes[f"model{block}.{2 * i}.weight"] = (cout, cin, 3, 3)
             shapes[f"model{block}.{2 * i}.bias"] = (cout,)
-        bn = 2 * len(layers)
-        for name in ("weight", "bias", "running_mean", "running_var"):
-            shapes[f"model{block}.{bn}.{name}"] = (layers[-1][0],)
+        shapes.update(_batch_norm_shapes(f"model{block}.{2 * len(layers)}", layers[-1][0]))
+    return shapes
+
+
+def _batch_norm_shapes(prefix: str, channels: int) -> dict[str, tuple]:
+    return {f"{prefix}.{p}": (channels,) for p in ("weight", "bias", "running_mean", "running_var")}
+
+
+def _load_authors(model: nn.Module, state: dict, source: str) -> None:
+    """Load the authors' tensors strictly; batch-norm counters are optional (ours are kept)."""
+    from colorizer.weights import load_into
+
+    own = model.state_dict()
+    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    state.update({k: own[k] for k in own if k.endswith("num_batches_tracked")})
+    load_into(model, state, source)
+
+
+#: Parameter names and shapes of the authors' ECCV16 PyTorch release (facts from their code).
+def authors_eccv16_shapes() -> dict[str, tuple]:
+    shapes = _conv_block_shapes(1)
     shapes.update({"model8.0.weight": (512, 256, 4, 4), "model8.0.bias": (256,),
                    "model8.2.weight": (256, 256, 3, 3), "model8.2.bias": (256,),
                    "model8.4.weight": (256, 256, 3, 3), "model8.4.bias": (256,),
@@ -240,21 +259,11 @@ def from_authors_state_dict(state: dict, source: str = "weights") -> ZhangColori
     Their module names are ours; their bins (in their output order) are read back from their
     fixed decoding layer ``model_out`` (bin centres / 110). Batch-norm counters are optional.
     """
-    from colorizer.weights import load_into
-
-    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     if "model_out.weight" not in state:
         raise ColorizerError(f"{source}: not an ECCV16 state dict (no model_out.weight)")
     bins = state["model_out.weight"][:, :, 0, 0].T.float() * 110.0
     model = ZhangColorizer(ZhangConfig(size="full", n_bins=bins.shape[0]))
-    own = model.state_dict()
-    mapped = {k: v for k, v in state.items()}
-    mapped["ab_bins"] = bins
-    mapped["class_weights"] = torch.ones(bins.shape[0])
-    for k in own:  # our BN counters, which their release may lack
-        if k.endswith("num_batches_tracked") and k not in mapped:
-            mapped[k] = own[k]
-    load_into(model, mapped, source)
+    _load_authors(model, {**state, "ab_bins": bins, "class_weights": torch.ones(bins.shape[0])}, source)
     model.card = {"architecture": "ZhangColorizer", "config": {"size": "full"},
                   "source": f"authors' ECCV16 release, loaded from {source}"}
     return model
@@ -265,16 +274,7 @@ def from_authors_state_dict(state: dict, source: str = "weights") -> ZhangColori
 #: decoder with shortcuts (model8up + model3short8, model9up + model2short9, model10up +
 #: model1short10), an unused 529-way model_class and the regression head model_out (tanh).
 def authors_siggraph17_shapes() -> dict[str, tuple]:
-    shapes = {}
-    convs = {1: [(64, 4), (64, 64)], 2: [(128, 64), (128, 128)],
-             3: [(256, 128), (256, 256), (256, 256)], 4: [(512, 256), (512, 512), (512, 512)],
-             5: [(512, 512)] * 3, 6: [(512, 512)] * 3, 7: [(512, 512)] * 3}
-    for block, layers in convs.items():
-        for i, (cout, cin) in enumerate(layers):
-            shapes[f"model{block}.{2 * i}.weight"] = (cout, cin, 3, 3)
-            shapes[f"model{block}.{2 * i}.bias"] = (cout,)
-        for name in ("weight", "bias", "running_mean", "running_var"):
-            shapes[f"model{block}.{2 * len(layers)}.{name}"] = (layers[-1][0],)
+    shapes = _conv_block_shapes(4)
     decoder = {"model8up.0": (512, 256, 4, 4), "model3short8.0": (256, 256, 3, 3),
                "model8.1": (256, 256, 3, 3), "model8.3": (256, 256, 3, 3),
                "model9up.0": (256, 128, 4, 4), "model2short9.0": (128, 128, 3, 3),
@@ -284,9 +284,8 @@ def authors_siggraph17_shapes() -> dict[str, tuple]:
     for name, shape in decoder.items():
         shapes[f"{name}.weight"] = shape
         shapes[f"{name}.bias"] = (shape[1] if "up." in name else shape[0],)
-    for name, c in (("model8.5", 256), ("model9.3", 128)):
-        for p in ("weight", "bias", "running_mean", "running_var"):
-            shapes[f"{name}.{p}"] = (c,)
+    shapes.update(_batch_norm_shapes("model8.5", 256))
+    shapes.update(_batch_norm_shapes("model9.3", 128))
     return shapes
 
 
@@ -302,7 +301,6 @@ class Siggraph17Colorizer(Colorizer):
 
     def __init__(self):
         super().__init__()
-        tail = nn.Sequential
         self.model1 = _block(4, 64, 2)
         self.model2 = _block(64, 128, 2)
         self.model3 = _block(128, 256, 3)
@@ -310,18 +308,19 @@ class Siggraph17Colorizer(Colorizer):
         self.model5 = _block(512, 512, 3, dilation=2)
         self.model6 = _block(512, 512, 3, dilation=2)
         self.model7 = _block(512, 512, 3)
-        self.model8up = tail(nn.ConvTranspose2d(512, 256, 4, 2, 1))
-        self.model3short8 = tail(nn.Conv2d(256, 256, 3, 1, 1))
-        self.model8 = tail(nn.ReLU(True), nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(True),
-                           nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(True), nn.BatchNorm2d(256))
-        self.model9up = tail(nn.ConvTranspose2d(256, 128, 4, 2, 1))
-        self.model2short9 = tail(nn.Conv2d(128, 128, 3, 1, 1))
-        self.model9 = tail(nn.ReLU(True), nn.Conv2d(128, 128, 3, 1, 1), nn.ReLU(True), nn.BatchNorm2d(128))
-        self.model10up = tail(nn.ConvTranspose2d(128, 128, 4, 2, 1))
-        self.model1short10 = tail(nn.Conv2d(64, 128, 3, 1, 1))
-        self.model10 = tail(nn.ReLU(True), nn.Conv2d(128, 128, 3, 1, 1), nn.LeakyReLU(0.2))
-        self.model_class = tail(nn.Conv2d(256, 529, 1))  # in their file, not used for colour
-        self.model_out = tail(nn.Conv2d(128, 2, 1), nn.Tanh())
+        self.model8up = nn.Sequential(nn.ConvTranspose2d(512, 256, 4, 2, 1))
+        self.model3short8 = nn.Sequential(nn.Conv2d(256, 256, 3, 1, 1))
+        self.model8 = nn.Sequential(nn.ReLU(True), nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(True),
+                                    nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(True), nn.BatchNorm2d(256))
+        self.model9up = nn.Sequential(nn.ConvTranspose2d(256, 128, 4, 2, 1))
+        self.model2short9 = nn.Sequential(nn.Conv2d(128, 128, 3, 1, 1))
+        self.model9 = nn.Sequential(nn.ReLU(True), nn.Conv2d(128, 128, 3, 1, 1), nn.ReLU(True),
+                                    nn.BatchNorm2d(128))
+        self.model10up = nn.Sequential(nn.ConvTranspose2d(128, 128, 4, 2, 1))
+        self.model1short10 = nn.Sequential(nn.Conv2d(64, 128, 3, 1, 1))
+        self.model10 = nn.Sequential(nn.ReLU(True), nn.Conv2d(128, 128, 3, 1, 1), nn.LeakyReLU(0.2))
+        self.model_class = nn.Sequential(nn.Conv2d(256, 529, 1))  # in their file, not used for colour
+        self.model_out = nn.Sequential(nn.Conv2d(128, 2, 1), nn.Tanh())
 
     def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
         from colorizer.color import normalize_ab
@@ -344,13 +343,8 @@ class Siggraph17Colorizer(Colorizer):
 
 def from_authors_siggraph17(state: dict, source: str = "weights") -> Siggraph17Colorizer:
     """A :class:`Siggraph17Colorizer` holding the authors' SIGGRAPH17 weights (names are theirs)."""
-    from colorizer.weights import load_into
-
     model = Siggraph17Colorizer()
-    own = model.state_dict()
-    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    state.update({k: own[k] for k in own if k.endswith("num_batches_tracked")})
-    load_into(model, state, source)
+    _load_authors(model, state, source)
     model.card = {"architecture": "Siggraph17Colorizer",
                   "source": f"authors' SIGGRAPH17 release, loaded from {source}"}
     return model
