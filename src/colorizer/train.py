@@ -159,33 +159,44 @@ def load_checkpoint(run: Path, model, optimizers: dict, dataset_rng: np.random.G
 
 
 @torch.no_grad()
+def _predictions(model, dataset, device, limit: int, batch_size: int) -> list[tuple]:
+    """(L (h, w, 1), predicted ab (h, w, 2), true ab (h, w, 2)) numpy triples for up to ``limit``
+    items of ``dataset``, predicted in eval mode in batches of ``batch_size``."""
+    model.eval()
+    triples = []
+    try:
+        for start in range(0, min(limit, len(dataset)), batch_size):
+            items = [dataset[i] for i in range(start, min(limit, len(dataset), start + batch_size))]
+            pred = model.predict_ab(torch.stack([it[0] for it in items]).to(device)).float().cpu()
+            triples += [(L[0].numpy()[..., None], p.permute(1, 2, 0).numpy(), t.permute(1, 2, 0).numpy())
+                        for (L, t), p in zip(items, pred, strict=True)]
+    finally:
+        model.train()
+    return triples
+
+
+def _colourfulness(L: np.ndarray, ab: np.ndarray) -> float:
+    from colorizer import metrics
+    from colorizer.color import lab2rgb_u8
+
+    return metrics.colourfulness(lab2rgb_u8(np.concatenate([L, ab], 2)))
+
+
 def validate(model, dataset, device, limit: int, batch_size: int) -> dict:
     """Mean val MSE (normalised ab), AuC and colourfulness ratio on up to ``limit`` images."""
     from colorizer import metrics
-    from colorizer.color import lab2rgb_u8, normalize_ab
+    from colorizer.color import normalize_ab
 
-    model.eval()
-    n = min(limit, len(dataset))
-    mse, aucs, cf_pred, cf_true = [], [], [], []
-    for start in range(0, n, batch_size):
-        items = [dataset[i] for i in range(start, min(n, start + batch_size))]
-        L = torch.stack([it[0] for it in items]).to(device)
-        ab = torch.stack([it[1] for it in items]).to(device)
-        pred = model.predict_ab(L).float()
-        mse.append(float(torch.mean((normalize_ab(pred) - normalize_ab(ab)) ** 2)))
-        for k in range(len(items)):
-            p = pred[k].permute(1, 2, 0).cpu().numpy()
-            t = ab[k].permute(1, 2, 0).cpu().numpy()
-            Lk = L[k, 0].cpu().numpy()[..., None]
-            aucs.append(metrics.auc(p, t))
-            cf_pred.append(metrics.colourfulness(lab2rgb_u8(np.concatenate([Lk, p], 2))))
-            cf_true.append(metrics.colourfulness(lab2rgb_u8(np.concatenate([Lk, t], 2))))
-    model.train()
-    return {"val_mse": float(np.mean(mse)), "val_auc": float(np.mean(aucs)),
+    triples = _predictions(model, dataset, device, limit, batch_size)
+    mse = [float(np.mean((normalize_ab(p) - normalize_ab(t)) ** 2)) for _, p, t in triples]
+    mse = [np.mean(mse[i:i + batch_size]) for i in range(0, len(mse), batch_size)]  # per batch, as logged
+    cf_pred = [_colourfulness(L, p) for L, p, _ in triples]
+    cf_true = [_colourfulness(L, t) for L, _, t in triples]
+    return {"val_mse": float(np.mean(mse)),
+            "val_auc": float(np.mean([metrics.auc(p, t) for _, p, t in triples])),
             "val_colourfulness_ratio": float(np.mean(cf_pred) / max(np.mean(cf_true), 1e-9))}
 
 
-@torch.no_grad()
 def calibrate_chroma(model, dataset, device, limit: int = 256, batch_size: int = 16,
                      max_gain: float = 3.0, steps: int = 8) -> dict:
     """The chroma gain at which the model's colours are as strong as real photos' (held-out data).
@@ -198,30 +209,17 @@ def calibrate_chroma(model, dataset, device, limit: int = 256, batch_size: int =
     guess is wrong, and the model card reports that trade.
     """
     from colorizer import metrics
-    from colorizer.color import lab2rgb_u8
 
-    model.eval()
-    n = min(limit, len(dataset))
-    Ls, preds, truths = [], [], []
-    for start in range(0, n, batch_size):
-        items = [dataset[i] for i in range(start, min(n, start + batch_size))]
-        L = torch.stack([it[0] for it in items]).to(device)
-        pred = model.predict_ab(L).float().cpu()
-        for k in range(len(items)):
-            Ls.append(items[k][0][0].numpy()[..., None])
-            preds.append(pred[k].permute(1, 2, 0).numpy())
-            truths.append(items[k][1].permute(1, 2, 0).numpy())
+    triples = _predictions(model, dataset, device, limit, batch_size)
 
     def colourfulness(gain: float) -> float:
-        return float(np.mean([metrics.colourfulness(lab2rgb_u8(np.concatenate([L, gain * p], 2)))
-                              for L, p in zip(Ls, preds, strict=True)]))
+        return float(np.mean([_colourfulness(L, gain * p) for L, p, _ in triples]))
 
     def auc(gain: float) -> float:
-        return float(np.mean([metrics.auc(gain * p, t) for p, t in zip(preds, truths, strict=True)]))
+        return float(np.mean([metrics.auc(gain * p, t) for _, p, t in triples]))
 
-    target = float(np.mean([metrics.colourfulness(lab2rgb_u8(np.concatenate([L, t], 2)))
-                            for L, t in zip(Ls, truths, strict=True)]))
-    gray_auc = float(np.mean([metrics.auc(np.zeros_like(t), t) for t in truths]))
+    target = float(np.mean([_colourfulness(L, t) for L, _, t in triples]))
+    gray_auc = float(np.mean([metrics.auc(np.zeros_like(t), t) for _, _, t in triples]))
 
     def bisect(ok, lo: float, hi: float) -> float:
         """The largest gain in [lo, hi] for which ok(gain) holds (ok is true at lo, monotone)."""
@@ -233,8 +231,7 @@ def calibrate_chroma(model, dataset, device, limit: int = 256, batch_size: int =
         return lo
 
     gain = bisect(lambda g: colourfulness(g) <= target, 1.0, max_gain) if colourfulness(1.0) < target else 1.0
-    model.train()
-    return {"chroma_gain": round(gain, 3), "val_images": n,
+    return {"chroma_gain": round(gain, 3), "val_images": len(triples),
             "val_colourfulness": {"photos": target, "gain_1": colourfulness(1.0),
                                   "calibrated": colourfulness(gain)},
             "val_auc": {"gray": gray_auc, "gain_1": auc(1.0), "calibrated": auc(gain)}}
@@ -268,13 +265,12 @@ def calibrate_weights(weights: str | os.PathLike, data: list[str], size: int = 1
     from colorizer.registry import get_colorizer
     from colorizer.weights import atomic_write, card_path
 
-    cards = json.loads(card_path(weights).read_text()) if card_path(weights).exists() else None
-    if cards is None:
+    if not card_path(weights).exists():
         raise ColorizerError(f"{weights}: no model card beside the weights")
-    model = get_colorizer(cards.get("name", ""), weights=str(weights), device="cpu") \
-        if cards.get("name") else None
-    if model is None:
+    cards = json.loads(card_path(weights).read_text())
+    if not cards.get("name"):
         raise ColorizerError(f"{card_path(weights)}: the card does not name its model")
+    model = get_colorizer(cards["name"], weights=str(weights), device="cpu")
     val = LabDataset([Path(d) for d in data], "val", size, augment=False)
     if len(val) == 0:
         raise ColorizerError("no validation photos in --data")
