@@ -71,9 +71,7 @@ def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int | None = Non
     if hints is not None:
         hints = _masked_resize(hints.to(L.device), shape)
     if sample is not None:
-        if not hasattr(model, "sample_ab"):
-            raise ColorizerError(f"model {model.name!r} gives one colorization only; --samples needs "
-                                 "a model that samples, such as vae")
+        require_sampler(model)
         ab = model.sample_ab(small, int(sample))
     else:
         ab = model.predict_ab(small, hints=hints)
@@ -82,6 +80,13 @@ def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int | None = Non
                            f"expected {(L.shape[0], 2, *shape)}")
     gain = model.chroma_gain * saturation
     return ab.float() * gain if gain != 1.0 else ab.float()
+
+
+def require_sampler(model: Colorizer) -> None:
+    """Raise the user's error for sampling (``--samples``) with a model that cannot sample."""
+    if not hasattr(model, "sample_ab"):
+        raise ColorizerError(f"model {model.name!r} gives one colorization only; --samples needs "
+                             "a model that samples, such as vae")
 
 
 def working_l(L: torch.Tensor, model: Colorizer, size: int | None = None) -> torch.Tensor:

@@ -118,9 +118,9 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
 
         torch.backends.mkldnn.enabled = False
     if samples:
-        if not hasattr(net, "sample_ab"):
-            raise click.ClickException(f"model {net.name!r} gives one colorization only; "
-                                       "--samples needs a model that samples, such as vae")
+        from colorizer.api import require_sampler
+
+        require_sampler(net)  # once, rather than one error per output file
         jobs = with_samples(jobs, samples)
     if confidence is not None:
         import numpy as np

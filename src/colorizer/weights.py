@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from colorizer.errors import ColorizerError
+from colorizer.io import file_mode
 
 
 def card_path(weights: str | os.PathLike) -> Path:
@@ -32,8 +33,6 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        from colorizer.io import file_mode
-
         os.chmod(tmp, file_mode())
         write(Path(tmp))
         os.replace(tmp, path)
