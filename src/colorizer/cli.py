@@ -105,7 +105,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
     jobs = plan_jobs(inputs, output, out_dir)
     if not jobs:
         raise click.UsageError("no image files found in the given inputs")
-    first = read_ahead(jobs, max_pixels) if confidence is None and not samples else None
+    first = read_ahead(jobs, max_pixels)
     from colorizer.api import colorize_picture  # imports torch while the first photo is read
     from colorizer.registry import get_colorizer
 
@@ -126,12 +126,15 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
         import numpy as np
 
         from colorizer.api import confidence_map
-        from colorizer.io import Picture, check_output, read_image, write_image
+        from colorizer.io import Picture, check_output, write_image
 
         if len(jobs) != 1:
             raise click.UsageError("--confidence takes exactly one input file")
         check_output(confidence, overwrite=overwrite, inputs=(jobs[0].src,))
-        conf = confidence_map(read_image(jobs[0].src, max_pixels=max_pixels), net, size)
+        pic, _ = first.result()  # the same read that run_jobs colorizes below
+        if isinstance(pic, Exception):
+            raise pic
+        conf = confidence_map(pic, net, size)
         write_image(Picture.from_array((np.clip(conf, 0, 1) * 255).astype(np.uint8)), confidence,
                     overwrite=overwrite, inputs=(jobs[0].src,))
     summary = run_jobs(jobs, lambda pic, job: colorize_picture(pic, net, size, sample=job.variant,
