@@ -3,7 +3,8 @@
 The encoder sees L and ab and gives mu and log sigma^2 of a small global code z; the decoder is
 the U-Net on L with z joined at its bottleneck. Loss: MSE(ab) + beta * KL, with
 KL = -1/2 sum(1 + log sigma^2 - sigma^2 - mu^2), as in the seed. At inference z = 0 (the most
-likely colours); ``sample_ab`` draws z ~ N(0, I) for diverse colorizations.
+likely colours); ``sample_ab`` gives alternative colorizations from codes z ~ N(0, I), chosen to
+differ from each other (see its docstring).
 
 ``z_dropout``: the share of training images whose code is replaced by z = 0, so that the decoder
 learns what z = 0 means (the MSE-best colours). Without it z = 0 can fall between the modes of the
