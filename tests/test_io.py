@@ -196,13 +196,16 @@ def test_outputs_get_normal_permissions(tmp_path):
     import os
     import stat
 
+    from colorizer.io import file_mode
     from colorizer.weights import atomic_write
 
-    old = os.umask(0o022)
+    old = os.umask(0o027)  # not the usual 0o022, so that the mode must come from this umask
+    file_mode.cache_clear()
     try:
         out = write_image(Picture(np.zeros((4, 4, 3), np.uint8)), tmp_path / "x.png")
         atomic_write(tmp_path / "y.json", lambda p: p.write_text("{}"))
     finally:
         os.umask(old)
+        file_mode.cache_clear()
     for f in (out, tmp_path / "y.json"):
-        assert stat.S_IMODE(os.stat(f).st_mode) == 0o644  # as open() would make it, not mkstemp's 0o600
+        assert stat.S_IMODE(os.stat(f).st_mode) == 0o640  # as open() would make it, not mkstemp's 0o600

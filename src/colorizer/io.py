@@ -8,6 +8,7 @@ an existing file unless asked.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import tempfile
@@ -337,9 +338,22 @@ def output_format(path: str | os.PathLike) -> str:
     return FORMATS[ext]
 
 
+@functools.cache
 def file_mode() -> int:
     """Permissions for a new file as ``open()`` would give it (0o666 less the umask); a
-    temporary file from ``mkstemp`` is 0o600, which would leave outputs private to the user."""
+    temporary file from ``mkstemp`` is 0o600, which would leave outputs private to the user.
+
+    The umask is read from /proc where Linux offers it, because the portable way (set it and set
+    it back) briefly changes process state that other threads may be creating files under; the
+    answer is cached, so that happens at most once per process elsewhere.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
