@@ -155,3 +155,18 @@ def test_read_ahead_first_file_broken_the_rest_go_on(folder, tmp_path):
     assert [src for src, _ in summary.failed] == [folder / "broken.jpg"]
     assert summary.done == [tmp_path / "a.png"] and not (tmp_path / "x.png").exists()
     assert len(lines) == 1 and lines[0].startswith("error:") and "broken.jpg" in lines[0]
+
+
+def test_samples_of_one_photo_share_one_read(folder, tmp_path, monkeypatch):
+    from colorizer import batch
+
+    reads = []
+    real_read = batch._read
+    monkeypatch.setattr(batch, "_read", lambda path, *a, **k: reads.append(path) or real_read(path, *a, **k))
+    jobs = batch.with_samples([batch.Job(folder / "a.jpg", tmp_path / "a.png"),
+                               batch.Job(folder / "broken.jpg", tmp_path / "b.png")], 3)
+    lines = []
+    summary = batch.run_jobs(jobs, lambda pic, job: pic, report=lines.append, progress=False)
+    assert reads == [folder / "a.jpg", folder / "broken.jpg"]
+    assert summary.done == [tmp_path / f"a_sample{k}.png" for k in (1, 2, 3)]
+    assert len(summary.failed) == 3 and all(line.startswith("error:") for line in lines)

@@ -128,17 +128,24 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
     Problems with one file are reported through ``report`` (default: a line on stderr that does
     not break the progress bar) and the run goes on.
     Existing outputs are skipped unless ``overwrite``; inputs are never written over.
-    ``first`` is the first input already being read (:func:`read_ahead`).
+    ``first`` is the first input already being read (:func:`read_ahead`). Consecutive jobs with
+    the same input (:func:`with_samples`) share one read of it.
     """
     summary = Summary()
     bar = tqdm(jobs, unit="img", disable=not progress or len(jobs) < 2, dynamic_ncols=True)
     say = report or (lambda line: tqdm.write(line, file=sys.stderr))
+    last_src, last_pic = None, None
     for i, job in enumerate(bar):
         try:
             check_output(job.dst, overwrite=overwrite, inputs=(job.src,))
-            pic, caught = first.result() if i == 0 and first is not None else _read(job.src, max_pixels)
-            for w in caught:
-                say(f"warning: {w.message}")
+            if job.src == last_src:
+                pic = last_pic
+            else:
+                last_src = None  # until this read has finished
+                pic, caught = first.result() if i == 0 and first is not None else _read(job.src, max_pixels)
+                for w in caught:
+                    say(f"warning: {w.message}")
+                last_src, last_pic = job.src, pic
             if isinstance(pic, Exception):
                 raise pic
             with warnings.catch_warnings(record=True) as caught:
