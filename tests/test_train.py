@@ -165,3 +165,38 @@ def test_calibrate_picks_zhang_temperature_into_the_card(dataset, tmp_path):
     assert result["temperature"] in TEMPERATURES and card["config"]["temperature"] == result["temperature"]
     assert set(result["temperatures_tried"]) == {str(t) for t in TEMPERATURES}
     assert card["chroma_gain"] == result["chroma_gain"]
+
+
+def test_cosine_schedule_factors_and_starting_lr():
+    from colorizer.train import set_learning_rate
+
+    opts = {"a": torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)}
+    assert set_learning_rate(opts, "cosine", 0, 100) == pytest.approx(1.0)
+    assert set_learning_rate(opts, "cosine", 50, 100) == pytest.approx(0.5)
+    assert opts["a"].param_groups[0]["lr"] == pytest.approx(5e-4)
+    assert set_learning_rate(opts, "cosine", 100, 100) == pytest.approx(0.0)
+    assert opts["a"].param_groups[0]["initial_lr"] == 1e-3  # the start, not the decayed lr
+    assert set_learning_rate(opts, "constant", 60, 100) == 1.0 and opts["a"].param_groups[0]["lr"] == 1e-3
+
+
+def test_cosine_run_stopped_and_resumed_matches_an_uninterrupted_one(dataset, tmp_path, monkeypatch):
+    from colorizer import train as train_module
+    from colorizer.weights import load_weights
+
+    whole = train(config(dataset, tmp_path / "whole", epochs=2, lr_schedule="cosine"), progress=False)
+    # a clock that ticks one second per reading stops the run a few steps in, where the lr has
+    # already decayed: the resumed run must anneal from the starting lr, not from that one
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(train_module.time, "monotonic", lambda: float(next(ticks)))
+    cut = config(dataset, tmp_path / "cut", epochs=2, lr_schedule="cosine", max_minutes=10 / 60)
+    train(cut, progress=False)
+    monkeypatch.undo()
+    steps = json.loads((tmp_path / "cut" / "checkpoint" / "state.json").read_text())["progress"]["step"]
+    assert 2 <= steps < 18
+    cut.max_minutes = None
+    resumed = train(cut, resume=True, progress=False)
+    a, b = load_weights(whole)[0], load_weights(resumed)[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert "lr_factor" in (tmp_path / "whole" / "log.csv").read_text()
+    with pytest.raises(ColorizerError, match="lr schedule"):
+        train(config(dataset, tmp_path / "bad", lr_schedule="step"), progress=False)

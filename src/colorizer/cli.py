@@ -240,6 +240,10 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 @click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
 @click.option("--lr", default=2e-4, show_default=True, type=float, help="Adam learning rate.")
+@click.option("--lr-schedule", default="constant", show_default=True,
+              type=click.Choice(["constant", "cosine"]),
+              help="cosine: anneal the lr to 0 at the last step of --epochs (with --resume, from "
+                   "the lr the run has reached).")
 @click.option("--size", default=128, show_default=True, type=click.IntRange(min=16),
               help="Training crop size (multiple of 16).")
 @click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.99),
@@ -257,7 +261,7 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Model config override, VALUE as JSON, e.g. --set lambda_adv=0.02.")
 @_user_errors
-def train(model, data, out, epochs, batch_size, lr, size, val_fraction, max_minutes,
+def train(model, data, out, epochs, batch_size, lr, lr_schedule, size, val_fraction, max_minutes,
           checkpoint_every, resume, seed, device, threads, init, overrides):
     """Train a colorizer (Adam, validation each epoch, resumable checkpoints).
 
@@ -280,7 +284,8 @@ def train(model, data, out, epochs, batch_size, lr, size, val_fraction, max_minu
     if size % 16:
         raise click.UsageError("--size must be a multiple of 16")
     cfg = TrainConfig(model=model, data=[str(d) for d in data], out=str(out), epochs=epochs,
-                      batch_size=batch_size, lr=lr, size=size, val_fraction=val_fraction,
+                      batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, size=size,
+                      val_fraction=val_fraction,
                       max_minutes=max_minutes, checkpoint_every=checkpoint_every, seed=seed,
                       device=device, threads=threads, init=init, model_config=model_config)
     final = run(cfg, resume=resume)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import random
 import shutil
@@ -35,6 +36,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 16
     lr: float = 2e-4
+    lr_schedule: str = "constant"  # or "cosine": from lr down to 0 at the last step of --epochs
     size: int = 128
     val_fraction: float = 0.1
     val_images: int = 128
@@ -45,6 +47,26 @@ class TrainConfig:
     threads: int | None = None
     init: str | None = None  # weights (.safetensors) to start from instead of random ones
     model_config: dict = field(default_factory=dict)
+
+
+#: Learning-rate schedules: the factor on each optimizer's starting lr at a fraction of the run.
+LR_SCHEDULES = {
+    "constant": lambda progress: 1.0,
+    "cosine": lambda progress: 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0))),
+}
+
+
+def set_learning_rate(optimizers: dict, schedule: str, step: int, total: int) -> float:
+    """Set every param group's lr to its starting lr times the schedule's factor at ``step`` of
+    ``total``; returns the factor. The starting lr is kept in the group as ``initial_lr``, so it
+    travels with the checkpoint, and a run that began with another schedule switches smoothly
+    from the lr it had (``--resume --lr-schedule cosine`` anneals a constant-lr run)."""
+    factor = LR_SCHEDULES[schedule](step / max(total, 1))
+    for opt in optimizers.values():
+        for group in opt.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+            group["lr"] = group["initial_lr"] * factor
+    return factor
 
 
 def _rank() -> tuple[int, int]:
@@ -328,6 +350,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     from colorizer.registry import build_untrained, is_trainable, resolve_device
     from colorizer.weights import save_weights
 
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ColorizerError(f"lr schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
     if not is_trainable(cfg.model):
         build_untrained(cfg.model)  # raises the error that lists the trainable names
     rank, world = _rank()
@@ -400,8 +424,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             ab = torch.stack([it[1] for it in items]).to(device)
             if device.type == "cuda":
                 L, ab = L.to(memory_format=torch.channels_last), ab.to(memory_format=torch.channels_last)
+            lr_factor = set_learning_rate(optimizers, cfg.lr_schedule, state["step"], total)
             with autocast:
                 logs = model.training_step(L, ab, optimizers, state["step"])
+            if cfg.lr_schedule != "constant":
+                logs["lr_factor"] = lr_factor
             state["step"] += 1
             state["batch"] += 1
             bar.update()
