@@ -86,6 +86,8 @@ def markdown(name: str, card: dict) -> str:
     extra = "".join(f" --set {k}={json.dumps(v)}" for k, v in t.get("overrides", {}).items())
     if t.get("init"):
         extra += f" --init {t['init']}"
+    if t.get("lr_schedule", "constant") != "constant":  # the schedule's length is --epochs
+        extra += f" --epochs {t['epochs']} --lr-schedule {t['lr_schedule']}"
     lines = [f"# Model card: `{name}`", "",
              f"- **Architecture:** {card['architecture']} {json.dumps(card['config'])}",
              f"- **Parameters:** {card['parameters']:,}",
