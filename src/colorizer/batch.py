@@ -141,7 +141,6 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
             if job.src == last_src:
                 pic = last_pic
             else:
-                last_src = None  # until this read has finished
                 pic, caught = first.result() if i == 0 and first is not None else _read(job.src, max_pixels)
                 for w in caught:
                     say(f"warning: {w.message}")
