@@ -196,8 +196,7 @@ def test_outputs_get_normal_permissions(tmp_path):
     import os
     import stat
 
-    from colorizer.io import file_mode
-    from colorizer.weights import atomic_write
+    from colorizer.io import atomic_write, file_mode
 
     old = os.umask(0o027)  # not the usual 0o022, so that the mode must come from this umask
     file_mode.cache_clear()

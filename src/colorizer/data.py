@@ -36,8 +36,7 @@ import numpy as np
 
 from colorizer.color import ab8_to_ab, l8_to_l, lab_to_lab8, rgb2lab
 from colorizer.errors import ColorizerError
-from colorizer.io import read_image
-from colorizer.weights import atomic_write
+from colorizer.io import atomic_write, read_image
 
 
 @dataclass

@@ -359,6 +359,29 @@ def file_mode() -> int:
     return 0o666 & ~umask
 
 
+def atomic_write(path: str | os.PathLike, write, *, overwrite: bool = True) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place, so a
+    crash never leaves a half-written file (images, weights, cards, dataset arrays). Without
+    ``overwrite`` the move is a hard link, which is atomic and raises ``FileExistsError`` if
+    ``path`` exists, even one created while ``write`` ran. The file gets :func:`file_mode`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        os.chmod(tmp, file_mode())
+        write(Path(tmp))
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+            os.unlink(tmp)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def check_output(path: str | os.PathLike, *, overwrite: bool = False,
                  inputs: tuple = ()) -> Path:
     """Validate an output path before any work: format known, not an input, not existing."""
@@ -385,16 +408,12 @@ def write_image(pic: Picture, path: str | os.PathLike, *, overwrite: bool = Fals
     """
     path = check_output(path, overwrite=overwrite, inputs=inputs)
     fmt = output_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if pic.alpha is not None and fmt in _NO_ALPHA:
         warnings.warn(f"{path}: {fmt} cannot store transparency; alpha dropped "
                       "(write .png to keep it)", ColorizerWarning, stacklevel=2)
         pic = Picture(pic.pixels, None, pic.name)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{path.suffix}.tmp",
-                               dir=path.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, file_mode())
+
+    def encode(tmp: Path) -> None:
         if pic.bit_depth == 16 and fmt in _SIXTEEN_BIT:
             import cv2
 
@@ -403,22 +422,15 @@ def write_image(pic: Picture, path: str | os.PathLike, *, overwrite: bool = Fals
             ok, buf = cv2.imencode(path.suffix.lower(), arr)
             if not ok:
                 raise ColorizerError(f"{path}: could not encode 16-bit image")
-            Path(tmp).write_bytes(buf.tobytes())
+            tmp.write_bytes(buf.tobytes())
         elif fmt == "PNG":
-            Path(tmp).write_bytes(encode_png8(pic.to_array(np.uint8)))
+            tmp.write_bytes(encode_png8(pic.to_array(np.uint8)))
         else:
             options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
             pic.to_pil().save(tmp, format=fmt, **options)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # atomic and fails if the file appeared meanwhile
-            os.unlink(tmp)
+
+    try:
+        atomic_write(path, encode, overwrite=overwrite)
     except FileExistsError:
-        os.unlink(tmp)
         raise FileExistsError(f"{path}: exists, not overwritten (use --overwrite)") from None
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

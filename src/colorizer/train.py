@@ -284,8 +284,9 @@ def calibrate(model, dataset, device) -> dict:
 def calibrate_weights(weights: str | os.PathLike, data: list[str], size: int = 128) -> dict:
     """Calibrate saved weights on a dataset's validation photos; writes the gain into the card."""
     from colorizer.data import LabDataset
+    from colorizer.io import atomic_write
     from colorizer.registry import get_colorizer
-    from colorizer.weights import atomic_write, card_path
+    from colorizer.weights import card_path
 
     if not card_path(weights).exists():
         raise ColorizerError(f"{weights}: no model card beside the weights")

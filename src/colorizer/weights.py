@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -17,29 +16,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from colorizer.errors import ColorizerError
-from colorizer.io import file_mode
+from colorizer.io import atomic_write
 
 
 def card_path(weights: str | os.PathLike) -> Path:
     """The JSON card that sits next to a weights file."""
     return Path(weights).with_suffix(".json")
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place, so
-    a crash never leaves a half-written file (used for weights, cards and dataset arrays)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, file_mode())
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_weights(module: torch.nn.Module, path: str | os.PathLike, card: dict) -> Path:
