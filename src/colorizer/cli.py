@@ -241,7 +241,7 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
 @click.option("--lr", default=2e-4, show_default=True, type=float, help="Adam learning rate.")
 @click.option("--lr-schedule", default="constant", show_default=True,
-              type=click.Choice(["constant", "cosine"]),
+              type=click.Choice(["constant", "cosine"]),  # train.LR_SCHEDULES; --help must not import torch
               help="cosine: anneal the lr to 0 at the last step of --epochs (with --resume, from "
                    "the lr the run has reached).")
 @click.option("--size", default=128, show_default=True, type=click.IntRange(min=16),

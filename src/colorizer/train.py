@@ -12,6 +12,7 @@ continues after a kill -9 at the same step with the same data order.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import os
@@ -234,9 +235,11 @@ def calibrate_chroma(model, dataset, device, limit: int = 256, batch_size: int =
 
     triples = _predictions(model, dataset, device, limit, batch_size)
 
+    @functools.cache  # gain 1 is asked for by the bisection and again by the summary
     def colourfulness(gain: float) -> float:
         return float(np.mean([_colourfulness(L, gain * p) for L, p, _ in triples]))
 
+    @functools.cache
     def auc(gain: float) -> float:
         return float(np.mean([metrics.auc(gain * p, t) for _, p, t in triples]))
 
