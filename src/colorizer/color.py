@@ -164,6 +164,16 @@ def rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
     return 116 * f - 16
 
 
+def l_to_grey_srgb(L: torch.Tensor) -> torch.Tensor:
+    """The grey sRGB value (R = G = B, in [0, 1]) of lightness L (any shape, Lab units): what a
+    greyscale photo of that lightness stores. Pretrained RGB networks see L through this."""
+    import torch
+
+    fy = (L + 16) / 116
+    y = torch.where(fy > _LAB_INV_EPS, fy**3, (fy - 16 / 116) / _LAB_KAPPA)
+    return linear_to_srgb(y).clamp(0, 1)
+
+
 def normalize_l(L: torch.Tensor) -> torch.Tensor:
     """Lab L -> network input (roughly [-0.5, 0.5])."""
     return (L - L_CENTER) / L_SCALE
