@@ -44,7 +44,7 @@ def models():
         else:
             yield name, get_colorizer(name, device="cpu")
         if name == "zhang":  # the paper's size, never shipped (about 32 M parameters)
-            yield "zhang full (untrained)", ZhangColorizer(ZhangConfig(size="full")).eval()
+            yield "zhang full (untrained)", ZhangColorizer(ZhangConfig(encoder="none", size="full")).eval()
 
 
 def main():
@@ -72,7 +72,7 @@ def main():
           f"at 256x256 and {full[1] / default[1]:.1f}x on the 1024x768 path")
     print("training, 128x128, batch 16:")
     trainable = [(n, build_untrained(n)) for n in list_colorizers() if is_trainable(n)]
-    trainable.append(("zhang full", ZhangColorizer(ZhangConfig(size="full"))))
+    trainable.append(("zhang full", ZhangColorizer(ZhangConfig(encoder="none", size="full"))))
     for name, model in trainable:
         model.train()
         opts = model.configure_optimizers(2e-4)

@@ -9,8 +9,8 @@ from colorizer.models.gan import GANColorizer, GANConfig
 from colorizer.models.vae import VAEColorizer, VAEConfig
 from colorizer.registry import build_untrained, get_colorizer
 
-TINY_GAN = GANConfig(channels=(4, 8, 8, 8), disc_channels=4)
-TINY_VAE = VAEConfig(channels=(4, 8, 8, 8), latent=4)
+TINY_GAN = GANConfig(encoder="none", channels=(4, 8, 8, 8), disc_channels=4)
+TINY_VAE = VAEConfig(encoder="none", channels=(4, 8, 8, 8), latent=4)
 
 
 def batch(n=2, s=32):
@@ -20,7 +20,7 @@ def batch(n=2, s=32):
 
 def test_generator_receives_the_discriminators_gradient():
     """The seed's bug: an MSE-only generator loss. Here the adversarial term reaches G."""
-    model = GANColorizer(GANConfig(channels=(4, 8, 8, 8), disc_channels=4, lambda_mse=0.0,
+    model = GANColorizer(GANConfig(encoder="none", channels=(4, 8, 8, 8), disc_channels=4, lambda_mse=0.0,
                                    lambda_adv=1.0))
     opts = model.configure_optimizers(1e-3)
     L, ab = batch()
@@ -36,7 +36,7 @@ def test_generator_receives_the_discriminators_gradient():
 
 
 def test_gan_warmup_is_mse_only():
-    model = GANColorizer(GANConfig(channels=(4, 8, 8, 8), disc_channels=4, warmup_steps=5))
+    model = GANColorizer(GANConfig(encoder="none", channels=(4, 8, 8, 8), disc_channels=4, warmup_steps=5))
     logs = model.training_step(*batch(), model.configure_optimizers(1e-3), step=0)
     assert "loss_adv" not in logs and "loss_d" not in logs
     logs = model.training_step(*batch(), model.configure_optimizers(1e-3), step=5)
@@ -44,7 +44,7 @@ def test_gan_warmup_is_mse_only():
 
 
 def test_global_discriminator_gives_one_score_per_image():
-    model = GANColorizer(GANConfig(channels=(4, 8, 8, 8), disc_channels=4, disc="global"))
+    model = GANColorizer(GANConfig(encoder="none", channels=(4, 8, 8, 8), disc_channels=4, disc="global"))
     L, ab = batch(3)
     assert model.disc((L - 50) / 100, ab / 110).shape == (3, 1)
 

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from colorizer.errors import ColorizerError
 from colorizer.train import TrainConfig, train
 
-TINY = {"channels": [4, 8, 8, 8], "disc_channels": 4}
+TINY = {"encoder": "none", "channels": [4, 8, 8, 8], "disc_channels": 4}
 
 
 @pytest.fixture
@@ -41,7 +41,8 @@ def _cli(cfg: TrainConfig, resume=False):
     args = [sys.executable, "-m", "colorizer.train", "--model", cfg.model, "--out", cfg.out,
             "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size), "--size", str(cfg.size),
             "--checkpoint-every", str(cfg.checkpoint_every), "--threads", "1",
-            "--set", f"channels={json.dumps(TINY['channels'])}", "--set", "disc_channels=4"]
+            "--set", "encoder=none", "--set", f"channels={json.dumps(TINY['channels'])}",
+            "--set", "disc_channels=4"]
     for d in cfg.data:
         args += ["--data", d]
     return args + (["--resume"] if resume else [])
@@ -153,11 +154,11 @@ def test_calibrate_chroma_undoes_a_shrunk_prediction():
 
 
 def test_calibrate_picks_zhang_temperature_into_the_card(dataset, tmp_path):
-    from colorizer.models.zhang import ZhangColorizer
+    from colorizer.models.zhang import ZhangColorizer, ZhangConfig
     from colorizer.train import TEMPERATURES, calibrate_weights
     from colorizer.weights import save_weights
 
-    weights = save_weights(ZhangColorizer(), tmp_path / "z.safetensors",
+    weights = save_weights(ZhangColorizer(ZhangConfig(encoder="none")), tmp_path / "z.safetensors",
                            {"architecture": "ZhangColorizer", "name": "zhang",
                             "config": {"size": "compact", "n_bins": 261}})
     result = calibrate_weights(weights, [str(dataset)], size=32)
@@ -200,3 +201,50 @@ def test_cosine_run_stopped_and_resumed_matches_an_uninterrupted_one(dataset, tm
     assert "lr_factor" in (tmp_path / "whole" / "log.csv").read_text()
     with pytest.raises(ColorizerError, match="lr schedule"):
         train(config(dataset, tmp_path / "bad", lr_schedule="step"), progress=False)
+
+
+def test_epoch_order_weights_each_folder():
+    from colorizer.train import epoch_order
+
+    class Two:  # two roots of 10 and 40 items, as LabDataset.offsets
+        offsets = np.array([0, 10, 50])
+
+        def __len__(self):
+            return 50
+
+    g = torch.Generator().manual_seed(0)
+    plain = epoch_order(Two(), [], g)
+    assert sorted(plain.tolist()) == list(range(50))
+    order = epoch_order(Two(), [2, 0.25], g).tolist()
+    first = [i for i in order if i < 10]
+    assert len(first) == 20 and sorted(set(first)) == list(range(10))  # all of it, twice
+    second = [i for i in order if i >= 10]
+    assert len(second) == 10 and len(set(second)) == 10  # a quarter, no repeats
+
+
+def test_data_weights_must_match_the_folders(dataset, tmp_path):
+    with pytest.raises(ColorizerError, match="data-weights"):
+        train(config(dataset, tmp_path / "w", data_weights=[1.0, 0.5]), progress=False)
+
+
+def test_calibration_keeps_a_colourfulness_floor():
+    """A model that is right about lightness-coded colour but adds a wrong cast: more gain makes
+    it more colourful and less accurate, so the gain stops where the floor is reached."""
+    from colorizer.registry import Colorizer
+    from colorizer.train import COLOURFULNESS_FLOOR, calibrate_chroma
+
+    rng = np.random.default_rng(1)
+    items = []
+    for _ in range(10):
+        L = torch.from_numpy(rng.uniform(30, 80, (1, 1, 24, 24)).astype(np.float32))
+        items.append((L[0], torch.cat([(L - 50) * 0.8, -(L - 50) * 0.8], 1)[0]))
+
+    class Weak(Colorizer):  # 20% of the true colour plus a wrong, constant cast
+        def predict_ab(self, L, hints=None):
+            return torch.cat([(L - 50) * 0.16 + 3, -(L - 50) * 0.16 + 3], 1)
+
+    r = calibrate_chroma(Weak(), items, torch.device("cpu"))
+    c = r["val_colourfulness"]
+    assert c["calibrated"] >= COLOURFULNESS_FLOOR * c["photos"] > c["gain_1"]
+    # the smallest gain that reaches the floor is the most accurate of those allowed
+    assert c["calibrated"] < (COLOURFULNESS_FLOOR + 0.1) * c["photos"]

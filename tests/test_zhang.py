@@ -48,13 +48,15 @@ def test_confidence_extremes():
                           atol=1e-5)
 
 
-def test_gradient_flows_through_the_loss():
-    model = zhang.ZhangColorizer()
+@pytest.mark.parametrize("encoder", ["none", "mobilenet_v2"])
+def test_gradient_flows_through_the_loss(encoder):
+    model = zhang.ZhangColorizer(zhang.ZhangConfig(encoder=encoder))
     L, ab = torch.rand(2, 1, 32, 32) * 100, torch.randn(2, 2, 32, 32) * 30
     loss = model.loss(L, ab)
     loss.backward()
     assert torch.isfinite(loss)
-    assert model.model1[0].weight.grad.abs().sum() > 0 and model.model8[6].weight.grad.abs().sum() > 0
+    trained = [p for p in model.parameters() if p.requires_grad]
+    assert trained[0].grad.abs().sum() > 0 and trained[-1].grad.abs().sum() > 0  # first and last layer
     assert model.predict_ab(L).shape == (2, 2, 32, 32)
     assert model.predict_confidence(L).shape == (2, 1, 32, 32)
 
@@ -103,7 +105,7 @@ def test_cli_confidence_map(tmp_path):
     from colorizer.cli import cli
     from colorizer.weights import save_weights
 
-    model = zhang.ZhangColorizer()
+    model = zhang.ZhangColorizer(zhang.ZhangConfig(encoder="none"))
     weights = save_weights(model, tmp_path / "z.safetensors",
                            {"architecture": "ZhangColorizer", "config": {"size": "compact", "n_bins": 261}})
     Image.fromarray(smooth_photo(40, 56)).save(tmp_path / "x.png")

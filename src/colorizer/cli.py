@@ -235,6 +235,9 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 @click.option("--data", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
               help="Prepared dataset, Kaggle download, or plain photo folder (prepared into the "
                    "run folder first). Repeat to combine.")
+@click.option("--data-weights", metavar="W1,W2,...",
+              help="How much each --data folder counts per epoch, in order: 0.5 draws a random "
+                   "half of its photos each epoch, 2 uses them twice (default 1 each).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Run folder: checkpoint/, log.csv, tensorboard/, MODEL.safetensors + .json.")
 @click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
@@ -261,7 +264,7 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Model config override, VALUE as JSON, e.g. --set lambda_adv=0.02.")
 @_user_errors
-def train(model, data, out, epochs, batch_size, lr, lr_schedule, size, val_fraction, max_minutes,
+def train(model, data, data_weights, out, epochs, batch_size, lr, lr_schedule, size, val_fraction, max_minutes,
           checkpoint_every, resume, seed, device, threads, init, overrides):
     """Train a colorizer (Adam, validation each epoch, resumable checkpoints).
 
@@ -283,7 +286,16 @@ def train(model, data, out, epochs, batch_size, lr, lr_schedule, size, val_fract
             model_config[key] = value
     if size % 16:
         raise click.UsageError("--size must be a multiple of 16")
-    cfg = TrainConfig(model=model, data=[str(d) for d in data], out=str(out), epochs=epochs,
+    weights = []
+    if data_weights:
+        try:
+            weights = [float(w) for w in data_weights.split(",")]
+        except ValueError:
+            raise click.UsageError(f"--data-weights takes numbers like 1,0.5, got {data_weights!r}") from None
+        if len(weights) != len(data) or any(w < 0 for w in weights):
+            raise click.UsageError(f"--data-weights needs one number >= 0 per --data folder ({len(data)})")
+    cfg = TrainConfig(model=model, data=[str(d) for d in data], data_weights=weights, out=str(out),
+                      epochs=epochs,
                       batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, size=size,
                       val_fraction=val_fraction,
                       max_minutes=max_minutes, checkpoint_every=checkpoint_every, seed=seed,
@@ -296,15 +308,16 @@ def train(model, data, out, epochs, batch_size, lr, lr_schedule, size, val_fract
 @click.argument("weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--data", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Prepared dataset(s) whose validation photos are used. Repeatable.")
-@click.option("--size", default=128, show_default=True, type=click.IntRange(min=16),
-              help="Resolution of the validation photos.")
+@click.option("--size", default=None, type=click.IntRange(min=16),
+              help="Resolution of the validation photos (default: as stored in the dataset).")
 @_user_errors
 def calibrate(weights, data, size):
     """Set a trained model's chroma gain from held-out photos (written into its JSON card).
 
-    The gain makes the model's colours as strong on average as the photos' (MSE-trained models
-    lean grey where unsure); the validation AuC before and after is printed next to the gray
-    baseline's. `colorize train` does this at the end of every run; this redoes it for WEIGHTS.
+    MSE-trained models lean grey where unsure. The gain is the one with the best validation AuC
+    among those that keep the colours at least 60% as strong as the photos'; the AuC before and
+    after is printed next to the gray baseline's. `colorize train` does this at the end of every
+    run; this redoes it for WEIGHTS.
     """
     from colorizer.train import calibrate_weights
 

@@ -341,7 +341,8 @@ class LabDataset:
     size : int, optional
         Output size (default: the stored size).
     augment : bool
-        Random horizontal flip and random resized crop (scale 0.5-1, aspect 3/4-4/3).
+        Random horizontal flip, random resized crop (area 0.3-1, aspect 3/4-4/3) and a
+        degraded L (:meth:`degrade_l`).
     val_fraction : float
         For arrays without split.npy.
 
@@ -380,6 +381,23 @@ class LabDataset:
         row = int(rows[i - self.offsets[k]])
         return np.asarray(l_rows[row]), np.asarray(ab_rows[row])
 
+    def degrade_l(self, L: np.ndarray) -> np.ndarray:
+        """What old scans do to lightness, at random (the target colour is left alone): a
+        slight gain/offset jitter (half the items), Gaussian noise (a quarter, sigma 1-4 L units)
+        and JPEG compression (a quarter, quality 30-90)."""
+        import cv2
+
+        rng = self.rng
+        if rng.random() < 0.5:
+            L = L * rng.uniform(0.9, 1.1) + rng.uniform(-5, 5)
+        if rng.random() < 0.25:
+            L = L + rng.normal(0, rng.uniform(1, 4), L.shape)
+        if rng.random() < 0.25:
+            l8 = np.clip(np.round(L * 2.55), 0, 255).astype(np.uint8)
+            ok, enc = cv2.imencode(".jpg", l8, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 91))])
+            L = cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 2.55
+        return np.clip(L, 0, 100).astype(np.float32)
+
     def __getitem__(self, i: int):
         import cv2
         import torch
@@ -389,7 +407,7 @@ class LabDataset:
         s = lab.shape[0]
         out = self.size or s
         if self.augment:
-            area = self.rng.uniform(0.5, 1.0) * s * s
+            area = self.rng.uniform(0.3, 1.0) * s * s  # several scales
             aspect = np.exp(self.rng.uniform(np.log(3 / 4), np.log(4 / 3)))
             ch = int(min(s, round(np.sqrt(area / aspect))))
             cw = int(min(s, round(np.sqrt(area * aspect))))
@@ -399,5 +417,8 @@ class LabDataset:
                 lab = lab[:, ::-1]
         if lab.shape[:2] != (out, out):
             lab = cv2.resize(np.ascontiguousarray(lab), (out, out), interpolation=cv2.INTER_AREA)
+        if self.augment:
+            lab = np.ascontiguousarray(lab)
+            lab[..., 0] = self.degrade_l(lab[..., 0])
         t = torch.from_numpy(np.ascontiguousarray(lab)).permute(2, 0, 1)
         return t[:1].float(), t[1:].float()

@@ -11,6 +11,7 @@ continues after a kill -9 at the same step with the same data order.
 
 from __future__ import annotations
 
+import copy
 import csv
 import functools
 import json
@@ -33,6 +34,7 @@ from colorizer.errors import ColorizerError
 class TrainConfig:
     model: str = "gan"
     data: list[str] = field(default_factory=list)
+    data_weights: list[float] = field(default_factory=list)  # per --data folder; default 1 each
     out: str = "runs/run"
     epochs: int = 10
     batch_size: int = 16
@@ -68,6 +70,24 @@ def set_learning_rate(optimizers: dict, schedule: str, step: int, total: int) ->
             group.setdefault("initial_lr", group["lr"])
             group["lr"] = group["initial_lr"] * factor
     return factor
+
+
+def epoch_order(dataset, weights: list[float], generator: torch.Generator) -> torch.Tensor:
+    """A shuffled epoch of item indices in which each dataset root appears ``weight`` times its
+    size (0.5: a random half of it; 2: all of it twice), so that a large folder (e.g. faces)
+    counts without taking over."""
+    if not weights or all(w == 1 for w in weights):
+        return torch.randperm(len(dataset), generator=generator)
+    parts = []
+    for k, w in enumerate(weights):
+        lo, hi = int(dataset.offsets[k]), int(dataset.offsets[k + 1])
+        n, want = hi - lo, round(w * (hi - lo))
+        while want > 0 and n > 0:
+            take = min(want, n)
+            parts.append(lo + torch.randperm(n, generator=generator)[:take])
+            want -= take
+    order = torch.cat(parts)
+    return order[torch.randperm(len(order), generator=generator)]
 
 
 def _rank() -> tuple[int, int]:
@@ -220,22 +240,28 @@ def validate(model, dataset, device, limit: int, batch_size: int) -> dict:
             "val_colourfulness_ratio": float(np.mean(cf_pred) / max(np.mean(cf_true), 1e-9))}
 
 
+#: Colourfulness floor of the chroma gain: at least this share of the validation photos' own.
+COLOURFULNESS_FLOOR = 0.6
+
+
 def calibrate_chroma(model, dataset, device, limit: int = 256, batch_size: int = 16,
-                     max_gain: float = 3.0, steps: int = 8) -> dict:
-    """The chroma gain at which the model's colours are as strong as real photos' (held-out data).
+                     max_gain: float = 3.0, floor: float = COLOURFULNESS_FLOOR) -> dict:
+    """The chroma gain that makes a model's colours most accurate without going dull.
 
     A model trained with MSE predicts the mean colour wherever it is unsure, which pulls ab
-    towards grey: the "brownish, desaturated" look users complain about. On the validation
-    photos, the gain k multiplying the predicted ab is found by bisection in [1, max_gain] so that
-    the mean colourfulness of the predictions equals the photos'. The validation AuC at gain 1
-    and at k, and the gray baseline's, are returned with it: bolder colours cost AuC where the
-    guess is wrong, and the model card reports that trade.
+    towards grey (the brownish look users complain about); scaling its ab by a gain k counters
+    that, but a wrong colour made stronger costs accuracy. So on the validation photos k is the
+    gain in [0.5, ``max_gain``] with the best AuC among those whose predictions are at least
+    ``floor`` times as colourful as the photos (a right colour at 70% strength beats a wrong one
+    at full strength). If no gain reaches the floor, the most colourful one is taken. The grid is
+    0.1 wide, refined to 0.02 around the best. The validation AuC and colourfulness at gain 1 and
+    at k, and the gray baseline's AuC, are returned with it for the model card.
     """
     from colorizer import metrics
 
     triples = _predictions(model, dataset, device, limit, batch_size)
 
-    @functools.cache  # gain 1 is asked for by the bisection and again by the summary
+    @functools.cache
     def colourfulness(gain: float) -> float:
         return float(np.mean([_colourfulness(L, gain * p) for L, p, _ in triples]))
 
@@ -246,20 +272,47 @@ def calibrate_chroma(model, dataset, device, limit: int = 256, batch_size: int =
     target = float(np.mean([_colourfulness(L, t) for L, _, t in triples]))
     gray_auc = float(np.mean([metrics.auc(np.zeros_like(t), t) for _, _, t in triples]))
 
-    def bisect(ok, lo: float, hi: float) -> float:
-        """The largest gain in [lo, hi] for which ok(gain) holds (ok is true at lo, monotone)."""
-        if ok(hi):
-            return hi
-        for _ in range(steps):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if ok(mid) else (lo, mid)
-        return lo
+    def best(gains) -> float:
+        ok = [g for g in gains if colourfulness(g) >= floor * target]
+        return max(ok, key=auc) if ok else max(gains, key=colourfulness)
 
-    gain = bisect(lambda g: colourfulness(g) <= target, 1.0, max_gain) if colourfulness(1.0) < target else 1.0
+    coarse = best([round(g, 2) for g in np.arange(0.5, max_gain + 1e-9, 0.1)])
+    gain = best([round(g, 2) for g in np.arange(coarse - 0.08, coarse + 0.081, 0.02)
+                 if 0.5 - 1e-9 <= g <= max_gain + 1e-9])
     return {"chroma_gain": round(gain, 3), "val_images": len(triples),
+            "rule": f"best validation AuC with colourfulness >= {floor} x the photos'",
             "val_colourfulness": {"photos": target, "gain_1": colourfulness(1.0),
                                   "calibrated": colourfulness(gain)},
             "val_auc": {"gray": gray_auc, "gain_1": auc(1.0), "calibrated": auc(gain)}}
+
+
+def score_at_colourfulness(model, dataset, device, ratio: float, limit: int = 256,
+                           batch_size: int = 16) -> dict:
+    """Validation scores of ``model`` with its ab scaled so that its predictions are ``ratio``
+    times as colourful as the photos: AuC, PSNR (dB) and CIEDE2000, for comparing models at equal
+    colourfulness (a duller model otherwise wins AuC and PSNR by staying near grey)."""
+    from colorizer import metrics
+    from colorizer.color import lab2rgb_u8
+
+    triples = _predictions(model, dataset, device, limit, batch_size)
+    target = ratio * float(np.mean([_colourfulness(L, t) for L, _, t in triples]))
+
+    def colourfulness(gain):
+        return float(np.mean([_colourfulness(L, gain * p) for L, p, _ in triples]))
+
+    lo, hi = 0.0, 8.0
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if colourfulness(mid) < target else (lo, mid)
+    gain = (lo + hi) / 2
+    rows = []
+    for L, p, t in triples:
+        pred, true = np.concatenate([L, gain * p], 2), np.concatenate([L, t], 2)
+        rows.append((metrics.auc(gain * p, t), metrics.psnr(lab2rgb_u8(pred), lab2rgb_u8(true)),
+                     metrics.ciede2000(pred, true)))
+    auc, psnr, ciede = (float(np.mean(col)) for col in zip(*rows, strict=True))
+    return {"gain": round(gain, 3), "colourfulness_ratio": ratio, "val_images": len(triples),
+            "auc": auc, "psnr": psnr, "ciede2000": ciede}
 
 
 #: Annealing temperatures tried by :func:`calibrate` for models that decode with one (zhang).
@@ -284,7 +337,7 @@ def calibrate(model, dataset, device) -> dict:
                                             "val_auc": r["val_auc"]["calibrated"]} for t, r in tried.items()}}
 
 
-def calibrate_weights(weights: str | os.PathLike, data: list[str], size: int = 128) -> dict:
+def calibrate_weights(weights: str | os.PathLike, data: list[str], size: int | None = None) -> dict:
     """Calibrate saved weights on a dataset's validation photos; writes the gain into the card."""
     from colorizer.data import LabDataset
     from colorizer.io import atomic_write
@@ -381,6 +434,15 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         from colorizer.weights import load_into, load_weights
 
         load_into(model, load_weights(cfg.init)[0], cfg.init)
+    elif not resume:
+        model.load_pretrained()  # the ImageNet encoder named by --set encoder_weights=...
+        if getattr(model.config, "encoder", "none") != "none" and not model.config.encoder_weights \
+                and rank == 0:
+            import warnings
+
+            warnings.warn(f"{model.config.encoder} encoder starts from random weights; for the ImageNet "
+                          "ones pass --set encoder_weights=FILE (scripts/convert_mobilenet_v2.py), or "
+                          "--set encoder=none for the small from-scratch U-Net", stacklevel=2)
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -404,7 +466,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         model.fit_data(train_set)
     if resume:
         state = load_checkpoint(run, model, optimizers, train_set.rng)
-    per_epoch = len(train_set) // (cfg.batch_size * world)
+    if cfg.data_weights and len(cfg.data_weights) != len(train_set.sources):
+        raise ColorizerError(f"--data-weights has {len(cfg.data_weights)} values for "
+                             f"{len(train_set.sources)} --data folders")
+    epoch_len = len(epoch_order(train_set, cfg.data_weights, torch.Generator().manual_seed(0)))
+    per_epoch = epoch_len // (cfg.batch_size * world)
     if per_epoch == 0:
         raise ColorizerError(f"only {len(train_set)} training images for batch size {cfg.batch_size}")
     total = per_epoch * cfg.epochs
@@ -419,7 +485,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     stop = False
     while state["epoch"] < cfg.epochs and not stop:
         shuffle = torch.Generator().manual_seed(cfg.seed + state["epoch"])
-        order = torch.randperm(len(train_set), generator=shuffle)
+        order = epoch_order(train_set, cfg.data_weights, shuffle)
         order = order[rank::world]
         while state["batch"] < per_epoch:
             idx = order[state["batch"] * cfg.batch_size:(state["batch"] + 1) * cfg.batch_size].tolist()
@@ -459,7 +525,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         save_checkpoint(run, model, optimizers, cfg, state, train_set.rng)
         plain = build_model(cfg)  # the same model without DDP wrappers, on the CPU
         plain.load_state_dict(_unwrapped_state(model))
-        calibration = calibrate(plain, val_set, torch.device("cpu")) if len(val_set) else {}
+        # calibrated on whole validation photos at their stored size, nearer to the 256 px that
+        # users run at than the training crops
+        whole = copy.copy(val_set)
+        whole.size = None
+        calibration = calibrate(plain, whole, torch.device("cpu")) if len(val_set) else {}
         save_weights(plain, final, model_card(plain, cfg, {
             "chroma_gain": calibration.get("chroma_gain", 1.0), "calibration": calibration,
             "steps": state["step"], "epochs_completed": state["epoch"],

@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import torch
+
 from colorizer.errors import ColorizerError
 from colorizer.registry import Colorizer, register
 from colorizer.weights import load_into, load_weights, packaged_weights
@@ -34,6 +36,36 @@ class TrainableColorizer(Colorizer):
 
     def training_step(self, L, ab, optimizers: dict, step: int) -> dict:
         raise NotImplementedError
+
+    def load_pretrained(self) -> None:
+        """Load the converted ImageNet encoder named by ``config.encoder_weights`` into every
+        pretrained encoder of the model (called by ``colorize train`` on a fresh model; a model
+        loaded from its own weights file already holds the fine-tuned encoder)."""
+        from colorizer.models.mobilenet import MobileNetV2Encoder
+
+        path = getattr(self.config, "encoder_weights", "")
+        if path:
+            for module in self.modules():
+                if isinstance(module, MobileNetV2Encoder):
+                    module.load_pretrained(path)
+
+    def encoder_frozen(self, step: int) -> bool:
+        """Whether the pretrained encoder is kept fixed at training ``step``."""
+        return step < getattr(self.config, "freeze_encoder_steps", 0)
+
+    def param_groups(self, module: torch.nn.Module, lr: float) -> list[dict]:
+        """Adam groups for ``module``: pretrained-encoder weights at ``lr * encoder_lr_scale``
+        (fine-tuned gently), the rest at ``lr``."""
+        from colorizer.models.mobilenet import MobileNetV2Encoder
+
+        encoder = {id(p) for m in module.modules() if isinstance(m, MobileNetV2Encoder)
+                   for p in m.parameters()}
+        rest = [p for p in module.parameters() if id(p) not in encoder and p.requires_grad]
+        pretrained = [p for p in module.parameters() if id(p) in encoder]
+        groups = [{"params": rest, "lr": lr}]
+        if pretrained:
+            groups.append({"params": pretrained, "lr": lr * getattr(self.config, "encoder_lr_scale", 1.0)})
+        return groups
 
     def ddp_modules(self) -> list[str]:
         """Names of the submodules to wrap in DistributedDataParallel."""
@@ -58,7 +90,10 @@ class TrainableColorizer(Colorizer):
         state, card = load_weights(path)
         if card.get("architecture", cls.__name__) != cls.__name__:
             raise ColorizerError(f"{path}: weights are for {card['architecture']}, not {cls.__name__}")
-        model = cls(cls.config_from_dict(card.get("config", {})))
+        config = card.get("config", {})
+        if "encoder" in {f.name for f in dataclasses.fields(cls.Config)}:
+            config = {"encoder": "none", **config}  # cards from before encoders existed
+        model = cls(cls.config_from_dict(config))
         load_into(model, state, str(path))
         model.card = card
         model.chroma_gain = float(card.get("chroma_gain", 1.0))

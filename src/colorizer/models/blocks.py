@@ -1,4 +1,5 @@
-"""Building blocks shared by the GAN generator and the VAE decoder: a small CPU-friendly U-Net."""
+"""Building blocks shared by the trainable models: the seed's small from-scratch U-Net, and a
+U-Net decoder on a pretrained encoder (:class:`EncoderUNet`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+def conv_block(cin: int, cout: int, stride: int = 1, padding_mode: str = "zeros") -> nn.Sequential:
     """3x3 convolution, batch norm, ReLU."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False, padding_mode=padding_mode),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 def _up_cat(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -52,3 +53,50 @@ class UNet(nn.Module):
         d = self.d0(_up_cat(d, e0))
         ab = torch.tanh(self.out(d))
         return F.interpolate(ab, size=L_norm.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class EncoderUNet(nn.Module):
+    """A U-Net decoder on a pretrained encoder (``colorizer.models.mobilenet``).
+
+    L (N, 1, H, W) in Lab units goes into the encoder; its features at strides 32 ... 2 are
+    decoded by bilinear 2x upsampling, concatenation with the skip and two 3x3 conv blocks per
+    stride. Bilinear + conv (not transposed convolutions) and reflect padding in the decoder keep
+    checkerboards and border bands out. The output (``out_channels``) is at 1/``out_stride`` of
+    the input size (2: ab at half resolution; 4: Zhang's bin logits). ``extra`` channels (a VAE
+    code, (N, extra)) join at the bottleneck. Any H and W work; multiples of 32 waste nothing.
+    """
+
+    def __init__(self, encoder: str = "mobilenet_v2", widths=(128, 64, 48, 24), out_channels: int = 2,
+                 out_stride: int = 2, extra: int = 0, out_kernel: int = 3):
+        super().__init__()
+        from colorizer.models.mobilenet import build_encoder
+
+        if out_stride not in (2, 4):
+            raise ValueError(f"out_stride must be 2 or 4, got {out_stride}")
+        self.encoder = build_encoder(encoder)
+        c2, c4, c8, c16, c32 = self.encoder.channels
+        w16, w8, w4, w2 = widths
+        self.out_stride = out_stride
+        self.bottom = nn.Sequential(nn.Conv2d(c32 + extra, w16, 1, bias=False), nn.BatchNorm2d(w16),
+                                    nn.ReLU(inplace=True))
+        ups = [(w16, c16, w16), (w16, c8, w8), (w8, c4, w4)] + ([(w4, c2, w2)] if out_stride == 2 else [])
+        self.ups = nn.ModuleList(
+            nn.Sequential(conv_block(cin + skip, cout, padding_mode="reflect"),
+                          conv_block(cout, cout, padding_mode="reflect")) for cin, skip, cout in ups)
+        self.out = nn.Conv2d(ups[-1][2], out_channels, out_kernel, 1, out_kernel // 2, padding_mode="reflect")
+
+    def features(self, L: torch.Tensor, frozen: bool = False) -> list[torch.Tensor]:
+        if frozen:  # no graph through the encoder: its weights are not trained at this step
+            with torch.no_grad():
+                return self.encoder(L)
+        return self.encoder(L)
+
+    def forward(self, L: torch.Tensor, extra: torch.Tensor | None = None,
+                frozen_encoder: bool = False) -> torch.Tensor:
+        f2, f4, f8, f16, f32 = self.features(L, frozen_encoder)
+        if extra is not None:
+            f32 = torch.cat([f32, extra[:, :, None, None].expand(-1, -1, *f32.shape[-2:])], dim=1)
+        x = self.bottom(f32)
+        for up, skip in zip(self.ups, (f16, f8, f4, f2), strict=False):
+            x = up(_up_cat(x, skip))
+        return self.out(x)

@@ -1,5 +1,10 @@
 """The seed's GAN colorizer: a U-Net generator L -> ab against a discriminator conditioned on L.
 
+The generator is a U-Net decoder on an ImageNet-pretrained MobileNetV2 (``encoder =
+"mobilenet_v2"``, DeOldify's recipe: the encoder is frozen for ``freeze_encoder_steps``, then
+fine-tuned at ``encoder_lr_scale`` times the rate); ``encoder = "none"`` is the seed's small
+from-scratch U-Net, kept for comparison.
+
 Losses, as the seed meant them: the discriminator minimises binary cross-entropy (real target
 smoothed to ``real_label``); the generator minimises ``lambda_mse * MSE(ab) + lambda_adv *
 BCE(D(L, G(L)), real)``, so it does receive the discriminator's gradient (the seed's code used
@@ -16,12 +21,17 @@ from torch import nn
 
 from colorizer.color import denormalize_ab, normalize_ab, normalize_l
 from colorizer.models.base import TrainableColorizer, register_trainable
-from colorizer.models.blocks import UNet
+from colorizer.models.blocks import EncoderUNet, UNet
 from colorizer.registry import Hints
 
 
 @dataclass
 class GANConfig:
+    encoder: str = "mobilenet_v2"  # or "none": the seed's from-scratch U-Net (``channels``)
+    encoder_weights: str = ""  # converted ImageNet weights to start from (training only)
+    freeze_encoder_steps: int = 0
+    encoder_lr_scale: float = 0.1
+    decoder_channels: tuple = (128, 64, 48, 24)
     channels: tuple = (24, 48, 96, 192)
     disc: str = "patch"  # "patch" (PatchGAN) or "global" (the seed's single real/fake score)
     disc_channels: int = 32
@@ -58,15 +68,26 @@ class GANColorizer(TrainableColorizer):
 
     def __init__(self, config: GANConfig | None = None):
         super().__init__(config)
-        self.gen = UNet(self.config.channels)
+        cfg = self.config
+        self.pretrained = cfg.encoder != "none"
+        self.gen = EncoderUNet(cfg.encoder, cfg.decoder_channels) if self.pretrained else UNet(cfg.channels)
+        if self.pretrained:
+            self.multiple = 32
         self.disc = Discriminator(self.config.disc_channels, self.config.disc)
+
+    def generate(self, L: torch.Tensor, frozen_encoder: bool = False) -> torch.Tensor:
+        """Normalised ab (N, 2, H, W) in [-1, 1] from L in Lab units."""
+        if not self.pretrained:
+            return self.gen(normalize_l(L))
+        ab = torch.tanh(self.gen(L, frozen_encoder=frozen_encoder))
+        return F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
 
     def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
         self.check_input(L)
-        return denormalize_ab(self.gen(normalize_l(L)))
+        return denormalize_ab(self.generate(L))
 
     def configure_optimizers(self, lr: float) -> dict:
-        return {"gen": torch.optim.Adam(self.gen.parameters(), lr, betas=(0.5, 0.999)),
+        return {"gen": torch.optim.Adam(self.param_groups(self.gen, lr), lr, betas=(0.5, 0.999)),
                 "disc": torch.optim.Adam(self.disc.parameters(), lr, betas=(0.5, 0.999))}
 
     def ddp_modules(self) -> list[str]:
@@ -75,7 +96,7 @@ class GANColorizer(TrainableColorizer):
     def training_step(self, L, ab, optimizers, step):
         cfg = self.config
         x, y = normalize_l(L), normalize_ab(ab)
-        fake = self.gen(x)
+        fake = self.generate(L, frozen_encoder=self.encoder_frozen(step))
         adversarial = step >= cfg.warmup_steps and cfg.lambda_adv > 0
         logs = {}
         if adversarial:

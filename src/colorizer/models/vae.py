@@ -1,7 +1,9 @@
 """The seed's VAE colorizer, conditional: q(z | L, ab) and a decoder p(ab | z, L).
 
 The encoder sees L and ab and gives mu and log sigma^2 of a small global code z; the decoder is
-the U-Net on L with z joined at its bottleneck. Loss: MSE(ab) + beta * KL, with
+a U-Net on L with z joined at its bottleneck: by default a decoder on the ImageNet-pretrained
+MobileNetV2's features of L (``encoder = "none"``: the seed's from-scratch U-Net).
+Loss: MSE(ab) + beta * KL, with
 KL = -1/2 sum(1 + log sigma^2 - sigma^2 - mu^2), as in the seed. At inference z = 0 (the most
 likely colours); ``sample_ab`` gives alternative colorizations from codes z ~ N(0, I), chosen to
 differ from each other (see its docstring).
@@ -21,12 +23,17 @@ from torch import nn
 
 from colorizer.color import denormalize_ab, normalize_ab, normalize_l
 from colorizer.models.base import TrainableColorizer, register_trainable
-from colorizer.models.blocks import UNet, conv_block
+from colorizer.models.blocks import EncoderUNet, UNet, conv_block
 from colorizer.registry import Hints
 
 
 @dataclass
 class VAEConfig:
+    encoder: str = "mobilenet_v2"  # the decoder's L encoder; "none": the seed's U-Net (``channels``)
+    encoder_weights: str = ""  # converted ImageNet weights to start from (training only)
+    freeze_encoder_steps: int = 0
+    encoder_lr_scale: float = 0.1
+    decoder_channels: tuple = (128, 64, 48, 24)
     channels: tuple = (16, 32, 64, 128)
     latent: int = 16
     beta: float = 1e-3
@@ -57,10 +64,23 @@ class VAEColorizer(TrainableColorizer):
     def __init__(self, config: VAEConfig | None = None):
         super().__init__(config)
         self.encoder = Encoder(self.config.latent)
-        self.decoder = UNet(self.config.channels, extra=self.config.latent)
+        cfg = self.config
+        self.pretrained = cfg.encoder != "none"
+        if self.pretrained:
+            self.decoder = EncoderUNet(cfg.encoder, cfg.decoder_channels, extra=cfg.latent)
+            self.multiple = 32
+        else:
+            self.decoder = UNet(cfg.channels, extra=cfg.latent)
+
+    def decode_normalized(self, L: torch.Tensor, z: torch.Tensor, frozen_encoder: bool = False):
+        """Normalised ab (N, 2, H, W) from L in Lab units and codes z (N, latent)."""
+        if not self.pretrained:
+            return self.decoder(normalize_l(L), z)
+        ab = torch.tanh(self.decoder(L, z, frozen_encoder=frozen_encoder))
+        return F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
 
     def decode(self, L: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return denormalize_ab(self.decoder(normalize_l(L), z))
+        return denormalize_ab(self.decode_normalized(L, z))
 
     def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
         self.check_input(L)
@@ -95,7 +115,7 @@ class VAEColorizer(TrainableColorizer):
         return torch.cat(out)
 
     def configure_optimizers(self, lr: float) -> dict:
-        return {"vae": torch.optim.Adam(self.parameters(), lr)}
+        return {"vae": torch.optim.Adam(self.param_groups(self, lr), lr)}
 
     def training_step(self, L, ab, optimizers, step):
         x, y = normalize_l(L), normalize_ab(ab)
@@ -104,7 +124,7 @@ class VAEColorizer(TrainableColorizer):
         if self.config.z_dropout > 0:
             keep = torch.rand(z.shape[0], 1, device=z.device) >= self.config.z_dropout
             z = z * keep
-        recon = F.mse_loss(self.decoder(x, z).float(), y.float())
+        recon = F.mse_loss(self.decode_normalized(L, z, self.encoder_frozen(step)).float(), y.float())
         kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
         loss = recon + self.config.beta * kl
         optimizers["vae"].zero_grad(set_to_none=True)

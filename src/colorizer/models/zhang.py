@@ -1,5 +1,8 @@
 """Zhang, Isola & Efros (2016), "Colorful Image Colorization": classification over ab bins.
 
+By default the bin logits come from a U-Net decoder on the ImageNet-pretrained MobileNetV2
+(``encoder = "mobilenet_v2"``); ``encoder = "none"`` gives the paper's own layout (below).
+
 Instead of regressing one (desaturating) mean, the network predicts a distribution over quantised
 ab for each pixel (at a quarter of the input resolution):
 
@@ -37,6 +40,7 @@ from torch import nn
 from colorizer.color import normalize_l
 from colorizer.errors import ColorizerError
 from colorizer.models.base import TrainableColorizer, register_trainable
+from colorizer.models.blocks import EncoderUNet
 from colorizer.registry import Colorizer, Hints
 
 WIDTHS = {"full": (64, 128, 256, 512, 256), "compact": (16, 32, 64, 128, 64)}
@@ -111,7 +115,12 @@ def _block(cin: int, cout: int, n: int, stride_last: int = 1, dilation: int = 1)
 
 @dataclass
 class ZhangConfig:
-    size: str = "compact"  # "compact" or "full"
+    encoder: str = "mobilenet_v2"  # or "none": the paper's own layout at ``size``
+    encoder_weights: str = ""  # converted ImageNet weights to start from (training only)
+    freeze_encoder_steps: int = 0
+    encoder_lr_scale: float = 0.1
+    decoder_channels: tuple = (128, 96, 96, 0)  # strides 16, 8, 4 (the logits' resolution)
+    size: str = "compact"  # "compact" or "full" (encoder "none" only)
     n_bins: int = 0  # 0: the sRGB gamut bins (gamut_bins)
     temperature: float = 0.38
     rebalance_lambda: float = 0.5
@@ -130,8 +139,26 @@ class ZhangColorizer(TrainableColorizer):
         super().__init__(config)
         if self.config.size not in WIDTHS:
             raise ColorizerError(f"zhang size must be one of {sorted(WIDTHS)}, got {self.config.size!r}")
-        bins = gamut_bins() if self.config.n_bins == 0 else np.zeros((self.config.n_bins, 2), np.float32)
+        # n_bins is 0 in a fresh config and the gamut's count once built (a config copied with
+        # --set overrides); other counts (the authors' 313) get their bins from the state dict
+        gamut = gamut_bins()
+        known = self.config.n_bins in (0, len(gamut))
+        bins = gamut if known else np.zeros((self.config.n_bins, 2), np.float32)
         self.config.n_bins = len(bins)
+        self.pretrained = self.config.encoder != "none"
+        if self.pretrained:  # a U-Net decoder to bin logits at 1/4 resolution on the encoder
+            self.net = EncoderUNet(self.config.encoder, self.config.decoder_channels,
+                                   out_channels=len(bins), out_stride=4, out_kernel=1)
+            self.multiple = 32
+        else:
+            self._paper_layout(len(bins))
+        self.register_buffer("ab_bins", torch.from_numpy(np.asarray(bins)))
+        self.register_buffer("class_weights", torch.ones(len(bins)))
+        if not self.pretrained:
+            with torch.no_grad():
+                self.model_out.weight.copy_(self.ab_bins.T[:, :, None, None] / 110.0)
+
+    def _paper_layout(self, n_bins: int) -> None:
         w1, w2, w3, w4, w8 = WIDTHS[self.config.size]
         self.model1 = _block(1, w1, 2, stride_last=2)
         self.model2 = _block(w1, w2, 2, stride_last=2)
@@ -143,14 +170,10 @@ class ZhangColorizer(TrainableColorizer):
         self.model8 = nn.Sequential(nn.ConvTranspose2d(w4, w8, 4, 2, 1), nn.ReLU(True),
                                     nn.Conv2d(w8, w8, 3, 1, 1), nn.ReLU(True),
                                     nn.Conv2d(w8, w8, 3, 1, 1), nn.ReLU(True),
-                                    nn.Conv2d(w8, len(bins), 1))
+                                    nn.Conv2d(w8, n_bins, 1))
         # the authors' fixed 313 -> 2 decoding layer, kept so that their state dict loads
-        self.model_out = nn.Conv2d(len(bins), 2, 1, bias=False)
+        self.model_out = nn.Conv2d(n_bins, 2, 1, bias=False)
         self.model_out.weight.requires_grad_(False)
-        self.register_buffer("ab_bins", torch.from_numpy(np.asarray(bins)))
-        self.register_buffer("class_weights", torch.ones(len(bins)))
-        with torch.no_grad():
-            self.model_out.weight.copy_(self.ab_bins.T[:, :, None, None] / 110.0)
 
     @classmethod
     def load(cls, name: str, weights: str | None = None):
@@ -159,7 +182,9 @@ class ZhangColorizer(TrainableColorizer):
             return load_authors_file(str(weights))
         return super().load(name, weights)
 
-    def logits(self, L: torch.Tensor) -> torch.Tensor:
+    def logits(self, L: torch.Tensor, frozen_encoder: bool = False) -> torch.Tensor:
+        if self.pretrained:
+            return self.net(L, frozen_encoder=frozen_encoder)
         x = normalize_l(L)
         for block in (self.model1, self.model2, self.model3, self.model4, self.model5, self.model6,
                       self.model7, self.model8):
@@ -194,19 +219,20 @@ class ZhangColorizer(TrainableColorizer):
         self.class_weights.copy_(torch.from_numpy(w))
 
     def configure_optimizers(self, lr: float) -> dict:
-        params = [p for p in self.parameters() if p.requires_grad]
-        return {"zhang": torch.optim.Adam(params, lr, betas=(0.9, 0.99), weight_decay=1e-3)}
+        groups = self.param_groups(self, lr)
+        groups[0]["weight_decay"] = 1e-3  # the paper's; not on the pretrained encoder
+        return {"zhang": torch.optim.Adam(groups, lr, betas=(0.9, 0.99), weight_decay=0.0)}
 
     def training_step(self, L, ab, optimizers, step):
-        loss = self.loss(L, ab)
+        loss = self.loss(L, ab, frozen_encoder=self.encoder_frozen(step))
         optimizers["zhang"].zero_grad(set_to_none=True)
         loss.backward()
         optimizers["zhang"].step()
         return {"loss": loss.item()}
 
-    def loss(self, L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    def loss(self, L: torch.Tensor, ab: torch.Tensor, frozen_encoder: bool = False) -> torch.Tensor:
         """Rebalanced multinomial cross-entropy against soft-encoded targets."""
-        logits = self.logits(L).float()
+        logits = self.logits(L, frozen_encoder).float()
         target = soft_encode(F.adaptive_avg_pool2d(ab.float(), logits.shape[-2:]), self.ab_bins)
         weight = self.class_weights[target.argmax(1)]  # (N, h, w)
         ce = -(target * F.log_softmax(logits, dim=1)).sum(1)
@@ -262,9 +288,9 @@ def from_authors_state_dict(state: dict, source: str = "weights") -> ZhangColori
     if "model_out.weight" not in state:
         raise ColorizerError(f"{source}: not an ECCV16 state dict (no model_out.weight)")
     bins = state["model_out.weight"][:, :, 0, 0].T.float() * 110.0
-    model = ZhangColorizer(ZhangConfig(size="full", n_bins=bins.shape[0]))
+    model = ZhangColorizer(ZhangConfig(encoder="none", size="full", n_bins=bins.shape[0]))
     _load_authors(model, {**state, "ab_bins": bins, "class_weights": torch.ones(bins.shape[0])}, source)
-    model.card = {"architecture": "ZhangColorizer", "config": {"size": "full"},
+    model.card = {"architecture": "ZhangColorizer", "config": {"encoder": "none", "size": "full"},
                   "source": f"authors' ECCV16 release, loaded from {source}"}
     return model
 
