@@ -20,34 +20,66 @@ SHOW = ["max_channel", "grey_acc_mean", "grey_acc_seed", "psnr", "ssim", "ciede2
         "auc_rebalanced", "colourfulness", "delta_colourfulness"]
 
 
+ENCODER_NOTICE = (
+    "The encoder started from the ImageNet MobileNetV2 1.0 weights of TensorFlow/Keras "
+    "(Copyright Google; Apache License 2.0, text in the package as assets/LICENSE-mobilenet_v2.txt), "
+    "taken from ../shared/weights/mobilenet_v2_1.0_224_ptq.tflite. Changed here: dequantised from "
+    "int8 to float32 by scripts/convert_mobilenet_v2.py and fine-tuned for colorization.")
+
+SOURCES = {
+    "people": "../shared/data/photos/train/people: LFW faces and UTKFace crops (research use; UTKFace "
+              "non-commercial)",
+    "main": "../shared/data/photos/train/{imagenet,bsds500,sun80,animals,clothing}: ImageNet samples, "
+            "BSDS500, Sun-Hays 80, cats/dogs/pandas (research-use licences), clothing (CC0)",
+}
+
+
+def data_section(datasets: list[str], weights: list[float]) -> dict:
+    """What the model was trained on, from each prepared dataset's dataset.json."""
+    prepared, sources, totals = [], [], {"kept": 0, "train": 0, "val": 0, "skipped": 0}
+    for i, d in enumerate(datasets):
+        info_file = Path(d) / "dataset.json"
+        info = json.loads(info_file.read_text()) if info_file.exists() else {}
+        for k in totals:
+            totals[k] += info.get(k) or 0
+        folders = [f"../shared/data/photos/train/{Path(s).name}"
+                   for s in info.get("config", {}).get("sources", [])] or [d]
+        prepared.append(f"colorize prepare {' '.join(folders)} --out DATASET{i + 1}")
+        sources.append(SOURCES["people" if any(f.endswith("people") for f in folders) else "main"])
+    return {
+        "prepared_with": "; ".join(prepared), "sources": "; ".join(sources),
+        "weights_per_epoch": weights or [1] * len(datasets),
+        "kept": totals["kept"], "train": totals["train"], "val": totals["val"],
+        "skipped_greyscale_or_unreadable": totals["skipped"],
+        "note": "Research artefact: trained on research-licensed photos; not for commercial use.",
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--name", required=True)
     ap.add_argument("--report", type=Path, required=True)
     ap.add_argument("--notes", default="", help="Markdown: where the model is weak, observed by eye.")
+    ap.add_argument("--comparison", type=Path,
+                    help="JSON from scripts/compare_encoders.py: pretrained vs from-scratch on the "
+                         "validation split at equal colourfulness.")
+    ap.add_argument("--comparison-note", default="", help="How the compared runs were made (Markdown).")
     ap.add_argument("--training-minutes", type=float,
                     help="Total training time when the run's card lacks it (older checkpoints); "
                          "take it from the run's progress log.")
     args = ap.parse_args()
     card = json.loads((args.run / f"{args.name}.json").read_text())
-    data_dir = Path(card["training"]["data"][0])
-    dataset_file = data_dir / "dataset.json"
-    dataset = json.loads(dataset_file.read_text()) if dataset_file.exists() else {}
+    card["data"] = data_section(card["training"]["data"], card["training"].get("data_weights") or [])
     summary = json.loads((args.report / "summary.json").read_text())
     eval_cfg = summary["config"]
     command = (f"colorize evaluate --models {','.join(m for m in eval_cfg['models'] if m != 'gray')} "
                f"--images {' '.join('../shared/data/photos/eval' for _ in eval_cfg['images'][:1])} "
                f"--size {eval_cfg['size']} --seed {eval_cfg['seed']} --out REPORT")
-    card["data"] = {
-        "prepared_with": "colorize prepare ../shared/data/photos/train --out DATASET"
-                         + (" --superpixels" if dataset.get("config", {}).get("superpixels") else ""),
-        "sources": "../shared/data/photos/train: ImageNet samples, BSDS500, Sun-Hays 80, "
-                   "cats/dogs/pandas (research-use licences)",
-        "kept": dataset.get("kept"), "train": dataset.get("train"), "val": dataset.get("val"),
-        "skipped_greyscale_or_unreadable": dataset.get("skipped"),
-        "note": "Research artefact: trained on research-licensed photos; not for commercial use.",
-    }
+    if card["config"].get("encoder", "none") != "none":
+        card["licence_notice"] = ENCODER_NOTICE
+    if args.comparison:
+        card["comparison"] = {**json.loads(args.comparison.read_text()), "note": args.comparison_note}
     card["evaluation"] = {
         "command": command, "images": "../shared/data/photos/eval (Set14 + Val20; greyscale ones "
         "reported, not scored)", "images_scored": summary["images_scored"],
@@ -73,17 +105,38 @@ def _calibration(card: dict) -> list[str]:
     if not c:
         return []
     cf, auc = c["val_colourfulness"], c["val_auc"]
-    return [f"- **Chroma gain:** {card['chroma_gain']:.3f}, set at the end of training (as by "
-            f"`colorize calibrate`) on the "
-            f"{c['val_images']} validation photos so that the colours are as strong as the photos' "
-            f"(colourfulness {cf['gain_1']:.1f} at gain 1 -> {cf['calibrated']:.1f}; photos "
-            f"{cf['photos']:.1f}). Validation AuC {auc['gain_1']:.2f} -> {auc['calibrated']:.2f} "
-            f"(gray {auc['gray']:.2f}): bolder colours cost AuC where the guess is wrong."]
+    rule = c.get("rule", "colours as strong as the photos'")
+    return [f"- **Chroma gain:** {card['chroma_gain']:.3f}, set by `colorize calibrate` on the "
+            f"{c['val_images']} validation photos ({rule}): colourfulness {cf['gain_1']:.1f} at gain 1 "
+            f"-> {cf['calibrated']:.1f} (photos {cf['photos']:.1f}); validation AuC {auc['gain_1']:.2f} "
+            f"-> {auc['calibrated']:.2f} (gray {auc['gray']:.2f})."
+            + (f" Annealing temperature {c['temperature']}." if "temperature" in c else "")]
+
+
+def _comparison(card: dict) -> list[str]:
+    c = card.get("comparison")
+    if not c:
+        return []
+    lines = ["", "## Pretrained encoder against from scratch (validation split)", "",
+             f"Each model's ab scaled so that it is {c['ratio']:.0%} as colourful as the validation photos "
+             f"(`python scripts/compare_encoders.py ... --ratio {c['ratio']}`).", "",
+             "| model | encoder | training minutes | steps | AuC | PSNR dB | CIEDE2000 |",
+             "|---|---|---|---|---|---|---|"]
+    for label, m in c["models"].items():
+        lines.append(f"| {label} | {m['encoder']} | {m['training_minutes']:.0f} | {m['steps']} | "
+                     f"{m['auc']:.2f} | {m['psnr']:.2f} | {m['ciede2000']:.2f} |")
+    g = c["gray"]
+    lines.append(f"| gray baseline | | | | {g['auc']:.2f} | {g['psnr']:.2f} | {g['ciede2000']:.2f} |")
+    if c.get("note"):
+        lines += ["", c["note"]]
+    return lines
 
 
 def markdown(name: str, card: dict) -> str:
     t, ev, data = card["training"], card["evaluation"], card["data"]
     extra = "".join(f" --set {k}={json.dumps(v)}" for k, v in t.get("overrides", {}).items())
+    if t.get("data_weights"):
+        extra = f" --data-weights {','.join(f'{w:g}' for w in t['data_weights'])}" + extra
     if t.get("init"):
         extra += f" --init {t['init']}"
     if t.get("lr_schedule", "constant") != "constant":  # the schedule's length is --epochs
@@ -94,12 +147,15 @@ def markdown(name: str, card: dict) -> str:
              f"- **Data:** {data['prepared_with']}; {data['train']} training and {data['val']} "
              f"validation photos (skipped {data['skipped_greyscale_or_unreadable']} greyscale or "
              f"unreadable). {data['sources']}. {data['note']}",
-             f"- **Training:** `colorize train --model {name} --data DATASET --size {t['size']} "
+             f"- **Training:** `colorize train --model {name} "
+             f"{' '.join(f'--data DATASET{i + 1}' for i in range(len(t['data'])))} --size {t['size']} "
              f"--batch-size {t['batch_size']} --lr {t['lr']} --max-minutes {t['max_minutes']}{extra}`; "
              f"{card['steps']} steps ({card['epochs_completed']} epochs), Adam, seed {t['seed']}"
              + (f"; {t['stopped']}." if t.get("stopped") else "."),
              f"- **Hardware:** {card['hardware']}; {card.get('training_seconds', 0) / 60:.0f} "
-             "minutes of training.", *_calibration(card), "",
+             "minutes of training.", *_calibration(card),
+             *([f"- **Licence of the starting weights:** {card['licence_notice']}"]
+               if card.get("licence_notice") else []), "",
              f"## Scores on {ev['images']}", "",
              f"Rerun: `{ev['command']}` ({ev['images_scored']} photos, 256x256, mean and 95% bootstrap "
              "interval).", "", f"| metric | {name} | gray baseline |", "|---|---|---|"]
@@ -108,6 +164,7 @@ def markdown(name: str, card: dict) -> str:
         lines.append(f"| {key} | {m['mean']:.2f} [{m['ci95'][0]:.2f}, {m['ci95'][1]:.2f}] | "
                      f"{g['mean']:.2f} [{g['ci95'][0]:.2f}, {g['ci95'][1]:.2f}] |")
     lines += ["", "The gray baseline keeps L, so grey accuracy is near 100% for it by construction."]
+    lines += _comparison(card)
     if card.get("weaknesses"):
         lines += ["", "## Where it is weak", "", card["weaknesses"]]
     return "\n".join(lines) + "\n"

@@ -132,3 +132,34 @@ def test_input_validation(pair):
         metrics.psnr(a.astype(float), b.astype(float))
     with pytest.raises(ValueError, match="expected"):
         metrics.auc(np.zeros((4, 4, 3)), np.zeros((4, 4, 3)))
+
+
+def test_flat_chroma_edges_flags_bands_not_colour_that_follows_lightness():
+    from colorizer.color import lab2rgb_u8
+
+    lab = np.zeros((64, 96, 3))
+    lab[..., 0] = 50
+    banded = lab.copy()
+    banded[-8:, :, 1] = np.where(np.arange(8) % 2 == 0, 40, -40)[:, None]  # stripes on flat L
+    r = metrics.flat_chroma_edges(lab2rgb_u8(banded))
+    assert r["border"] > 5 and r["share"] > 1
+    follows = lab.copy()
+    follows[:, 48:, 0] = 80  # an L edge, and the colour changes with it
+    follows[:, 48:, 1] = 40
+    r = metrics.flat_chroma_edges(lab2rgb_u8(follows))
+    assert r["share"] < 0.5 and r["border"] < 0.5
+    with pytest.raises(ValueError):
+        metrics.flat_chroma_edges(np.zeros((4, 4)))
+
+
+def test_flat_chroma_edges_flags_the_v0_1_demo_stripes():
+    """A crop of the lower left of `colorize demo`'s picture from the from-scratch gan (v0.1),
+    with its green, orange and pink bands: the check in test_artifacts.py must fail on it."""
+    from pathlib import Path
+
+    from PIL import Image
+    from test_artifacts import MAX_BORDER
+
+    crop = Image.open(Path(__file__).parent / "data" / "stripes_sample_gan_v0.1.png").convert("RGB")
+    crop = np.asarray(crop)
+    assert metrics.flat_chroma_edges(crop)["border"] > 2 * MAX_BORDER

@@ -174,3 +174,52 @@ def grey_accuracy(pred_rgb: np.ndarray, target_rgb: np.ndarray, formula: str = "
     pred, target = _pair(pred_rgb, target_rgb, 3, "grey_accuracy", np.uint8)
     diff = np.abs(grey(pred, formula) - grey(target, formula))
     return float(100 * np.mean(diff < threshold))
+
+
+def flat_chroma_edges(rgb: np.ndarray, ab_step: float = 3.0, l_step: float = 0.5,
+                      sigma: float = 1.0, border: float = 0.06) -> dict:
+    """Colour that changes sharply where lightness does not: the stripes, bands and blotches a
+    colorizer invents (it sees only L, so its chroma edges should follow L's edges).
+
+    Both images are blurred (Gaussian ``sigma`` pixels) and differentiated (Sobel, per pixel);
+    a pixel is flagged when its ab gradient exceeds ``ab_step`` Lab units per pixel while its L
+    gradient is under ``l_step``. Natural photos do have such edges (a red ball on green grass
+    of the same lightness), so this grades colorizations, not photos.
+
+    Parameters
+    ----------
+    rgb : ndarray, uint8 (H, W, 3)
+        A colorized picture.
+
+    Returns
+    -------
+    dict
+        ``share``: percentage of flagged pixels in the picture; ``border``: the highest
+        percentage in the four border strips (``border`` of the short side, at least 8 pixels
+        wide), where decoders put bands.
+
+    Examples
+    --------
+    >>> grey = np.full((64, 64, 3), 120, np.uint8)
+    >>> flat_chroma_edges(grey)["share"]
+    0.0
+    """
+    import cv2
+
+    from colorizer.color import rgb2lab
+
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"flat_chroma_edges: expected a uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
+    lab = cv2.GaussianBlur(rgb2lab(rgb).astype(np.float32), (0, 0), sigma)
+
+    def gradient(x):
+        gx = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3) / 8
+        gy = cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3) / 8
+        return np.hypot(gx, gy)
+
+    flagged = (np.hypot(gradient(lab[..., 1]), gradient(lab[..., 2])) > ab_step) & \
+        (gradient(lab[..., 0]) < l_step)
+    b = max(8, int(border * min(rgb.shape[:2])))
+    strips = (flagged[:b], flagged[-b:], flagged[:, :b], flagged[:, -b:])
+    return {"share": float(flagged.mean() * 100), "border": float(max(s.mean() for s in strips) * 100)}
