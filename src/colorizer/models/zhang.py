@@ -139,11 +139,8 @@ class ZhangColorizer(TrainableColorizer):
         super().__init__(config)
         if self.config.size not in WIDTHS:
             raise ColorizerError(f"zhang size must be one of {sorted(WIDTHS)}, got {self.config.size!r}")
-        # n_bins is 0 in a fresh config and the gamut's count once built (a config copied with
-        # --set overrides); other counts (the authors' 313) get their bins from the state dict
-        gamut = gamut_bins()
-        known = self.config.n_bins in (0, len(gamut))
-        bins = gamut if known else np.zeros((self.config.n_bins, 2), np.float32)
+        # with n_bins set (a card, the authors' 313) the bins come from the state dict
+        bins = gamut_bins() if self.config.n_bins == 0 else np.zeros((self.config.n_bins, 2), np.float32)
         self.config.n_bins = len(bins)
         self.pretrained = self.config.encoder != "none"
         if self.pretrained:  # a U-Net decoder to bin logits at 1/4 resolution on the encoder
