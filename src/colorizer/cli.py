@@ -190,6 +190,62 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, devic
 
 
 @cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="For one clip: a video file (.mp4, .mov, .mkv, .webm, .avi) or a folder for PNG frames.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder for several clips. Default: NAME_color.EXT beside each video, "
+                   "FOLDER_colorized beside each frame folder.")
+@model_options
+@click.option("--temporal", default="flow", show_default=True, type=click.Choice(["flow", "none"]),
+              help="flow: carry colours along the optical flow so they stay steady; none: each "
+                   "frame alone.")
+@click.option("--strength", default=0.85, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="With --temporal flow: how much of the previous frame's colour is kept where the "
+                   "motion is reliable.")
+@click.option("-s", "--scribbles", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON strokes with \"frame\": N; each hint holds along its shot, following the motion.")
+@click.option("--fps", type=click.FloatRange(min=0.01),
+              help="Frame rate of a frame folder written as a video (default 25).")
+@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
+@_user_errors
+def video(inputs, output, out_dir, saturation, model, weights, size, device, temporal, strength,
+          scribbles, fps, overwrite):
+    """Colorize video files or folders of frames, with steady colours from frame to frame.
+
+    \b
+    colorize video old.mp4                     writes old_color.mp4 (same fps, frames and audio)
+    colorize video old.mp4 -o frames/          PNG frames 00000.png, ...
+    colorize video shots/ --out-dir colour/    every clip in a folder
+    colorize video old.mp4 -s hints.json       frame-tied colour hints
+
+    Bad clips are reported one line each and the rest go on; the exit code is 1 if any failed.
+    """
+    from colorizer.errors import ColorizerError
+    from colorizer.registry import get_colorizer
+    from colorizer.scribbles import read_frame_strokes
+    from colorizer.video import TemporalConfig, colorize_video, plan_video_jobs
+
+    jobs = plan_video_jobs(inputs, output, out_dir)
+    hints = read_frame_strokes(scribbles) if scribbles is not None else None
+    net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
+    cfg = TemporalConfig(method=temporal, strength=strength)
+    failed = 0
+    for job in jobs:
+        try:
+            r = colorize_video(job.src, job.dst, net, size=size, saturation=saturation, temporal=cfg,
+                               hints=hints, overwrite=overwrite, fps=fps)
+            click.echo(f"wrote {r.dst} ({r.frames} frames, {r.fps:.1f} fps, {r.shots} shot"
+                       f"{'s' if r.shots != 1 else ''})", err=True)
+        except FileExistsError as exc:
+            click.echo(f"skipped: {exc}", err=True)
+        except ColorizerError as exc:
+            failed += 1
+            click.echo(f"error: {exc}", err=True)
+    sys.exit(1 if failed else 0)
+
+
+@cli.command()
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="New folder for l.npy, ab.npy, split.npy, manifest.csv and dataset.json.")
@@ -264,7 +320,8 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Model config override, VALUE as JSON, e.g. --set lambda_adv=0.02.")
 @_user_errors
-def train(model, data, data_weights, out, epochs, batch_size, lr, lr_schedule, size, val_fraction, max_minutes,
+def train(model, data, data_weights, out, epochs, batch_size, lr, lr_schedule, size, val_fraction,
+          max_minutes,
           checkpoint_every, resume, seed, device, threads, init, overrides):
     """Train a colorizer (Adam, validation each epoch, resumable checkpoints).
 
@@ -332,8 +389,13 @@ def calibrate(weights, data, size):
 @cli.command()
 @click.option("--models", default="gray", show_default=True,
               help="Comma-separated colorizers to compare; the gray baseline is always included.")
-@click.option("--images", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
+@click.option("--images", multiple=True, required=False, type=click.Path(exists=True, path_type=Path),
               help="Photo folders or files (colour ground truth). Repeatable.")
+@click.option("--videos", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Instead of --images: a folder of clips (video files or frame folders) to score "
+                   "each model with --temporal none and flow (warp error, CDC, AuC, PSNR, fps).")
+@click.option("--max-frames", type=click.IntRange(min=2),
+              help="With --videos: score at most N frames a clip.")
 @click.option("--size", default=256, show_default=True, type=click.IntRange(min=32),
               help="Grading resolution (the seed graded at 256x256).")
 @click.option("--out", default="report", show_default=True,
@@ -341,7 +403,7 @@ def calibrate(weights, data, size):
 @click.option("--seed", default=0, show_default=True, help="Seed for the bootstrap intervals.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report in --out.")
 @_user_errors
-def evaluate(models, images, size, out, seed, overwrite):
+def evaluate(models, images, videos, max_frames, size, out, seed, overwrite):
     """Score colorizers on photos: the seed's metrics, PSNR/SSIM/CIEDE2000/AuC/colourfulness,
     and a side-by-side HTML report (report.html, summary.md/json, per_image.csv, bars.png)."""
     from colorizer.evaluate import EvalConfig
@@ -349,6 +411,17 @@ def evaluate(models, images, size, out, seed, overwrite):
 
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise click.ClickException(f"{out}: exists and is not empty; use --overwrite or another --out")
+    if videos is not None:
+        from colorizer.evaluate import VideoEvalConfig, evaluate_videos
+
+        vcfg = VideoEvalConfig(videos=str(videos), models=[m.strip() for m in models.split(",") if m.strip()],
+                               out=str(out), max_frames=max_frames)
+        evaluate_videos(vcfg, say=lambda line: click.echo(line, err=True))
+        click.echo((out / "videos.md").read_text())
+        click.echo(f"report: {out / 'videos.md'}, flicker plot {out / 'flicker.png'}", err=True)
+        return
+    if not images:
+        raise click.UsageError("give --images (photos) or --videos (clips)")
     cfg = EvalConfig(models=[m.strip() for m in models.split(",") if m.strip()],
                      images=[str(i) for i in images], out=str(out), size=size, seed=seed)
     summary = run(cfg, say=lambda line: click.echo(line, err=True))
@@ -356,10 +429,63 @@ def evaluate(models, images, size, out, seed, overwrite):
     click.echo(f"report: {out / 'report.html'} ({summary['images_scored']} photos scored)", err=True)
 
 
+def _card_lines(card: dict) -> list[tuple[str, str]]:
+    """A model card as (label, text) lines a person can read; keys a card lacks are left out."""
+    def mean(scores: dict, key: str) -> str | None:
+        value = scores.get(key)
+        value = value.get("mean") if isinstance(value, dict) else value
+        return f"{value:.2f}" if isinstance(value, (int, float)) else None
+
+    lines = []
+    arch = card.get("architecture")
+    if arch or card.get("parameters"):
+        params = f"{card['parameters']:,} parameters" if isinstance(card.get("parameters"), int) else ""
+        lines.append(("architecture", ", ".join(x for x in (arch, params) if x)))
+    trained = []
+    if card.get("steps"):
+        trained.append(f"{card['steps']} steps")
+    if card.get("epochs_completed"):
+        trained.append(f"{card['epochs_completed']} epochs")
+    if isinstance(card.get("training_seconds"), (int, float)):
+        trained.append(f"{card['training_seconds'] / 60:.0f} min")
+    if trained or card.get("hardware"):
+        where = f" on {card['hardware']}" if card.get("hardware") else ""
+        lines.append(("trained", ", ".join(trained) + where))
+    data = card.get("data")
+    if isinstance(data, dict):
+        counts = f"{data['train']} training, {data.get('val', 0)} validation photos" \
+            if "train" in data else ""
+        lines.append(("data", "; ".join(x for x in (counts, data.get("sources", "")) if x)))
+        if data.get("note"):
+            lines.append(("note", data["note"]))
+    elif data:
+        lines.append(("data", str(data)))
+    if card.get("chroma_gain"):
+        lines.append(("chroma gain", f"{card['chroma_gain']} (--saturation scales it)"))
+    ev = card.get("evaluation") if isinstance(card.get("evaluation"), dict) else {}
+    scores = ev.get("scores") or card.get("scores")
+    if isinstance(scores, dict):
+        shown = [(label, mean(scores, key)) for label, key in
+                 (("AuC", "auc"), ("max-channel", "max_channel"), ("colourfulness", "colourfulness"),
+                  ("PSNR", "psnr"), ("CIEDE2000", "ciede2000"))]
+        text = ", ".join(f"{label} {v}" for label, v in shown if v is not None)
+        if ev.get("images_scored"):
+            text += f" on {ev['images_scored']} photos"
+        gray = ev.get("gray_baseline")
+        if isinstance(gray, dict) and mean(gray, "auc"):
+            text += f" (gray baseline: AuC {mean(gray, 'auc')})"
+        lines.append(("scores", text))
+    if card.get("weaknesses"):
+        lines.append(("weaknesses", str(card["weaknesses"])))
+    return lines
+
+
 @cli.command()
 @_user_errors
 def models():
     """List the colorizers, the default, and their model cards."""
+    import textwrap
+
     from colorizer import registry
 
     try:
@@ -368,15 +494,56 @@ def models():
         default = f"(none: {exc})"
     click.echo(f"default -> {default}")
     for name in registry.list_colorizers():
-        click.echo(f"{name:10s} {registry.describe(name)}")
+        click.echo(f"\n{name}{' (default)' if name == default else ''}: {registry.describe(name)}")
         try:
             card = registry.get_colorizer(name).card
         except Exception as exc:  # a trainable model without shipped weights
-            click.echo(f"{'':10s}   ({exc})")
+            click.echo(f"  ({exc})")
             continue
-        for key in ("architecture", "parameters", "data", "scores"):
-            if key in card:
-                click.echo(f"{'':10s}   {key}: {card[key]}")
+        for label, text in _card_lines(card):
+            click.echo(textwrap.fill(text, 100, initial_indent=f"  {label + ':':14s}",
+                                     subsequent_indent=" " * 16))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; the default keeps the page private to this computer.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(min=0.01),
+              help="Largest photo upload; bigger ones get 413.")
+@click.option("--max-megapixels", default=40.0, show_default=True, type=click.FloatRange(min=0.0001),
+              help="Largest photo (or video frame) in pixels; bigger ones get 413.")
+@click.option("--max-video-mb", default=500.0, show_default=True, type=click.FloatRange(min=0.01),
+              help="Largest video upload (POST /api/video); bigger ones get 413.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Photos colorized at once.")
+@click.option("--queue", default=8, show_default=True, type=click.IntRange(min=0),
+              help="Requests that may wait for a worker; more get 503 with Retry-After.")
+@_user_errors
+def serve(host, port, device, max_upload_mb, max_megapixels, max_video_mb, workers, queue):
+    """A local web page for colorizing, painting scribbles and comparing (and its HTTP API).
+
+    Needs the web extra: pip install 'colorizer[web]'. The API is documented at /docs.
+    """
+    try:
+        import uvicorn
+
+        from colorizer.web.app import ServeConfig, create_app
+    except ImportError as exc:
+        raise click.ClickException(f"colorize serve needs the web extra ({exc.name} is missing): "
+                                   "pip install 'colorizer[web]'") from None
+    cfg = ServeConfig(max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_megapixels * 1e6),
+                      max_video_bytes=int(max_video_mb * 2**20), workers=workers, queue=queue,
+                      device=device)
+    app = create_app(cfg)
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"colorize serve: open http://{shown}:{port}/ (API docs at /docs); Ctrl+C stops it",
+               err=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 
 @cli.command()

@@ -237,15 +237,60 @@ def _png_data_uri(rgb: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def _summary_table(summary: dict) -> str:
+    """The summary as an HTML table: a row per metric, a column per model, mean and 95% interval;
+    the best mean of each headline metric in bold."""
+    names = list(summary["models"])
+    size = summary["config"]["size"]
+    head = "".join(f"<th scope='col'>{html.escape(n)}</th>" for n in names)
+    out = ["<table class='scores'>",
+           f"<caption>Scored {summary['images_scored']} photos at {size}x{size}; mean and "
+           "[95% bootstrap interval].</caption>",
+           f"<thead><tr><th scope='col'>metric</th>{head}</tr></thead><tbody>"]
+    for key, (label, higher) in METRICS.items():
+        means = [summary["models"][n][key]["mean"] for n in names]
+        finite = [m for m in means if np.isfinite(m)]
+        best = (max(finite) if higher else min(finite)) if finite and not label.startswith(" ") else None
+        cells = []
+        for n, m in zip(names, means, strict=True):
+            lo, hi = summary["models"][n][key]["ci95"]
+            cls = " class='best'" if best is not None and m == best and len(names) > 1 else ""
+            cells.append(f"<td{cls}>{m:.2f} <span class='ci'>[{lo:.2f}, {hi:.2f}]</span></td>")
+        indent = "&emsp;" if label.startswith(" ") else ""
+        out.append(f"<tr><th scope='row'>{indent}{html.escape(label.strip())}</th>{''.join(cells)}</tr>")
+    out.append("</tbody></table>")
+    if summary["greyscale_not_scored"]:
+        out.append("<p class='muted'>Greyscale ground truths, not scored: " + html.escape(
+            ", ".join(os.path.basename(f) for f in summary["greyscale_not_scored"])) + "</p>")
+    out.append("<p class='muted'>The gray baseline keeps L, so it scores near 100% on grey accuracy "
+               "by construction; compare colour metrics (AuC, colourfulness, max-channel) against it.</p>")
+    return "\n".join(out)
+
+
+def _report_css() -> str:
+    """The look shared with the web page (colorizer/web/static/base.css), inlined."""
+    from importlib import resources
+
+    try:
+        return (resources.files("colorizer.web") / "static" / "base.css").read_text()
+    except (FileNotFoundError, ModuleNotFoundError):
+        return "body{font:14px sans-serif;margin:16px}"
+
+
 def _html(tiles, rows, summary, names) -> str:
     by = {(r["image"], r["model"]): r for r in rows}
     show = ["max_channel", "grey_acc_mean", "auc", "colourfulness"]
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>colorizer evaluation</title>",
-             "<style>body{font:14px sans-serif;margin:16px}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
-             ".row{display:flex;gap:8px;margin:12px 0}.tile{width:200px;font-size:11px}"
-             ".tile img{width:200px;height:200px;display:block}</style></head><body>",
-             "<h1>colorizer evaluation</h1>", "<pre>" + html.escape(_markdown(summary)) + "</pre>"]
+    parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+             "<title>colorizer evaluation</title>",
+             "<style>" + _report_css() + "main{padding:16px 20px}"
+             ".row{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0 16px}"
+             ".tile{width:200px;font-size:12px;background:var(--paper);border:1px solid var(--line);"
+             "border-radius:6px;padding:4px}.tile img{width:190px;height:190px;display:block;"
+             "border-radius:4px;margin-bottom:3px}</style></head><body>",
+             "<header class='site-header'><h1>colorizer evaluation<span class='dot'>.</span></h1>"
+             "<p>Each model against the photos' own colours.</p></header><main>",
+             "<h2>Summary</h2>", _summary_table(summary), "<h2>Photos</h2>"]
     for f, grey_input, images, truth in tiles:
         name = os.path.basename(f)
         parts.append(f"<h3>{html.escape(name)}</h3><div class='row'>")
@@ -259,5 +304,179 @@ def _html(tiles, rows, summary, names) -> str:
                          f"{scores}</div>")
         parts.append(f"<div class='tile'><img alt='ground truth' src='{_png_data_uri(truth)}'>"
                      "ground truth</div></div>")
-    parts.append("</body></html>")
+    parts.append("</main></body></html>")
     return "\n".join(parts)
+
+
+# --- video clips (``colorize evaluate --videos DIR``) ----------------------------------------------
+
+
+@dataclass
+class VideoEvalConfig:
+    """``colorize evaluate --videos``: each model in ``models`` with each ``temporal`` method."""
+
+    videos: str = ""
+    models: list[str] = field(default_factory=lambda: ["default"])
+    temporal: list[str] = field(default_factory=lambda: ["none", "flow"])
+    out: str = "report"
+    working_size: int | None = None
+    max_frames: int | None = None
+    weights: dict = field(default_factory=dict)
+
+
+def find_clips(folder: str | os.PathLike) -> list[Path]:
+    """Clips in ``folder``: its video files and its sub-folders of frames (or ``folder`` itself
+    when it holds frames), sorted by name."""
+    from colorizer.video import _frame_files, is_video_file
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ColorizerError(f"{folder}: not a folder of clips")
+    if _frame_files(folder):
+        return [folder]
+    clips = sorted(p for p in folder.iterdir() if not p.name.startswith(".")
+                   and ((p.is_file() and is_video_file(p)) or (p.is_dir() and _frame_files(p))))
+    if not clips:
+        raise ColorizerError(f"{folder}: no video files or frame folders found")
+    return clips
+
+
+def score_clip(clip: Path, runs: dict, max_frames: int | None = None) -> tuple[list, dict]:
+    """Colorize one clip with every entry of ``runs`` (name -> (model, TemporalConfig, size)) in
+    step, and score each frame: AuC and PSNR against the frame, warp error along the ground-truth
+    flow. Runs that share a model and size share its prediction.
+
+    Returns per-frame rows and, per run, the clip's means, CDC and colorization fps (model time
+    split evenly between the runs that share it). The row ``truth`` scores the ground truth
+    itself (its warp error and CDC are what real colour gives).
+    """
+    import time
+
+    from colorizer.color import rgb2lab
+    from colorizer.video import FrameReader, TemporalSmoother, ground_truth_flow, join_frame, predict_frame
+
+    smoothers = {name: TemporalSmoother(temporal) for name, (_, temporal, _) in runs.items()}
+    groups: dict = {}
+    for name, (model, _, size) in runs.items():
+        groups.setdefault((id(model), size), (model, size, []))[2].append(name)
+    names = ["truth", *runs]
+    hists = {n: [] for n in names}
+    seconds = dict.fromkeys(runs, 0.0)
+    prev_truth, prev_ab = None, {}
+    rows = []
+    with FrameReader(clip) as reader:
+        for frame in reader:
+            if max_frames is not None and frame.index >= max_frames:
+                break
+            truth = frame.rgb
+            preds = {"truth": truth}
+            for model, size, members in groups.values():
+                start = time.perf_counter()
+                L, small_L, ab_small = predict_frame(truth, model, size)
+                shared = (time.perf_counter() - start) / len(members)
+                for name in members:
+                    start = time.perf_counter()
+                    preds[name] = join_frame(L, smoothers[name].step(small_L, ab_small))
+                    seconds[name] += shared + time.perf_counter() - start
+            flow = ground_truth_flow(prev_truth, truth) if prev_truth is not None else None
+            for name in names:
+                pred = preds[name]
+                ab = rgb2lab(pred)[..., 1:].astype(np.float64)
+                if name == "truth":
+                    truth_ab = ab
+                hists[name].append(metrics.rgb_histograms(pred))
+                werr = metrics.warp_error(prev_ab[name], ab, flow[0], flow[1]) if flow is not None \
+                    else float("nan")
+                rows.append({"clip": clip.name, "run": name, "frame": frame.index,
+                             "auc": metrics.auc(ab, truth_ab), "psnr": metrics.psnr(pred, truth),
+                             "warp_error": werr})
+                prev_ab[name] = ab
+            prev_truth = truth
+    clip_summary = {}
+    for name in names:
+        sel = [r for r in rows if r["run"] == name]
+        clip_summary[name] = {
+            "frames": len(sel),
+            "auc": float(np.mean([r["auc"] for r in sel])),
+            "psnr": float(np.mean([r["psnr"] for r in sel if np.isfinite(r["psnr"])] or [np.inf])),
+            "warp_error": float(np.nanmean([r["warp_error"] for r in sel])) if len(sel) > 1 else float("nan"),
+            "cdc": metrics.cdc(hists[name]),
+            "fps": len(sel) / seconds[name] if seconds.get(name) else float("nan"),
+        }
+    return rows, clip_summary
+
+
+def evaluate_videos(cfg: VideoEvalConfig, say=print) -> dict:
+    """Score clips (see :func:`score_clip`); writes ``videos.md``, ``videos.json``,
+    ``per_frame_video.csv`` and ``flicker.png`` (warp error per frame) into ``cfg.out``."""
+    from colorizer.registry import get_colorizer
+    from colorizer.video import TemporalConfig
+
+    clips = find_clips(cfg.videos)
+    runs = {}
+    for m in cfg.models:
+        model = get_colorizer(m, weights=cfg.weights.get(m), device="cpu")
+        for t in cfg.temporal:
+            runs[f"{m}/{t}"] = (model, TemporalConfig(method=t), cfg.working_size)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    all_rows, per_clip = [], {}
+    for clip in clips:
+        try:
+            rows, per_clip[clip.name] = score_clip(clip, runs, cfg.max_frames)
+        except ColorizerError as exc:
+            say(f"skipped: {exc}")
+            continue
+        all_rows += rows
+        say(f"{clip.name}: " + ", ".join(f"{n} warp {s['warp_error']:.2f} cdc {s['cdc']:.5f} "
+                                          f"auc {s['auc']:.2f}" for n, s in per_clip[clip.name].items()))
+    if not per_clip:
+        raise ColorizerError(f"{cfg.videos}: no clip could be scored")
+    names = list(next(iter(per_clip.values())))
+    def nanmean(values):
+        values = np.array(values, np.float64)
+        return float(values[np.isfinite(values)].mean()) if np.isfinite(values).any() else float("nan")
+
+    mean = {n: {k: nanmean([c[n][k] for c in per_clip.values()])
+                for k in ("auc", "psnr", "warp_error", "cdc", "fps")} for n in names}
+    summary = {"config": asdict(cfg), "clips": per_clip, "mean": mean}
+    _write_csv(out / "per_frame_video.csv", all_rows)
+    (out / "videos.json").write_text(json.dumps(summary, indent=1))
+    (out / "videos.md").write_text(_video_markdown(summary))
+    _flicker_plot(out / "flicker.png", all_rows, names)
+    return summary
+
+
+def _video_markdown(summary: dict) -> str:
+    lines = ["Per clip: mean per-frame AuC % and PSNR dB against the ground truth, warp error (ab, "
+             "along the ground-truth flow, non-occluded pixels; lower is steadier), CDC (lower is "
+             "steadier) and colorization fps. `truth` is the ground truth itself.", "",
+             "| clip | run | frames | AuC | PSNR | warp error | CDC | fps |",
+             "|---|---|---|---|---|---|---|---|"]
+    for clip, runs in [*summary["clips"].items(), ("**mean**", summary["mean"])]:
+        for name, s in runs.items():
+            lines.append(f"| {clip} | {name} | {s.get('frames', '')} | {s['auc']:.2f} | {s['psnr']:.2f} | "
+                         f"{s['warp_error']:.3f} | {s['cdc']:.5f} | {s['fps']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _flicker_plot(path: Path, rows: list[dict], names: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clips = list(dict.fromkeys(r["clip"] for r in rows))
+    fig, axes = plt.subplots(len(clips), 1, figsize=(9, 2.2 * len(clips)), squeeze=False)
+    for ax, clip in zip(axes[:, 0], clips, strict=True):
+        for name in names:
+            sel = [r for r in rows if r["clip"] == clip and r["run"] == name]
+            ax.plot([r["frame"] for r in sel], [r["warp_error"] for r in sel], label=name, lw=1)
+        ax.set_title(clip, fontsize=9)
+        ax.set_ylabel("warp error", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].legend(fontsize=7)
+    axes[-1, 0].set_xlabel("frame", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -223,3 +223,167 @@ def flat_chroma_edges(rgb: np.ndarray, ab_step: float = 3.0, l_step: float = 0.5
     b = max(8, int(border * min(rgb.shape[:2])))
     strips = (flagged[:b], flagged[-b:], flagged[:, :b], flagged[:, -b:])
     return {"share": float(flagged.mean() * 100), "border": float(max(s.mean() for s in strips) * 100)}
+
+
+# --- video: temporal consistency --------------------------------------------------------------------
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Backward warp with bilinear sampling: ``out[y, x] = image[y + flow[y, x, 1], x + flow[y, x, 0]]``.
+
+    Parameters
+    ----------
+    image : ndarray, (H, W) or (H, W, C)
+        Any numeric dtype; sampled as float64. Positions outside the image are clamped to the border.
+    flow : ndarray, (H, W, 2) float
+        Displacement in pixels (x, y) from each output pixel to where it is read.
+
+    Returns
+    -------
+    ndarray, float64, the shape of ``image``.
+
+    Examples
+    --------
+    >>> img = np.arange(12.0).reshape(3, 4)
+    >>> flow = np.zeros((3, 4, 2)); flow[..., 0] = 1   # read one pixel to the right
+    >>> warp(img, flow)[0].tolist()
+    [1.0, 2.0, 3.0, 3.0]
+    """
+    image, flow = np.asarray(image, np.float64), np.asarray(flow, np.float64)
+    h, w = image.shape[:2]
+    if flow.shape != (h, w, 2):
+        raise ValueError(f"warp: flow must have shape ({h}, {w}, 2), got {flow.shape}")
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    x = np.clip(xx + flow[..., 0], 0, w - 1)
+    y = np.clip(yy + flow[..., 1], 0, h - 1)
+    x0, y0 = np.minimum(np.floor(x).astype(np.int64), w - 2 if w > 1 else 0), \
+        np.minimum(np.floor(y).astype(np.int64), h - 2 if h > 1 else 0)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = x - x0, y - y0
+    if image.ndim == 3:
+        fx, fy = fx[..., None], fy[..., None]
+    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
+    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def flow_valid_mask(flow_back: np.ndarray, flow_fwd: np.ndarray, tolerance: float = 0.5) -> np.ndarray:
+    """Non-occluded pixels of frame t by forward-backward consistency (Sundaram et al., 2010).
+
+    ``flow_back`` (H, W, 2) maps frame t to frame t-1 (as :func:`warp` reads it) and ``flow_fwd``
+    maps t-1 to t. A pixel is valid when following the backward flow and then the forward flow
+    returns it to within ``|b + f|^2 <= 0.01 (|b|^2 + |f|^2) + tolerance`` pixels^2, and the backward
+    flow does not leave the frame. Returns a bool (H, W) array.
+
+    Examples
+    --------
+    >>> still = np.zeros((4, 5, 2))
+    >>> bool(flow_valid_mask(still, still).all())
+    True
+    """
+    b, f = np.asarray(flow_back, np.float64), np.asarray(flow_fwd, np.float64)
+    if b.shape != f.shape or b.ndim != 3 or b.shape[2] != 2:
+        raise ValueError(f"flow_valid_mask: expected two (H, W, 2) flows, got {b.shape} and {f.shape}")
+    h, w = b.shape[:2]
+    f_at = warp(f, b)
+    err = ((b + f_at) ** 2).sum(2)
+    ok = err <= 0.01 * ((b**2).sum(2) + (f_at**2).sum(2)) + tolerance
+    yy, xx = np.mgrid[0:h, 0:w]
+    inside = (xx + b[..., 0] >= 0) & (xx + b[..., 0] <= w - 1) & (yy + b[..., 1] >= 0) & \
+        (yy + b[..., 1] <= h - 1)
+    return ok & inside
+
+
+def warp_error(ab_prev: np.ndarray, ab: np.ndarray, flow_back: np.ndarray,
+               valid: np.ndarray | None = None) -> float:
+    """Temporal warp error: mean ab distance (CIELAB chroma, L2) between frame t and frame t-1 warped
+    onto it, over the ``valid`` (non-occluded) pixels.
+
+    The flow should come from the ground-truth frames (:func:`flow_valid_mask` gives ``valid``), so
+    that every colorization of a clip is measured along the same motion. L is left out: it is the
+    input's own and would only add flow noise.
+
+    Parameters
+    ----------
+    ab_prev, ab : ndarray, (H, W, 2) float
+        ab of frames t-1 and t in Lab units.
+    flow_back : ndarray, (H, W, 2)
+        Flow from frame t to frame t-1 (see :func:`warp`).
+    valid : ndarray, (H, W) bool, optional
+        Pixels to score (default: all). NaN when none is valid.
+
+    Examples
+    --------
+    >>> ab = np.zeros((6, 6, 2)); ab[:, :3] = (20, 0)
+    >>> moved = np.roll(ab, 1, axis=1); flow = np.zeros((6, 6, 2)); flow[..., 0] = -1
+    >>> warp_error(ab, moved, flow, valid=np.ones((6, 6), bool) & (np.arange(6) >= 1))
+    0.0
+    """
+    prev, cur = _pair(ab_prev, ab, 2, "warp_error")
+    warped = warp(prev, flow_back)
+    dist = np.linalg.norm(cur.astype(np.float64) - warped, axis=2)
+    if valid is not None:
+        valid = np.asarray(valid, bool)
+        if valid.shape != dist.shape:
+            raise ValueError(f"warp_error: valid must have shape {dist.shape}, got {valid.shape}")
+        dist = dist[valid]
+    return float(dist.mean()) if dist.size else float("nan")
+
+
+def rgb_histograms(rgb: np.ndarray) -> np.ndarray:
+    """Per-channel 256-bin histograms of a uint8 RGB image, each normalised to sum 1: (3, 256)."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"rgb_histograms: expected a uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
+    hist = np.stack([np.bincount(rgb[..., c].ravel(), minlength=256) for c in range(3)]).astype(np.float64)
+    return hist / hist.sum(1, keepdims=True)
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon divergence (natural log, so in [0, ln 2]) between two distributions.
+
+    Examples
+    --------
+    >>> round(js_divergence([1.0, 0.0], [0.0, 1.0]) / float(np.log(2)), 6)
+    1.0
+    """
+    p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
+    if p.shape != q.shape:
+        raise ValueError(f"js_divergence: shapes differ: {p.shape} vs {q.shape}")
+    p, q = p / p.sum(), q / q.sum()
+    m = 0.5 * (p + q)
+
+    def kl(a):
+        nz = a > 0
+        return float(np.sum(a[nz] * np.log(a[nz] / m[nz])))
+
+    return 0.5 * kl(p) + 0.5 * kl(q)
+
+
+def cdc(frames, offsets: tuple[int, ...] = (1, 2, 4)) -> float:
+    """Colour distribution consistency (Liu et al.'s CDC; lower is steadier).
+
+    For each offset k, the Jensen-Shannon divergence (:func:`js_divergence`) between the
+    per-channel 256-bin RGB histograms of frames t and t+k, averaged over channels and t; the
+    result is the mean over the offsets that fit in the clip (NaN for a single frame).
+
+    Parameters
+    ----------
+    frames : sequence of uint8 (H, W, 3) arrays, or of (3, 256) histograms from :func:`rgb_histograms`
+        The clip in order (histograms let a caller stream the frames).
+
+    Examples
+    --------
+    >>> still = [np.full((4, 4, 3), 90, np.uint8)] * 6
+    >>> cdc(still)
+    0.0
+    """
+    hists = [np.asarray(f, np.float64) if np.shape(f) == (3, 256) else rgb_histograms(f) for f in frames]
+    per_offset = []
+    for k in offsets:
+        if k < 1:
+            raise ValueError(f"cdc: offsets must be positive, got {k}")
+        if len(hists) > k:
+            per_offset.append(np.mean([js_divergence(hists[t][c], hists[t + k][c])
+                                       for t in range(len(hists) - k) for c in range(3)]))
+    return float(np.mean(per_offset)) if per_offset else float("nan")

@@ -116,3 +116,31 @@ def _grey_rgb8(photo: Picture) -> np.ndarray:
 
     L = srgb_to_l(photo.pixels)
     return l_ab_to_srgb(L, np.zeros((*L.shape, 2), np.float32))[..., 0].astype(np.int16)
+
+
+def read_frame_strokes(path: str | os.PathLike) -> dict[int, list]:
+    """Read JSON strokes for a video, grouped by the frame they are drawn on.
+
+    The stroke format of :func:`strokes_to_scribbles`, plus ``"frame": N`` (0-based; default 0):
+    ``{"strokes": [{"frame": 12, "points": [[x, y], ...], "color": "#c0392b", "width": 6}]}``.
+    Returns ``{frame: [stroke, ...]}``; the strokes themselves are checked when rasterised.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        raise ColorizerError(f"{path}: video hints must be a JSON file of strokes with \"frame\" numbers")
+    if not path.is_file():
+        raise ColorizerError(f"{path}: file not found")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ColorizerError(f"{path}: not valid JSON ({exc})") from None
+    strokes = data.get("strokes") if isinstance(data, dict) else data
+    if not isinstance(strokes, list) or not strokes:
+        raise ColorizerError(f"{path}: expected a non-empty list of strokes or {{\"strokes\": [...]}}")
+    by_frame: dict[int, list] = {}
+    for i, stroke in enumerate(strokes):
+        frame = stroke.get("frame", 0) if isinstance(stroke, dict) else 0
+        if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
+            raise ColorizerError(f"{path}: stroke {i}: frame must be a whole number >= 0, got {frame!r}")
+        by_frame.setdefault(frame, []).append(stroke)
+    return by_frame

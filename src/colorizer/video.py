@@ -1,0 +1,685 @@
+"""Video colorization with temporal consistency: frames streamed in, colorized, streamed out.
+
+Each frame takes the same hops as a photo (:func:`colorizer.api.colorize_picture`): full-res L ->
+working-size L -> model -> ab -> upsampled and joined with the full L. Between the model and the
+upsampling, :class:`TemporalSmoother` makes the colours steady: DIS optical flow between
+consecutive working-size L frames carries the previous frame's colours onto the current one, and
+they are blended with the current prediction wherever the forward and backward flows agree (an
+occlusion mask). A shot change (the lightness histogram jumps, or the flow finds too little in
+common) starts afresh. Colour hints tied to frame numbers are carried along their shot by the
+same flow and applied with Levin et al.'s propagation on top of the model's colours.
+
+Inputs are video files (read with PyAV) or folders of frames; outputs are video files (H.264 in
+mp4/mov/mkv/avi, VP9 in webm; same fps, frame count and timestamps; the audio stream copied,
+or re-encoded when the container cannot hold it) or folders of PNG frames. Outputs are written
+under a temporary name and renamed at the end, so an interrupted or failed run leaves nothing
+where the output should be. Only a few frames are in memory at any time.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from colorizer.errors import ColorizerError
+from colorizer.io import FORMATS, Picture, atomic_write, encode_png8, file_mode, read_image
+
+#: Video file extensions read and written, with the container (FFmpeg muxer) used to write them.
+VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
+                 ".avi": "avi"}
+#: Frame rate given to a folder of frames written as a video, unless the caller says otherwise.
+DEFAULT_FPS = 25
+OUTPUT_SUFFIX = "_color"
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Frame:
+    """One decoded frame: uint8 RGB pixels, a name for frame-folder output, and its timestamp."""
+
+    rgb: np.ndarray
+    index: int
+    name: str
+    pts: int | None = None
+
+
+def is_video_file(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in VIDEO_FORMATS
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in FORMATS)
+
+
+def _av_message(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+class FrameReader:
+    """Frames of a video file or of a folder of images, decoded one at a time.
+
+    Attributes
+    ----------
+    fps : Fraction
+        Frames per second (a folder: the ``fps`` asked for).
+    time_base : Fraction
+        Unit of the frames' ``pts``.
+    count : int or None
+        Frames the container declares (None when it does not say).
+    width, height : int
+    audio : av.audio.AudioStream or None
+        The input's first audio stream. Its packets go to ``on_audio`` while frames are read.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float | None = None):
+        self.path = Path(path)
+        self.on_audio: Callable | None = None
+        self.audio = None
+        self._container = None
+        if not self.path.exists():
+            raise ColorizerError(f"{self.path}: not found")
+        if self.path.is_dir():
+            self._files = _frame_files(self.path)
+            if not self._files:
+                raise ColorizerError(f"{self.path}: no image frames in this folder (expected "
+                                     f"{', '.join(sorted(FORMATS))} files)")
+            first = read_image(self._files[0])
+            self.width, self.height = first.size
+            self.fps = Fraction(fps or DEFAULT_FPS).limit_denominator(100000)
+            self.time_base = 1 / self.fps
+            self.count = len(self._files)
+            return
+        self._files = None
+        import av
+
+        if self.path.stat().st_size == 0:
+            raise ColorizerError(f"{self.path}: empty file (0 bytes)")
+        try:
+            self._container = av.open(str(self.path), metadata_errors="ignore")
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise ColorizerError(f"{self.path}: not a readable video, or truncated "
+                                 f"({_av_message(exc)})") from None
+        if not self._container.streams.video:
+            self.close()
+            raise ColorizerError(f"{self.path}: has no video stream")
+        self._video = self._container.streams.video[0]
+        self._video.thread_type = "AUTO"
+        self.audio = self._container.streams.audio[0] if self._container.streams.audio else None
+        ctx = self._video.codec_context
+        self.width, self.height = ctx.width, ctx.height
+        if not self.width or not self.height:
+            self.close()
+            raise ColorizerError(f"{self.path}: video stream has no frame size (broken file?)")
+        rate = self._video.average_rate or self._video.guessed_rate or fps or DEFAULT_FPS
+        self.fps = Fraction(rate).limit_denominator(100000)
+        self.time_base = self._video.time_base or 1 / self.fps
+        self.count = int(self._video.frames) or None
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._files is not None:
+            yield from self._iter_folder()
+        else:
+            yield from self._iter_video()
+
+    def _iter_folder(self) -> Iterator[Frame]:
+        for i, f in enumerate(self._files):
+            pic = read_image(f)
+            if pic.size != (self.width, self.height):
+                raise ColorizerError(f"{f}: frame is {pic.size[0]}x{pic.size[1]} but the first frame "
+                                     f"is {self.width}x{self.height}; frames of a clip share one size")
+            yield Frame(pic.to_array(np.uint8)[..., :3], i, f.stem + ".png", i)
+
+    def _iter_video(self) -> Iterator[Frame]:
+        import av
+
+        streams = [self._video] + ([self.audio] if self.audio is not None else [])
+        i = 0
+        try:
+            for packet in self._container.demux(streams):
+                if packet.stream.type == "audio":
+                    if self.on_audio is not None and packet.dts is not None:
+                        self.on_audio(packet)
+                    continue
+                for vf in packet.decode():
+                    yield Frame(vf.to_ndarray(format="rgb24"), i, f"{i:05d}.png", vf.pts)
+                    i += 1
+        except (av.FFmpegError, ValueError) as exc:
+            raise ColorizerError(f"{self.path}: truncated or corrupt video at frame {i} "
+                                 f"({_av_message(exc)})") from None
+        if i == 0:
+            raise ColorizerError(f"{self.path}: no frame could be decoded (truncated or corrupt video)")
+        if self.count and i < self.count:
+            raise ColorizerError(f"{self.path}: truncated video: decoded {i} of the {self.count} "
+                                 "frames it declares")
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _fallback_audio_codec(container_format: str) -> str:
+    return "libopus" if container_format == "webm" else "aac"
+
+
+def _can_copy_audio(container_format: str, audio) -> bool:
+    """Whether ``container_format`` accepts ``audio``'s packets as they are (tried in memory)."""
+    import av
+
+    try:
+        with av.open(_io.BytesIO(), "w", format=container_format) as probe:
+            probe.add_stream_from_template(audio)
+            probe.start_encoding()
+        return True
+    except (av.FFmpegError, ValueError, TypeError, NotImplementedError):
+        return False
+
+
+class VideoWriter:
+    """Encode RGB frames (and the input's audio) into a video file at ``path``.
+
+    H.264 (libx264, yuv420p; yuv444p for odd frame sizes) for mp4, mov, mkv and avi; VP9 for webm.
+    Frames keep the input's timestamps, so fps, frame count and duration match it.
+    """
+
+    def __init__(self, path: Path, container_format: str, reader: FrameReader, crf: int = 18):
+        import av
+
+        self._av = av
+        self.out = av.open(str(path), "w", format=container_format)
+        webm = container_format == "webm"
+        self.stream = self.out.add_stream("libvpx-vp9" if webm else "libx264", rate=reader.fps)
+        self.stream.width, self.stream.height = reader.width, reader.height
+        even = reader.width % 2 == 0 and reader.height % 2 == 0
+        self.stream.pix_fmt = "yuv420p" if even or webm else "yuv444p"
+        self.stream.codec_context.time_base = reader.time_base
+        self.stream.time_base = reader.time_base
+        self.stream.options = ({"crf": str(crf + 12), "b": "0", "deadline": "realtime", "cpu-used": "8"}
+                               if webm else {"crf": str(crf), "preset": "veryfast"})
+        self.time_base = reader.time_base
+        self._audio_out, self._reencode = None, False
+        self._next_pts = 0
+        if reader.audio is not None:
+            if _can_copy_audio(container_format, reader.audio):
+                self._audio_out = self.out.add_stream_from_template(reader.audio)
+            else:
+                self._reencode = True
+                self._audio_out = self.out.add_stream(_fallback_audio_codec(container_format),
+                                                      rate=reader.audio.rate or 48000)
+            reader.on_audio = self.audio_packet
+
+    def write(self, rgb: np.ndarray, pts: int | None) -> None:
+        frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = self._next_pts if pts is None else pts
+        frame.time_base = self.time_base
+        self._next_pts = frame.pts + 1
+        for packet in self.stream.encode(frame):
+            self.out.mux(packet)
+
+    def audio_packet(self, packet) -> None:
+        if not self._reencode:
+            packet.stream = self._audio_out
+            self.out.mux(packet)
+            return
+        for frame in packet.decode():
+            frame.pts = None
+            for out_packet in self._audio_out.encode(frame):
+                self.out.mux(out_packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode(None):
+            self.out.mux(packet)
+        if self._reencode:
+            for packet in self._audio_out.encode(None):
+                self.out.mux(packet)
+        self.out.close()
+
+    def abort(self) -> None:
+        try:
+            self.out.close()
+        except Exception:  # noqa: BLE001 - the file is being thrown away anyway
+            pass
+
+
+def _replace_folder(tmp: Path, dst: Path, overwrite: bool) -> None:
+    """Move a finished temporary folder into place (the old ``dst`` is removed only after)."""
+    if dst.exists():
+        if not overwrite:
+            raise FileExistsError(f"{dst}: exists, not overwritten (use --overwrite)")
+        old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", dir=dst.parent))
+        os.replace(dst, old / dst.name)
+        os.replace(tmp, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, dst)
+
+
+def check_video_output(dst: Path, src: Path, overwrite: bool) -> None:
+    """Validate an output before any work: known kind, not the input, not existing (unless asked)."""
+    if dst.suffix and not is_video_file(dst) and not dst.is_dir():
+        raise ColorizerError(f"{dst}: unsupported video output {dst.suffix!r}; use one of "
+                             f"{', '.join(sorted(VIDEO_FORMATS))}, or a folder name for PNG frames")
+    if src.exists() and dst.exists() and (dst.resolve() == src.resolve() or dst.samefile(src)):
+        raise ColorizerError(f"{dst}: refusing to write over the input")
+    if dst.exists() and not overwrite:
+        raise FileExistsError(f"{dst}: exists, not overwritten (use --overwrite)")
+
+
+# --- temporal consistency ------------------------------------------------------------------------
+
+
+@dataclass
+class TemporalConfig:
+    """Settings of the flow-based temporal blend (:class:`TemporalSmoother`).
+
+    ``method``: ``"flow"`` or ``"none"`` (plain per-frame colorization).
+    ``strength``: weight of the colours carried from the previous frame where the flow is
+    reliable (0: per-frame; close to 1: steadier but slower to follow real colour changes).
+    ``fb_tolerance``: forward-backward flow disagreement (working-size pixels^2) still trusted.
+    ``l_tolerance``: L difference (Lab units) between a pixel and its flow-warped predecessor
+    still trusted.
+    ``cut_threshold``: lightness-histogram distance (0-1) between frames that means a new shot;
+    ``min_overlap``: a shot change also when fewer than this share of pixels are trusted.
+    """
+
+    method: str = "flow"
+    strength: float = 0.85
+    fb_tolerance: float = 1.0
+    l_tolerance: float = 6.0
+    cut_threshold: float = 0.4
+    min_overlap: float = 0.4
+
+    def __post_init__(self):
+        if self.method not in ("flow", "none"):
+            raise ColorizerError(f"temporal method must be 'flow' or 'none', got {self.method!r}")
+        if not 0 <= self.strength < 1:
+            raise ColorizerError(f"temporal strength must be in [0, 1), got {self.strength}")
+
+
+def _grey8(L: np.ndarray) -> np.ndarray:
+    return np.clip(L * 2.55 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _remap(image: np.ndarray, flow: np.ndarray, grid: tuple[np.ndarray, np.ndarray],
+           nearest: bool = False) -> np.ndarray:
+    import cv2
+
+    return cv2.remap(image, grid[0] + flow[..., 0], grid[1] + flow[..., 1],
+                     cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+class TemporalSmoother:
+    """State carried between the frames of one clip, at the model's working resolution.
+
+    :meth:`step` takes a frame's working-size L and the model's ab and returns steadier ab:
+    ``ab + strength * trust * (warped_previous - ab)``, where ``warped_previous`` is the previous
+    output carried along the backward DIS flow and ``trust`` (0-1) is where the forward and
+    backward flows agree and L matches. Frame-tied colour hints are carried the same way.
+    """
+
+    def __init__(self, cfg: TemporalConfig | None = None):
+        import cv2
+
+        self.cfg = cfg or TemporalConfig()
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self.shots = 0
+        self.overlap = float("nan")  # share of pixels carried from the previous frame, last step
+        self.reset()
+
+    def reset(self) -> None:
+        self._grey = self._hist = self._ab = self._hint_ab = self._hint_mask = None
+        self._grid = None
+
+    def _is_cut(self, grey: np.ndarray) -> tuple[bool, np.ndarray]:
+        hist = np.bincount((grey >> 2).ravel(), minlength=64).astype(np.float64)
+        hist /= hist.sum()
+        cut = self._hist is not None and 0.5 * np.abs(hist - self._hist).sum() > self.cfg.cut_threshold
+        return cut, hist
+
+    def _trust(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Backward flow (t -> t-1) and trust (H, W) float32 in [0, 1]."""
+        import cv2
+
+        back = self._dis.calc(grey, self._grey, None)
+        fwd = self._dis.calc(self._grey, grey, None)
+        fwd_at = _remap(fwd, back, self._grid)
+        err = ((back + fwd_at) ** 2).sum(2)
+        ok = err <= 0.01 * ((back**2).sum(2) + (fwd_at**2).sum(2)) + self.cfg.fb_tolerance
+        l_prev = _remap(self._grey, back, self._grid).astype(np.float32)
+        ok &= np.abs(l_prev - grey) <= self.cfg.l_tolerance * 2.55
+        h, w = grey.shape
+        x, y = self._grid[0] + back[..., 0], self._grid[1] + back[..., 1]
+        ok &= (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+        trust = cv2.GaussianBlur(ok.astype(np.float32), (5, 5), 0)
+        return back, trust
+
+    def step(self, L: np.ndarray, ab: np.ndarray,
+             new_hints: tuple[np.ndarray, np.ndarray] | None = None,
+             spread: Callable | None = None) -> np.ndarray:
+        """Blend one frame's ab (h, w, 2) with the carried state; returns the frame's ab.
+
+        ``new_hints``: (ab (h, w, 2), mask (h, w) bool) given on this frame, at working size.
+        ``spread(L, hint_ab, mask, prior_ab) -> ab`` applies the (carried) hints.
+        """
+        grey = _grey8(L)
+        if self._grid is None or self._grid[0].shape != grey.shape:
+            self.reset()
+            h, w = grey.shape
+            self._grid = tuple(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+        cut, hist = self._is_cut(grey)
+        if cut:
+            self.reset_keep_grid()
+        out = ab
+        if self._grey is not None and self.cfg.method == "flow":
+            back, trust = self._trust(grey)
+            self.overlap = float(trust.mean())
+            if self.overlap < self.cfg.min_overlap:
+                self.reset_keep_grid()
+            else:
+                carried = _remap(self._ab, back, self._grid)
+                out = ab + (self.cfg.strength * trust)[..., None] * (carried - ab)
+                if self._hint_mask is not None:  # nearest: hints stay crisp and undiluted
+                    mask = _remap(self._hint_mask, back, self._grid, nearest=True) > 0.5
+                    self._hint_ab = _remap(self._hint_ab, back, self._grid, nearest=True)
+                    self._hint_mask = (mask & (trust > 0.5)).astype(np.float32)
+        if self._grey is None:
+            self.shots += 1
+        if new_hints is not None:
+            hint_ab, mask = new_hints
+            if self._hint_mask is None:
+                self._hint_ab = np.zeros_like(ab, dtype=np.float32)
+                self._hint_mask = np.zeros(ab.shape[:2], np.float32)
+            self._hint_ab = np.where(mask[..., None], hint_ab, self._hint_ab).astype(np.float32)
+            self._hint_mask = np.maximum(self._hint_mask, mask.astype(np.float32))
+        if self._hint_mask is not None and spread is not None:
+            active = self._hint_mask > 0.5
+            if active.any():
+                out = spread(L, self._hint_ab, active, out)
+        self._grey, self._hist, self._ab = grey, hist, np.ascontiguousarray(out, dtype=np.float32)
+        return self._ab
+
+    def reset_keep_grid(self) -> None:
+        grid = self._grid
+        self.reset()
+        self._grid = grid
+
+
+def ground_truth_flow(rgb_prev: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backward flow (frame t -> t-1) and the non-occluded mask between two uint8 RGB frames,
+    from DIS optical flow (medium preset) on their lightness; for :func:`colorizer.metrics.warp_error`."""
+    import cv2
+
+    from colorizer import metrics
+    from colorizer.color import srgb_to_l
+
+    g0, g1 = _grey8(srgb_to_l(rgb_prev)), _grey8(srgb_to_l(rgb))
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    back = dis.calc(g1, g0, None)
+    fwd = dis.calc(g0, g1, None)
+    return back, metrics.flow_valid_mask(back, fwd)
+
+
+# --- hints ---------------------------------------------------------------------------------------
+
+
+def _hints_at_working_size(strokes: list, height: int, width: int, shape: tuple[int, int],
+                           source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rasterise one frame's strokes at full size; (ab, mask) area-averaged to ``shape``."""
+    import cv2
+
+    from colorizer.color import rgb2lab
+    from colorizer.scribbles import strokes_to_scribbles
+
+    canvas, mask = strokes_to_scribbles(strokes, height, width, source)
+    ab = np.zeros((height, width, 2), np.float32)
+    ab[mask] = rgb2lab(canvas[mask])[:, 1:]
+    m = mask.astype(np.float32)
+    small_m = cv2.resize(m, shape[::-1], interpolation=cv2.INTER_AREA)
+    small_ab = cv2.resize(ab * m[..., None], shape[::-1], interpolation=cv2.INTER_AREA)
+    small_ab /= np.maximum(small_m, 1e-6)[..., None]
+    keep = small_m >= 0.5
+    if not keep.any():  # a thin stroke: keep its strongest pixels
+        keep = small_m >= small_m.max() * 0.5
+    return small_ab, keep
+
+
+def _levin_spread(prior_weight: float) -> Callable:
+    from colorizer import levin
+
+    def spread(L, hint_ab, mask, prior_ab):
+        return levin.colorize(L, hint_ab, mask, prior_ab=prior_ab, prior_weight=prior_weight)
+
+    return spread
+
+
+# --- the pipeline ----------------------------------------------------------------------------------
+
+
+def colorize_frames(frames, model, *, size: int | None = None, saturation: float = 1.0,
+                    temporal: TemporalConfig | None = None, hints: dict[int, list] | None = None,
+                    prior_weight: float = 0.01, hints_source: str = "hints",
+                    smoother: TemporalSmoother | None = None) -> Iterator[tuple[Frame, np.ndarray]]:
+    """Colorize frames one at a time; yields ``(frame, rgb)`` with the colorized uint8 RGB.
+
+    Parameters
+    ----------
+    frames : iterable of Frame
+        The clip in order (a :class:`FrameReader`).
+    model : Colorizer
+        A ready colorizer (:func:`colorizer.registry.get_colorizer`).
+    size, saturation
+        As for :func:`colorizer.api.colorize_picture`.
+    temporal : TemporalConfig, optional
+        Default: the flow blend; ``TemporalConfig("none")`` colorizes each frame alone.
+    hints : dict, optional
+        Frame number -> list of JSON strokes (:func:`colorizer.scribbles.read_frame_strokes`).
+        A hint holds from its frame to the end of its shot, moving with the content.
+    smoother : TemporalSmoother, optional
+        The state to use (to read ``shots`` afterwards); ``temporal`` is then ignored.
+    """
+    smoother = smoother or TemporalSmoother(temporal or TemporalConfig())
+    spread = _levin_spread(prior_weight)
+    hints = hints or {}
+    for frame in frames:
+        L, small_L, ab_small = predict_frame(frame.rgb, model, size, saturation)
+        new = None
+        if frame.index in hints:
+            new = _hints_at_working_size(hints[frame.index], *L.shape, small_L.shape,
+                                         f"{hints_source}: frame {frame.index}")
+        yield frame, join_frame(L, smoother.step(small_L, ab_small, new, spread))
+
+
+def predict_frame(rgb: np.ndarray, model, size: int | None = None,
+                  saturation: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first hops for one uint8 RGB frame: its full-size L (H, W), the working-size L (h, w)
+    and the model's working-size ab (h, w, 2) (:func:`colorizer.api.predict_working_ab`)."""
+    import torch
+
+    from colorizer.api import predict_working_ab, working_l
+
+    L = Picture(rgb).lightness()
+    L_t = torch.from_numpy(L)[None, None]
+    ab = predict_working_ab(L_t.to(model.device), model, size, saturation=saturation)
+    small_L = working_l(L_t, model, size)[0, 0].numpy()
+    return L, small_L, np.ascontiguousarray(ab[0].permute(1, 2, 0).cpu().numpy())
+
+
+def join_frame(L: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
+    """The last hops: working-size ab (h, w, 2) upsampled and joined with full-size L -> uint8 RGB."""
+    import torch
+
+    from colorizer.api import upsample_ab
+    from colorizer.color import l_ab_to_srgb
+
+    ab_full = upsample_ab(torch.from_numpy(ab_small).permute(2, 0, 1)[None], *L.shape)
+    return l_ab_to_srgb(L, ab_full, np.uint8)
+
+
+@dataclass
+class VideoResult:
+    """What :func:`colorize_video` did: frames written, seconds, shots seen, where."""
+
+    dst: Path
+    frames: int
+    seconds: float
+    shots: int
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else float("nan")
+
+
+def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, size: int | None = None,
+                   saturation: float = 1.0, temporal: TemporalConfig | None = None,
+                   hints: dict[int, list] | None = None, overwrite: bool = False,
+                   fps: float | None = None, progress: bool = True) -> VideoResult:
+    """Colorize a video file or frame folder ``src`` into ``dst`` (a video file, or a folder of PNGs).
+
+    ``dst`` with a video extension (:data:`VIDEO_FORMATS`) gets a video with the input's fps,
+    frame count and timestamps and its audio; otherwise a folder of PNG frames named like the
+    input frames (``00000.png``... for a video). ``fps`` is the frame rate of a frame folder.
+    The output is written to a temporary name and moved into place when complete; an existing
+    ``dst`` is kept unless ``overwrite``. Errors in the input raise a one-line ColorizerError.
+
+    Examples
+    --------
+    >>> from colorizer.registry import get_colorizer
+    >>> colorize_video("clip.mp4", "clip_color.mp4", get_colorizer("gray"))  # doctest: +SKIP
+    """
+    import time
+
+    from tqdm import tqdm
+
+    src, dst = Path(src), Path(dst)
+    check_video_output(dst, src, overwrite)
+    temporal = temporal or TemporalConfig()
+    start = time.perf_counter()
+    with FrameReader(src, fps) as reader:
+        bar = tqdm(total=reader.count, unit="frame", desc=src.name, disable=not progress,
+                   dynamic_ncols=True, leave=False)
+        smoother = TemporalSmoother(temporal)
+
+        def run(emit) -> int:
+            n = 0
+            for frame, rgb in colorize_frames(reader, model, size=size, saturation=saturation,
+                                              hints=hints, hints_source=str(src), smoother=smoother):
+                emit(frame, rgb)
+                n += 1
+                bar.update(1)
+            return n
+
+        try:
+            if is_video_file(dst):
+                frames = _write_video(reader, dst, run, overwrite)
+            else:
+                frames = _write_folder(dst, run, overwrite)
+        finally:
+            bar.close()
+    return VideoResult(dst, frames, time.perf_counter() - start, smoother.shots)
+
+
+def _write_video(reader: FrameReader, dst: Path, run, overwrite: bool) -> int:
+    count = []
+
+    def encode(tmp: Path) -> None:
+        writer = VideoWriter(tmp, VIDEO_FORMATS[dst.suffix.lower()], reader)
+        try:
+            count.append(run(lambda frame, rgb: writer.write(rgb, frame.pts)))
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+
+    try:
+        atomic_write(dst, encode, overwrite=overwrite)
+    except FileExistsError:
+        raise FileExistsError(f"{dst}: exists, not overwritten (use --overwrite)") from None
+    return count[0]
+
+
+def _write_folder(dst: Path, run, overwrite: bool) -> int:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
+    try:
+        os.chmod(tmp, file_mode() | (file_mode() & 0o444) >> 2)  # as mkdir would, not mkdtemp's 0o700
+
+        def save(frame: Frame, rgb: np.ndarray) -> None:
+            (tmp / frame.name).write_bytes(encode_png8(rgb))
+
+        n = run(save)
+        _replace_folder(tmp, dst, overwrite)
+        return n
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- planning many inputs ------------------------------------------------------------------------
+
+
+@dataclass
+class VideoJob:
+    src: Path
+    dst: Path
+
+
+def _is_frame_folder(folder: Path) -> bool:
+    return any(True for _ in _frame_files(folder)[:1])
+
+
+def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
+                    out_dir: str | os.PathLike | None = None) -> list[VideoJob]:
+    """Map inputs to outputs, as ``colorize image`` does for photos.
+
+    An input is a video file, a folder of frames (it holds images), or a folder of video files.
+    ``output``: one input, to that path (a video extension: a video; otherwise a frame folder).
+    ``out_dir``: ``out_dir/NAME.EXT`` for a video, ``out_dir/FOLDER`` for a frame folder.
+    Neither: ``STEM_color.EXT`` beside a video, ``FOLDER_colorized`` beside a frame folder.
+    """
+    inputs = [Path(p) for p in inputs]
+    if output is not None and out_dir is not None:
+        raise ColorizerError("give either -o/--output or --out-dir, not both")
+    clips: list[Path] = []
+    for p in inputs:
+        if p.is_dir() and not _is_frame_folder(p):
+            found = sorted(f for f in p.iterdir() if f.is_file() and is_video_file(f))
+            if not found:
+                raise ColorizerError(f"{p}: holds neither image frames nor video files")
+            clips += found
+        else:
+            clips.append(p)
+    if output is not None:
+        if len(clips) != 1:
+            raise ColorizerError("-o/--output takes exactly one clip; use --out-dir for several")
+        return [VideoJob(clips[0], Path(output))]
+    jobs = []
+    for c in clips:
+        folder = c.is_dir()
+        if out_dir is not None:
+            jobs.append(VideoJob(c, Path(out_dir) / (c.name if folder else c.stem + c.suffix.lower())))
+        elif folder:
+            jobs.append(VideoJob(c, c.parent / f"{c.resolve().name}_colorized"))
+        else:
+            ext = c.suffix.lower() if is_video_file(c) else ".mp4"
+            jobs.append(VideoJob(c, c.with_name(c.stem + OUTPUT_SUFFIX + ext)))
+    return jobs

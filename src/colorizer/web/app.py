@@ -1,0 +1,597 @@
+"""The FastAPI app behind ``colorize serve``: one page and a small HTTP API.
+
+Every endpoint parses the request and calls the same library functions as the CLI
+(:func:`colorizer.io.read_image`, :func:`colorizer.scribbles.read_scribbles`,
+:func:`colorizer.api.colorize_picture`, :func:`colorizer.api.colorize_scribbles`,
+:func:`colorizer.api.confidence_map`). Limits and safety:
+
+* A POST body over ``max_upload_bytes`` (by its Content-Length) gets 413 before it is read, a
+  photo over ``max_pixels`` 413 before it is decoded; a non-image or unsupported format 415;
+  bad options or hints 422. Every error is JSON ``{"error": message}``, with no traceback in the
+  server log.
+* At most ``workers + queue`` POST requests are in the server at once (the work queue); the next
+  one gets 503 with ``Retry-After``.
+* An upload is copied into a fresh temporary folder, read from there, and the folder is deleted
+  when the request ends. Nothing is written anywhere else.
+* Each model is loaded once (on first use) and shared by all requests.
+* Every response carries a Content-Security-Policy; only a fixed list of static files is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import math
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from fastapi import FastAPI, File, Form, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from colorizer.errors import ColorizerError
+
+log = logging.getLogger("colorizer.web")
+
+#: Image formats the page accepts (Pillow's names): those the CLI writes, plus phone JPEGs and GIF.
+ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "TIFF", "BMP", "WEBP", "GIF")
+
+#: Room in a POST body for the form fields and multipart framing around the photo itself.
+FORM_OVERHEAD_BYTES = 2 * 2**20
+
+#: Most points and the widest stroke accepted in ``hints``.
+MAX_HINT_POINTS = 200_000
+MAX_HINT_WIDTH = 1000
+
+HINTS_HELP = ('JSON strokes as `colorize scribble` reads them, in the photo\'s pixels: {"strokes": '
+              '[{"points": [[x, y], ...], "color": "#c0392b", "width": 6}], "width": W, "height": H}; '
+              "width and height, if given, must be the photo's")
+
+#: The static files served, with their content types; nothing else under static/ is reachable.
+STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
+                "base.css": "text/css; charset=utf-8"}
+
+#: For the page: only its own files, images from itself, data: and blob: URLs.
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+            "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+#: FastAPI's /docs and /redoc pages use inline scripts and their own CDN (they need a network).
+DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+            "connect-src 'self'; worker-src blob:; frame-ancestors 'none'")
+
+
+# Form fields shared by the endpoints (module level: FastAPI resolves the annotations here).
+Photo = Annotated[UploadFile, File(description="The photo: JPEG, PNG, TIFF, BMP or WebP")]
+Size = Annotated[int | None, Form(ge=8, le=4096, description="Working resolution (default: the "
+                                                             "model's preferred size)")]
+Saturation = Annotated[float, Form(ge=0, le=4, description="Colour strength; 1 = calibrated")]
+ModelName = Annotated[str, Form(description="A name from /api/models")]
+HintsField = Annotated[str | None, Form(description=HINTS_HELP)]
+Count = Annotated[int, Form(ge=1, le=8, description="How many colorizations")]
+VideoFile = Annotated[UploadFile, File(description="A video file: .mp4, .mov, .mkv, .webm, .avi")]
+
+
+@dataclass
+class ServeConfig:
+    """Settings of ``colorize serve``."""
+
+    max_upload_bytes: int = 20 * 2**20
+    max_pixels: int = 40_000_000
+    max_video_bytes: int = 500 * 2**20
+    max_video_jobs: int = 4
+    workers: int = 1
+    queue: int = 8
+    device: str = "auto"
+    preload: tuple[str, ...] = ("default",)
+
+
+class WebError(Exception):
+    """An HTTP error answered as JSON ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def error_response(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class ModelStore:
+    """Colorizers by name, each built once (on first use) and shared by every request."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self._models: dict = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str):
+        """The model, built now if it is the first request for it (one lock per name, so a slow
+        load does not hold up requests for other models)."""
+        from colorizer.registry import get_colorizer, resolve_name
+
+        name = resolve_name(name)  # unknown name: ColorizerError listing the valid ones
+        with self._lock:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self._models:
+                self._models[name] = get_colorizer(name, device=self.device)
+            return self._models[name]
+
+    def peek(self, name: str):
+        """The model if it has been built, else None."""
+        return self._models.get(name)
+
+    @property
+    def loaded(self) -> list[str]:
+        return sorted(self._models)
+
+
+class WorkQueue:
+    """At most ``workers`` jobs run at once and ``queue`` more wait; beyond that, 503."""
+
+    def __init__(self, workers: int, queue: int):
+        self.workers = max(1, workers)
+        self.limit = self.workers + max(0, queue)
+        self.pending = 0  # only touched from the event loop thread
+        self.executor = ThreadPoolExecutor(self.workers, thread_name_prefix="colorize-web")
+        self._job_seconds = 1.0
+
+    def admit(self) -> bool:
+        if self.pending >= self.limit:
+            return False
+        self.pending += 1
+        return True
+
+    def release(self) -> None:
+        self.pending -= 1
+
+    def retry_after(self) -> int:
+        """Seconds until a slot is likely free: the queue's length times the recent job time."""
+        return int(min(60, max(1, math.ceil(self.pending * self._job_seconds / self.workers))))
+
+    async def run(self, fn: Callable, *args):
+        start = time.monotonic()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        finally:
+            self._job_seconds = 0.8 * self._job_seconds + 0.2 * (time.monotonic() - start)
+
+
+class Guard:
+    """ASGI middleware: security headers on every response, and for POSTs under /api the body
+    size limit (by Content-Length, before reading) and the admission to the work queue."""
+
+    def __init__(self, app, cfg: ServeConfig, queue: WorkQueue):
+        self.app, self.cfg, self.queue = app, cfg, queue
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        csp = DOCS_CSP if path in ("/docs", "/redoc") else PAGE_CSP
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"content-security-policy"]
+                headers += [(b"content-security-policy", csp.encode()),
+                            (b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        if scope["method"] != "POST" or not path.startswith("/api/"):
+            return await self.app(scope, receive, send_with_headers)
+        length = dict(scope["headers"]).get(b"content-length")
+        allowed = self.cfg.max_video_bytes if path == "/api/video" else self.cfg.max_upload_bytes
+        limit = allowed + FORM_OVERHEAD_BYTES
+        if length is None or not length.isdigit():
+            return await self._refuse(411, "send the upload with a Content-Length header",
+                                      receive, send_with_headers, drain=False)
+        if int(length) > limit:
+            return await self._refuse(
+                413, f"upload is {int(length) / 2**20:.1f} MB; the limit is "
+                     f"{allowed / 2**20:.0f} MB (colorize serve "
+                     f"{'--max-video-mb' if path == '/api/video' else '--max-upload-mb'})",
+                receive, send_with_headers, drain=int(length) <= 4 * limit)
+        if not self.queue.admit():
+            return await self._refuse(503, "the server is busy; try again shortly", receive,
+                                      send_with_headers, drain=True,
+                                      headers={"Retry-After": str(self.queue.retry_after())})
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            self.queue.release()
+
+    @staticmethod
+    async def _refuse(status, message, receive, send, drain, headers=None):
+        if drain:  # read and drop the body, so the client gets to read our answer
+            while True:
+                msg = await receive()
+                if msg["type"] != "http.request" or not msg.get("more_body"):
+                    break
+        await error_response(status, message, headers)({"type": "http"}, receive, send)
+
+
+def _safe_name(filename: str | None) -> str:
+    """The upload's base name with only safe characters, for messages and the download name."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename or "").name).strip("._")[:100]
+    return name or "upload"
+
+
+def _png(pic) -> bytes:
+    from colorizer.io import encode_png8
+
+    return encode_png8(pic.to_array(np.uint8), workers=2)
+
+
+def _jsonable(value):
+    """Cards as JSON: non-finite floats become null (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class Service:
+    """The work behind each endpoint; every method runs in a worker thread of the queue."""
+
+    def __init__(self, cfg: ServeConfig):
+        self.cfg = cfg
+        self.models = ModelStore(cfg.device)
+
+    # -- reading uploads -------------------------------------------------------------------------
+
+    def with_upload(self, upload: UploadFile, fn: Callable):
+        """Copy the upload into a fresh temporary folder, read it, call ``fn(pic, folder, name)``;
+        the folder is deleted when ``fn`` returns or fails."""
+        name = _safe_name(upload.filename)
+        with tempfile.TemporaryDirectory(prefix="colorize-serve-") as tmp:
+            path = Path(tmp) / ("upload" + Path(name).suffix.lower()[:8])
+            upload.file.seek(0)
+            with open(path, "wb") as fh:
+                shutil.copyfileobj(upload.file, fh, 2**20)
+            pic = self.read(path, name)
+            return fn(pic, Path(tmp), name)
+
+    def read(self, path: Path, name: str):
+        """Check size, format and pixel count from the header, then read like the CLI does."""
+        from PIL import Image, UnidentifiedImageError
+
+        from colorizer.io import read_image
+
+        nbytes = path.stat().st_size
+        if nbytes == 0:
+            raise WebError(422, f"{name}: empty file (0 bytes)")
+        if nbytes > self.cfg.max_upload_bytes:
+            raise WebError(413, f"{name}: {nbytes / 2**20:.1f} MB is over the upload limit of "
+                                f"{self.cfg.max_upload_bytes / 2**20:.0f} MB")
+        try:
+            with Image.open(path) as im:
+                fmt, (w, h) = im.format, im.size
+        except UnidentifiedImageError:
+            raise WebError(415, f"{name}: not an image, or a format that cannot be read; send "
+                                "JPEG, PNG, TIFF, BMP or WebP") from None
+        except Image.DecompressionBombError:
+            raise WebError(413, f"{name}: too many pixels (limit {self.cfg.max_pixels / 1e6:.0f} MP)") \
+                from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise WebError(422, f"{name}: truncated or corrupt image ({exc})") from None
+        if fmt not in ACCEPTED_FORMATS:
+            raise WebError(415, f"{name}: {fmt} images are not supported; send JPEG, PNG, TIFF, "
+                                "BMP or WebP")
+        if w * h > self.cfg.max_pixels:
+            raise WebError(413, f"{name}: {w}x{h} is {w * h / 1e6:.1f} MP, over the limit of "
+                                f"{self.cfg.max_pixels / 1e6:.0f} MP; scale it down first")
+        try:
+            return read_image(path, max_pixels=self.cfg.max_pixels)
+        except ColorizerError as exc:
+            raise WebError(422, str(exc).replace(str(path), name)) from None
+
+    def read_hints(self, text: str, pic, folder: Path):
+        """Validate JSON strokes against the photo's size, then read them as ``colorize scribble``
+        does. Returns (hint_ab, mask), or None for no strokes."""
+        from colorizer.scribbles import read_scribbles
+
+        width, height = pic.size
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise WebError(422, f"hints: not valid JSON ({exc})") from None
+        strokes = data.get("strokes") if isinstance(data, dict) else data
+        if not isinstance(strokes, list):
+            raise WebError(422, 'hints: expected {"strokes": [...]} or a list of strokes')
+        if isinstance(data, dict) and ("width" in data or "height" in data) \
+                and (data.get("width"), data.get("height")) != (width, height):
+            raise WebError(422, f"hints: drawn on a {data.get('width')}x{data.get('height')} image but "
+                                f"the photo is {width}x{height}; draw them on this photo")
+        if not strokes:
+            return None
+        points = 0
+        for i, stroke in enumerate(strokes):
+            pts = stroke.get("points") if isinstance(stroke, dict) else None
+            try:
+                arr = np.asarray(pts, np.float64).reshape(-1, 2)
+            except (ValueError, TypeError):
+                raise WebError(422, f"hints: stroke {i}: points must be a list of [x, y] pairs") from None
+            points += len(arr)
+            outside = ~np.isfinite(arr).all(1) | (arr[:, 0] < 0) | (arr[:, 0] > width - 1) \
+                | (arr[:, 1] < 0) | (arr[:, 1] > height - 1)
+            if outside.any():
+                x, y = arr[np.argmax(outside)]
+                raise WebError(422, f"hints: stroke {i} has the point ({x:g}, {y:g}), outside the "
+                                    f"{width}x{height} photo; use the photo's pixel coordinates")
+            if isinstance(stroke.get("width"), (int, float)) and stroke["width"] > MAX_HINT_WIDTH:
+                raise WebError(422, f"hints: stroke {i} is wider than {MAX_HINT_WIDTH} pixels")
+        if points > MAX_HINT_POINTS:
+            raise WebError(422, f"hints: {points} points; at most {MAX_HINT_POINTS}")
+        path = folder / "hints.json"
+        path.write_text(json.dumps({"strokes": strokes}))
+        try:
+            return read_scribbles(path, pic)
+        except ColorizerError as exc:
+            raise WebError(422, str(exc).replace(str(path), "hints")) from None
+
+    # -- the jobs -------------------------------------------------------------------------------
+
+    def colorize(self, upload: UploadFile, model: str, saturation: float, size: int | None,
+                 hints: str | None) -> tuple[bytes, str]:
+        from colorizer.api import colorize_picture, colorize_scribbles
+
+        def job(pic, folder, name):
+            scribbles = self.read_hints(hints, pic, folder) if hints else None
+            net = self.models.get(model)
+            if net.name == "levin":  # spreads the scribbles alone (as `colorize scribble`)
+                if scribbles is None:
+                    raise WebError(422, "model 'levin' needs scribbles: paint some colour on the "
+                                        "photo (or send hints), or choose another model")
+                out = colorize_scribbles(pic, *scribbles, None, size=size)
+            elif scribbles is not None:
+                out = colorize_scribbles(pic, *scribbles, net, size=size)
+            else:
+                out = colorize_picture(pic, net, size, saturation=saturation)
+            return _png(out), f"{Path(name).stem}_{net.name}.png"
+
+        return self.with_upload(upload, job)
+
+    def samples(self, upload: UploadFile, model: str, k: int, saturation: float,
+                size: int | None) -> dict:
+        from colorizer.api import colorize_picture, require_sampler
+
+        def job(pic, folder, name):
+            net = self.models.get(model)
+            require_sampler(net)
+            pngs = [_png(colorize_picture(pic, net, size, sample=i, saturation=saturation))
+                    for i in range(1, k + 1)]
+            return {"model": net.name, "width": pic.size[0], "height": pic.size[1],
+                    "names": [f"{Path(name).stem}_{net.name}_sample{i}.png" for i in range(1, k + 1)],
+                    "samples": [base64.b64encode(p).decode() for p in pngs]}
+
+        return self.with_upload(upload, job)
+
+    def confidence(self, upload: UploadFile, model: str, size: int | None) -> tuple[bytes, str]:
+        from colorizer.api import confidence_map
+        from colorizer.io import Picture
+
+        def job(pic, folder, name):
+            net = self.models.get(model)
+            conf = confidence_map(pic, net, size)
+            out = Picture.from_array((np.clip(conf, 0, 1) * 255).astype(np.uint8))
+            return _png(out), f"{Path(name).stem}_{net.name}_confidence.png"
+
+        return self.with_upload(upload, job)
+
+    def model_list(self, load: bool = True) -> list[dict]:
+        """Every registered colorizer with what it can do and its card. ``load=False`` answers at
+        once and fills in only the models built so far (``loaded``)."""
+        from colorizer import registry
+
+        try:
+            default = registry.resolve_name("default")
+        except ColorizerError:
+            default = None
+        out = []
+        for name in registry.list_colorizers():
+            entry = {"name": name, "summary": registry.describe(name), "default": name == default,
+                     "needs_hints": name == "levin", "loaded": False, "samples": False,
+                     "confidence": False, "card": None, "error": None}
+            try:
+                net = self.models.get(name) if load else self.models.peek(name)
+            except ColorizerError as exc:  # e.g. a trainable model without shipped weights
+                entry["error"] = str(exc)
+                net = None
+            if net is not None:
+                entry.update(loaded=True, samples=hasattr(net, "sample_ab"),
+                             confidence=hasattr(net, "predict_confidence"),
+                             card=_jsonable(net.card) or None)
+            out.append(entry)
+        return out
+
+
+def _video_jobs(cfg: ServeConfig):
+    """The video job queue when ``colorize video`` is installed (PyAV), else None."""
+    try:
+        import av  # noqa: F401
+
+        import colorizer.video  # noqa: F401
+        from colorizer.web.jobs import VideoJobs
+    except ImportError:
+        return None
+    return VideoJobs(cfg.max_video_jobs, cfg.max_pixels)
+
+
+def _static(name: str) -> bytes:
+    return (resources.files("colorizer.web") / "static" / name).read_bytes()
+
+
+def create_app(cfg: ServeConfig | None = None) -> FastAPI:
+    """The ASGI app of ``colorize serve`` (see the module docstring)."""
+    from contextlib import asynccontextmanager
+
+    cfg = cfg or ServeConfig()
+    service = Service(cfg)
+    queue = WorkQueue(cfg.workers, cfg.queue)
+    jobs = _video_jobs(cfg)
+    page = _static("index.html")
+    static = {name: _static(name) for name in STATIC_FILES}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        for name in cfg.preload:
+            try:
+                await queue.run(service.models.get, name)
+            except ColorizerError as exc:
+                log.warning("could not preload model %r: %s", name, exc)
+        yield
+        queue.executor.shutdown(wait=False, cancel_futures=True)
+        if jobs is not None:
+            jobs.close()
+
+    app = FastAPI(title="colorizer", lifespan=lifespan,
+                  description="Colorize greyscale photos on this computer. Errors are JSON "
+                              '`{"error": message}`: 413 too large, 415 not a supported image, '
+                              "422 bad option or hints, 503 busy (with Retry-After).")
+    app.state.service, app.state.queue = service, queue
+
+    @app.exception_handler(WebError)
+    async def _web_error(request, exc: WebError):
+        if exc.status < 500:
+            log.info("%s %s: %d %s", request.method, request.url.path, exc.status, exc.message)
+        return error_response(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(ColorizerError)
+    async def _user_error(request, exc: ColorizerError):
+        log.info("%s %s: 422 %s", request.method, request.url.path, exc)
+        return error_response(422, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request, exc: RequestValidationError):
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ())[1:]) or "request"
+            problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        return error_response(422, "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request, exc: StarletteHTTPException):
+        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    async def run(fn, *args):
+        try:
+            return await queue.run(fn, *args)
+        except (WebError, ColorizerError):
+            raise
+        except Exception as exc:  # a bug, not the user's input: keep the traceback for us
+            log.exception("internal error")
+            raise WebError(500, f"internal error ({type(exc).__name__}); see the server log") from None
+
+    png_response = {200: {"content": {"image/png": {}}, "description": "PNG at the photo's full size"}}
+
+    def png(body: bytes, filename: str) -> Response:
+        return Response(body, media_type="image/png",
+                        headers={"Content-Disposition": f'inline; filename="{filename}"',
+                                 "Cache-Control": "no-store"})
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index():
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def static_file(name: str):
+        if name not in static:
+            raise WebError(404, f"no such file: {name}")
+        return Response(static[name], media_type=STATIC_FILES[name])
+
+    @app.get("/healthz")
+    async def healthz():
+        """Liveness, the work queue and the models loaded so far."""
+        return {"status": "ok", "pending": queue.pending, "limit": queue.limit,
+                "models_loaded": service.models.loaded}
+
+    @app.get("/api/models")
+    async def models(load: bool = True):
+        """Every colorizer: name, summary, whether it is the default, whether it samples
+        (``/api/samples``) or gives a confidence map (``/api/confidence``), and its model card.
+        Models are built on first use; ``load=false`` answers at once with those built so far."""
+        try:
+            return {"models": await run_in_threadpool(service.model_list, load)}
+        except ColorizerError:
+            raise
+        except Exception as exc:
+            log.exception("internal error")
+            raise WebError(500, f"internal error ({type(exc).__name__}); see the server log") from None
+
+    @app.post("/api/colorize", response_class=Response, responses=png_response)
+    async def colorize(image: Photo, model: ModelName = "default", saturation: Saturation = 1.0,
+                       size: Size = None, hints: HintsField = None):
+        """Colorize one photo at its full size; with ``hints``, the scribbles correct the model's
+        colours (model ``levin``: the scribbles alone). Returns a PNG."""
+        return png(*await run(service.colorize, image, model, saturation, size, hints))
+
+    @app.post("/api/samples")
+    async def samples(image: Photo, model: ModelName = "vae", k: Count = 4,
+                      saturation: Saturation = 1.0, size: Size = None):
+        """K different colorizations from a model that samples (the VAE): JSON with the photo's
+        size and ``samples``, a list of base64 PNGs at full size."""
+        return await run(service.samples, image, model, k, saturation, size)
+
+    @app.post("/api/confidence", response_class=Response, responses=png_response)
+    async def confidence(image: Photo, model: ModelName = "zhang", size: Size = None):
+        """The confidence map (white = sure, dark = a guess) as a grey PNG at full size, for models
+        that give one (zhang)."""
+        return png(*await run(service.confidence, image, model, size))
+
+    if jobs is not None:
+        @app.post("/api/video", status_code=202)
+        async def video(video: VideoFile, model: ModelName = "default", saturation: Saturation = 1.0,
+                        size: Size = None):
+            """Start colorizing a video (as ``colorize video``, with steady colours from frame to
+            frame); answers at once with the job's id. Follow it at ``/api/jobs/{id}``."""
+            job = await run(jobs.submit, video, service.models.get, model, saturation, size, WebError)
+            return {"id": job.id, "status": job.status, "status_url": f"/api/jobs/{job.id}"}
+
+        @app.get("/api/jobs/{job_id}")
+        async def job_status(job_id: str):
+            """A video job: ``status`` (queued, running, done, error), ``frames``, ``seconds``,
+            ``error``, and ``result`` (the download URL) once done."""
+            job = jobs.get(job_id)
+            if job is None:
+                raise WebError(404, f"no video job {job_id!r} (finished results are kept for an hour)")
+            return job.report()
+
+        @app.get("/api/jobs/{job_id}/result", response_class=FileResponse,
+                 responses={200: {"content": {"video/mp4": {}}}})
+        async def job_result(job_id: str):
+            """The colorized video, once the job is done; its files are deleted after the download."""
+            job = jobs.get(job_id)
+            if job is None:
+                raise WebError(404, f"no video job {job_id!r} (finished results are kept for an hour)")
+            if job.status != "done":
+                raise WebError(409, f"video job {job_id} is {job.status}"
+                                    + (f": {job.error}" if job.error else "; ask again when it is done"))
+            return FileResponse(job.dst, media_type="video/mp4", filename=job.dst.name,
+                                background=BackgroundTask(jobs.remove, job.id))
+
+    app.add_middleware(Guard, cfg=cfg, queue=queue)
+    return app

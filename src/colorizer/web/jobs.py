@@ -1,0 +1,146 @@
+"""Video jobs for ``colorize serve``: ``POST /api/video`` starts one, ``GET /api/jobs/{id}`` reports
+it, ``GET /api/jobs/{id}/result`` downloads the colorized clip.
+
+A job runs :func:`colorizer.video.colorize_video`, the same call as ``colorize video``. One job
+runs at a time and at most ``max_jobs`` are kept (queued, running, or done and not yet
+downloaded); beyond that, 503. Each job has its own temporary folder (the upload and the
+result), deleted when the result has been downloaded, an hour after the job ended, or when the
+server stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from colorizer.errors import ColorizerError
+
+log = logging.getLogger("colorizer.web")
+
+#: How long a finished job's result waits to be downloaded.
+KEEP_SECONDS = 3600
+
+
+@dataclass
+class Job:
+    id: str
+    folder: Path
+    src: Path
+    dst: Path
+    frames: int | None
+    status: str = "queued"  # queued, running, done, error
+    error: str | None = None
+    created: float = field(default_factory=time.monotonic)
+    started: float | None = None
+    ended: float | None = None
+    frames_done: int | None = None
+
+    def report(self) -> dict:
+        now = time.monotonic()
+        return {"id": self.id, "status": self.status, "frames": self.frames,
+                "frames_done": self.frames_done, "error": self.error,
+                "seconds": round((self.ended or now) - self.started, 2) if self.started else 0.0,
+                "progress": 1.0 if self.status == "done" else (0.0 if self.status == "queued" else None),
+                "result": f"/api/jobs/{self.id}/result" if self.status == "done" else None}
+
+
+class VideoJobs:
+    """The jobs of one server (see the module docstring)."""
+
+    def __init__(self, max_jobs: int = 4, max_pixels: int = 40_000_000):
+        self.max_jobs, self.max_pixels = max_jobs, max_pixels
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="colorize-video")
+
+    def submit(self, upload, get_model: Callable, model: str, saturation: float, size: int | None,
+               error: Callable) -> Job:
+        """Copy the upload into a new job folder, check it is a video, start the job.
+        ``error(status, message)`` builds the exception for the caller's HTTP error."""
+        from colorizer.video import VIDEO_FORMATS, FrameReader
+
+        self._expire()
+        with self._lock:
+            if len(self._jobs) >= self.max_jobs:
+                raise error(503, f"{self.max_jobs} video jobs are already waiting or undownloaded; "
+                                 "try again later", {"Retry-After": "30"})
+        name = Path(upload.filename or "video.mp4").name
+        suffix = Path(name).suffix.lower()
+        if suffix not in VIDEO_FORMATS:
+            raise error(415, f"{name}: send a video file ({', '.join(sorted(VIDEO_FORMATS))})")
+        folder = Path(tempfile.mkdtemp(prefix="colorize-video-"))
+        try:
+            src = folder / f"input{suffix}"
+            upload.file.seek(0)
+            with open(src, "wb") as fh:
+                shutil.copyfileobj(upload.file, fh, 2**20)
+            try:
+                with FrameReader(src) as reader:
+                    frames, pixels = reader.count, reader.width * reader.height
+            except ColorizerError as exc:
+                raise error(415, str(exc).replace(str(src), name)) from None
+            if pixels > self.max_pixels:
+                raise error(413, f"{name}: frames of {pixels / 1e6:.1f} MP are over the limit of "
+                                 f"{self.max_pixels / 1e6:.0f} MP")
+            net = get_model(model)  # unknown name: ColorizerError (422)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(name).stem)[:80] or "video"
+        job = Job(uuid.uuid4().hex, folder, src, folder / "out" / f"{stem}_color.mp4", frames)
+        job.dst.parent.mkdir()
+        with self._lock:
+            self._jobs[job.id] = job
+        self._executor.submit(self._run, job, net, saturation, size, name)
+        return job
+
+    def _run(self, job: Job, net, saturation: float, size: int | None, name: str) -> None:
+        from colorizer.video import colorize_video
+
+        job.status, job.started = "running", time.monotonic()
+        try:
+            result = colorize_video(job.src, job.dst, net, size=size, saturation=saturation,
+                                    progress=False)
+            job.frames_done, job.status = result.frames, "done"
+        except ColorizerError as exc:
+            job.status, job.error = "error", str(exc).replace(str(job.src), name)
+        except Exception as exc:  # a bug, not the user's clip: keep the traceback for us
+            log.exception("video job %s failed", job.id)
+            job.status, job.error = "error", f"internal error ({type(exc).__name__}); see the server log"
+        finally:
+            job.ended = time.monotonic()
+            job.src.unlink(missing_ok=True)
+
+    def get(self, job_id: str) -> Job | None:
+        self._expire()
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def remove(self, job_id: str) -> None:
+        with self._lock:
+            job = self._jobs.pop(job_id, None)
+        if job is not None:
+            shutil.rmtree(job.folder, ignore_errors=True)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            old = [j.id for j in self._jobs.values() if j.ended and now - j.ended > KEEP_SECONDS]
+        for job_id in old:
+            self.remove(job_id)
+
+    def close(self) -> None:
+        """Stop: cancel waiting jobs and delete every job folder (a running job's too, when it ends)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            ids = list(self._jobs)
+        for job_id in ids:
+            self.remove(job_id)

@@ -1,0 +1,412 @@
+"""colorize video: I/O round trips, temporal consistency, frame-tied hints, video metrics.
+
+Every clip is made at test time (64x48, 10-30 frames, with PyAV); no external data except the
+last, slow test.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from colorizer import metrics
+from colorizer.cli import cli
+from colorizer.color import rgb2lab
+from colorizer.errors import ColorizerError
+from colorizer.registry import Colorizer, get_colorizer
+from colorizer.scribbles import read_frame_strokes
+from colorizer.video import (
+    FrameReader,
+    TemporalConfig,
+    TemporalSmoother,
+    colorize_frames,
+    colorize_video,
+    ground_truth_flow,
+    plan_video_jobs,
+)
+
+av = pytest.importorskip("av")
+cv2 = pytest.importorskip("cv2")
+
+W, H = 64, 48
+RED = (200, 40, 40)
+
+
+def texture(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur((rng.random((h, w, 3)) * 255).astype(np.uint8), (0, 0), 1.5)
+
+
+def moving_frames(n: int = 20, cut_at: int | None = None, step: int = 1) -> list[np.ndarray]:
+    """A textured background panning left and a textured red square moving right, ``step`` px
+    a frame; frames from ``cut_at`` on show an unrelated scene (a shot change)."""
+    bg, other = texture(H, W + 3 * n, 0), texture(H, W, 7)
+    square = texture(20, 20, 3).astype(np.int16)
+    frames = []
+    for i in range(n):
+        if cut_at is not None and i >= cut_at:
+            frames.append((other * 0.45).astype(np.uint8))  # a darker, unrelated scene
+            continue
+        img = bg[:, i:i + W].copy()
+        x = 6 + step * i
+        img[12:32, x:x + 20] = np.clip(square // 3 + np.array(RED) - 40, 0, 255).astype(np.uint8)
+        frames.append(img)
+    return frames
+
+
+def write_clip(path: Path, frames, fps: int = 10, audio: str | None = "aac", faststart: bool = False):
+    out = av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {})
+    vs = out.add_stream("libx264", rate=fps)
+    vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+    if audio:
+        a = out.add_stream(audio, rate=8000)
+        a.layout = "mono"
+    for img in frames:
+        for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            out.mux(p)
+    for p in vs.encode(None):
+        out.mux(p)
+    if audio:
+        t = np.arange(int(8000 * len(frames) / fps)) / 8000
+        tone = np.sin(2 * np.pi * 440 * t)
+        if audio == "pcm_s16le":
+            fr = av.AudioFrame.from_ndarray((tone * 9000).astype(np.int16)[None], format="s16", layout="mono")
+        else:
+            fr = av.AudioFrame.from_ndarray((tone * 0.3).astype(np.float32)[None], format="flt",
+                                            layout="mono")
+        fr.sample_rate = 8000
+        for p in a.encode(fr):
+            out.mux(p)
+        for p in a.encode(None):
+            out.mux(p)
+    out.close()
+    return path
+
+
+def probe(path: Path) -> dict:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        n = sum(1 for _ in c.decode(video=0))
+        return {"frames": n, "fps": v.average_rate, "duration": c.duration, "size": (v.width, v.height),
+                "audio": [s.codec_context.name for s in c.streams.audio]}
+
+
+def write_folder(folder: Path, frames) -> Path:
+    from PIL import Image
+
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"f{i:03d}.png")
+    return folder
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    return write_clip(tmp_path / "clip.mp4", moving_frames(20))
+
+
+class Flicker(Colorizer):
+    """A tiny stand-in for a trained model whose colours jump from frame to frame: a brownish
+    ab everywhere plus a random offset per call (global flicker) and per-pixel noise."""
+
+    name = "flicker"
+    preferred_size = 48
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        self.g = torch.Generator().manual_seed(seed)
+
+    def predict_ab(self, L, hints=None):
+        n, _, h, w = L.shape
+        base = torch.tensor([12.0, 25.0]).view(1, 2, 1, 1)
+        jump = torch.randn(n, 2, 1, 1, generator=self.g) * 6
+        noise = torch.randn(n, 2, h, w, generator=self.g) * 2
+        return (base + jump + noise + (L - 50) * 0.1).expand(n, 2, h, w).contiguous()
+
+
+def run_ab(frames, model, temporal, size=48, hints=None):
+    """Colorize in memory; returns each frame's ab (H, W, 2) at full size."""
+    from colorizer.video import Frame
+
+    out = []
+    feed = (Frame(f, i, f"{i:05d}.png", i) for i, f in enumerate(frames))
+    for _, rgb in colorize_frames(feed, model, size=size, temporal=temporal, hints=hints):
+        out.append(rgb2lab(rgb)[..., 1:].astype(np.float64))
+    return out
+
+
+def clip_warp_error(frames, abs_) -> float:
+    errs = []
+    for t in range(1, len(frames)):
+        back, valid = ground_truth_flow(frames[t - 1], frames[t])
+        errs.append(metrics.warp_error(abs_[t - 1], abs_[t], back, valid))
+    return float(np.mean(errs))
+
+
+# --- metrics: known answers ------------------------------------------------------------------------
+
+
+def test_warp_shifts_by_the_flow():
+    img = np.arange(48.0).reshape(6, 8)
+    flow = np.zeros((6, 8, 2))
+    flow[..., 1] = 2  # read two rows down
+    assert np.array_equal(metrics.warp(img, flow)[:4], img[2:])
+    flow[..., 1], flow[..., 0] = 0, 0.5
+    np.testing.assert_allclose(metrics.warp(img, flow)[:, :7], (img[:, :7] + img[:, 1:]) / 2)
+
+
+def test_warp_error_known_answers():
+    rng = np.random.default_rng(0)
+    ab = rng.normal(0, 20, (10, 12, 2))
+    moved = np.roll(ab, 2, axis=1)  # content moves 2 px right; frame t reads t-1 two px left
+    flow = np.zeros((10, 12, 2))
+    flow[..., 0] = -2
+    valid = np.zeros((10, 12), bool)
+    valid[:, 2:] = True
+    assert metrics.warp_error(ab, moved, flow, valid) == pytest.approx(0, abs=1e-12)
+    # a uniform colour change of (3, 4) between frames is a warp error of 5 everywhere
+    assert metrics.warp_error(ab, ab + [3, 4], np.zeros((10, 12, 2))) == pytest.approx(5)
+    assert np.isnan(metrics.warp_error(ab, ab, flow, np.zeros((10, 12), bool)))
+    with pytest.raises(ValueError):
+        metrics.warp_error(ab, ab[:5], flow)
+
+
+def test_flow_valid_mask_finds_inconsistent_and_outside_pixels():
+    back = np.zeros((8, 8, 2))
+    back[..., 0] = -1
+    fwd = -back
+    valid = metrics.flow_valid_mask(back, fwd)
+    assert not valid[:, 0].any() and valid[:, 1:].all()  # column 0 reads outside the frame
+    fwd[4, 3] = (5, 5)  # the forward flow disagrees where pixel (4, 4) lands
+    assert not metrics.flow_valid_mask(back, fwd)[4, 4]
+
+
+def test_js_divergence_and_cdc_against_scipy():
+    from scipy.spatial.distance import jensenshannon
+
+    rng = np.random.default_rng(1)
+    p, q = rng.random(256), rng.random(256)
+    assert metrics.js_divergence(p, q) == pytest.approx(jensenshannon(p, q) ** 2)
+    assert metrics.js_divergence(p, p) == pytest.approx(0, abs=1e-12)
+    assert metrics.js_divergence([1, 0], [0, 1]) == pytest.approx(np.log(2))
+    # two alternating frames: offsets 1 and 2 mismatch... offset 1 differs, 2 and 4 match
+    a, b = np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)
+    frames = [a, b] * 3  # a b a b a b
+    assert metrics.cdc(frames, offsets=(1,)) == pytest.approx(np.log(2))
+    assert metrics.cdc(frames, offsets=(2, 4)) == pytest.approx(0)
+    assert metrics.cdc(frames) == pytest.approx(np.log(2) / 3)
+    assert metrics.cdc([metrics.rgb_histograms(f) for f in frames]) == pytest.approx(np.log(2) / 3)
+    assert np.isnan(metrics.cdc([a]))
+
+
+# --- reading and writing ---------------------------------------------------------------------------
+
+
+def test_mp4_with_audio_round_trip(clip, tmp_path):
+    """An mp4 with audio in, an mp4 out with the same frames, fps, duration, and an audio stream."""
+    out = tmp_path / "out.mp4"
+    r = CliRunner().invoke(cli, ["video", str(clip), "-o", str(out), "--model", "gray", "--size", "32"])
+    assert r.exit_code == 0, r.output
+    src, dst = probe(clip), probe(out)
+    assert dst["frames"] == src["frames"] == 20
+    assert dst["fps"] == src["fps"] and dst["size"] == src["size"]
+    assert dst["duration"] == pytest.approx(src["duration"], rel=0.02)
+    assert dst["audio"] == ["aac"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_audio_that_the_container_cannot_hold_is_reencoded(tmp_path):
+    src = write_clip(tmp_path / "aac.mp4", moving_frames(10))
+    out = tmp_path / "out.webm"  # WebM takes Opus or Vorbis only
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(out), "--model", "gray", "--size", "32"])
+    assert r.exit_code == 0, r.output
+    info = probe(out)
+    assert info["audio"] == ["opus"] and info["frames"] == 10
+
+
+def test_frame_folder_in_and_out(tmp_path):
+    frames = moving_frames(10)
+    folder = write_folder(tmp_path / "shots", frames)
+    runner = CliRunner()
+    r = runner.invoke(cli, ["video", str(folder), "-o", str(tmp_path / "col"), "--model", "gray"])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "col").iterdir())
+    assert names == [f"f{i:03d}.png" for i in range(10)]
+    r = runner.invoke(cli, ["video", str(folder), "-o", str(tmp_path / "col.mp4"), "--fps", "5",
+                            "--model", "gray"])
+    assert r.exit_code == 0, r.output
+    info = probe(tmp_path / "col.mp4")
+    assert info["frames"] == 10 and info["fps"] == 5 and info["audio"] == []
+    # the output keeps the input's L: a grey model gives back the grey frames
+    from colorizer.io import read_image
+
+    first = read_image(tmp_path / "col" / "f000.png").to_array()
+    grey = read_image(folder / "f000.png").lightness()
+    assert np.abs(rgb2lab(first)[..., 0] - grey).max() < 1.0
+
+
+def test_many_inputs_and_overwrite_rule(clip, tmp_path):
+    other = write_clip(tmp_path / "b.mkv", moving_frames(10), audio=None)
+    runner = CliRunner()
+    args = ["video", str(clip), str(other), "--model", "gray", "--size", "32"]
+    assert runner.invoke(cli, args).exit_code == 0
+    made = {tmp_path / "clip_color.mp4", tmp_path / "b_color.mkv"}
+    assert all(p.is_file() for p in made)
+    stamps = {p: p.stat().st_mtime_ns for p in made}
+    r = runner.invoke(cli, args)
+    assert r.exit_code == 0 and r.output.count("skipped:") == 2
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in made)
+    r = runner.invoke(cli, [*args, "--overwrite"])
+    assert r.exit_code == 0 and "skipped" not in r.output
+    jobs = plan_video_jobs([clip], out_dir=tmp_path / "o")
+    assert jobs[0].dst == tmp_path / "o" / "clip.mp4"
+
+
+@pytest.mark.parametrize("damage", ["cut", "cut_faststart", "garbage", "empty"])
+def test_broken_video_one_line_error_no_output(tmp_path, damage):
+    frames = moving_frames(20)
+    src = tmp_path / "bad.mp4"
+    if damage in ("cut", "cut_faststart"):
+        good = write_clip(tmp_path / "good.mp4", frames, faststart=damage == "cut_faststart")
+        data = good.read_bytes()
+        src.write_bytes(data[: len(data) * 2 // 3])
+    elif damage == "garbage":
+        src.write_bytes(b"not a video at all" * 100)
+    else:
+        src.write_bytes(b"")
+    out = tmp_path / "out.mp4"
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(out), "--model", "gray"])
+    assert r.exit_code == 1
+    lines = [line for line in r.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "bad.mp4" in lines[0], r.output
+    assert "Traceback" not in r.output
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["bad.mp4"] + (["good.mp4"] if
+                                                                             "cut" in damage else []))
+
+
+def test_reader_streams_frames(clip):
+    with FrameReader(clip) as reader:
+        assert (reader.width, reader.height, reader.count, reader.fps) == (W, H, 20, 10)
+        it = iter(reader)
+        first = next(it)
+        assert first.rgb.shape == (H, W, 3) and first.rgb.dtype == np.uint8 and first.index == 0
+
+
+# --- temporal consistency ----------------------------------------------------------------------------
+
+
+def test_flow_blend_removes_most_flicker():
+    frames = moving_frames(20)
+    none = run_ab(frames, Flicker(), TemporalConfig("none"))
+    flow = run_ab(frames, Flicker(), TemporalConfig("flow"))
+    e_none, e_flow = clip_warp_error(frames, none), clip_warp_error(frames, flow)
+    assert e_flow < 0.5 * e_none, (e_none, e_flow)
+    c_none = metrics.cdc([cv2_rgb(f, ab) for f, ab in zip(frames, none, strict=True)])
+    c_flow = metrics.cdc([cv2_rgb(f, ab) for f, ab in zip(frames, flow, strict=True)])
+    assert c_flow < c_none
+
+
+def cv2_rgb(frame, ab):
+    from colorizer.color import l_ab_to_srgb
+    from colorizer.io import Picture
+
+    return l_ab_to_srgb(Picture(frame).lightness(), ab.astype(np.float32), np.uint8)
+
+
+def test_shot_change_resets_the_state():
+    frames = moving_frames(16, cut_at=8)
+    smoother = TemporalSmoother()
+    from colorizer.video import Frame
+
+    feed = (Frame(f, i, "", i) for i, f in enumerate(frames))
+    list(colorize_frames(feed, Flicker(), size=48, smoother=smoother))
+    assert smoother.shots == 2
+
+
+def test_still_clip_keeps_one_colour():
+    frames = [moving_frames(1)[0]] * 12
+    flow = run_ab(frames, Flicker(), TemporalConfig("flow", strength=0.9))
+    none = run_ab(frames, Flicker(), TemporalConfig("none"))
+    spread = lambda abs_: np.std([a.mean((0, 1)) for a in abs_[6:]], axis=0).max()  # noqa: E731
+    assert spread(flow) < 0.4 * spread(none)
+
+
+# --- frame-tied hints -------------------------------------------------------------------------------
+
+
+def test_hint_on_frame_0_follows_the_object(tmp_path):
+    """A hint on the square at frame 0 still colours the square 20 frames (20 px) later."""
+    frames = moving_frames(24, step=1)
+    blue = "#2050d0"
+    hints = {0: [{"frame": 0, "points": [[12, 18], [20, 26]], "color": blue, "width": 5}]}
+    target = rgb2lab(np.array([[[0x20, 0x50, 0xD0]]], np.uint8))[0, 0, 1:]
+    model = get_colorizer("gray")
+    with_hint = run_ab(frames, model, TemporalConfig("flow"), size=64, hints=hints)
+    without = run_ab(frames, model, TemporalConfig("flow"), size=64)
+    t = 20
+    region = (slice(16, 28), slice(6 + t + 4, 6 + t + 16))  # inside the square at frame t
+    err = np.linalg.norm(with_hint[t][region] - target, axis=2).mean()
+    err_without = np.linalg.norm(without[t][region] - target, axis=2).mean()
+    assert err < 0.25 * err_without, (err, err_without)
+    # ... and the background far from it stays uncoloured
+    assert np.linalg.norm(with_hint[t][40:, :10], axis=2).mean() < 0.25 * np.linalg.norm(target)
+
+
+def test_cli_scribbles_and_frame_strokes(tmp_path, clip):
+    hints = tmp_path / "hints.json"
+    hints.write_text(json.dumps({"strokes": [
+        {"frame": 0, "points": [[15, 20]], "color": "#2050d0", "width": 6},
+        {"frame": 5, "points": [[30, 20]], "color": [200, 30, 30]}]}))
+    by_frame = read_frame_strokes(hints)
+    assert sorted(by_frame) == [0, 5]
+    out = tmp_path / "h.mp4"
+    r = CliRunner().invoke(cli, ["video", str(clip), "-o", str(out), "--model", "gray", "-s", str(hints)])
+    assert r.exit_code == 0, r.output
+    assert probe(out)["frames"] == 20
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"frame": -1, "points": [[1, 1]], "color": "#ffffff"}]))
+    with pytest.raises(ColorizerError, match="frame must be"):
+        read_frame_strokes(bad)
+
+
+def test_colorize_video_library_call(tmp_path, clip):
+    r = colorize_video(clip, tmp_path / "lib", Flicker(), size=48, progress=False)
+    assert r.frames == 20 and r.shots == 1
+    assert len(list((tmp_path / "lib").iterdir())) == 20
+
+
+# --- evaluation ---------------------------------------------------------------------------------------
+
+
+def test_evaluate_videos_cli(tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_clip(clips / "a.mp4", moving_frames(8), audio=None)
+    write_folder(clips / "b", moving_frames(6))
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(cli, ["evaluate", "--videos", str(clips), "--models", "gray", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    made = {p.name for p in out.iterdir()}
+    assert {"videos.md", "videos.json", "per_frame_video.csv", "flicker.png"} <= made
+    summary = json.loads((out / "videos.json").read_text())
+    assert set(summary["clips"]) == {"a.mp4", "b"}
+    assert set(summary["mean"]) == {"truth", "gray/none", "gray/flow"}
+    assert summary["clips"]["b"]["truth"]["auc"] == pytest.approx(100)
+
+
+@pytest.mark.slow
+def test_davis_clip_default_model(shared_data, tmp_path):
+    from colorizer.evaluate import VideoEvalConfig, evaluate_videos
+
+    clip = shared_data / "video" / "davis" / "blackswan"
+    if not clip.is_dir():
+        pytest.skip(f"{clip} not found")
+    cfg = VideoEvalConfig(videos=str(clip), out=str(tmp_path), max_frames=8)
+    s = evaluate_videos(cfg, say=lambda _: None)
+    none, flow = s["mean"]["default/none"], s["mean"]["default/flow"]
+    assert flow["warp_error"] < none["warp_error"]
+    assert flow["auc"] > none["auc"] - 0.5

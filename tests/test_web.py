@@ -1,0 +1,539 @@
+"""colorize serve: the HTTP API (in process), a real server on loopback under load, and the page
+driven in Debian's Chromium by Playwright. Model-agnostic: the shipped default is only asked for
+an image of the right size; colour checks use levin (scribbles) and gray."""
+
+import importlib.util
+import io
+import json
+import re
+import shutil
+import sys
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from helpers import smooth_photo
+from PIL import Image
+
+from colorizer.cli import cli
+from colorizer.color import srgb_to_l
+
+pytest.importorskip("fastapi", reason="colorize serve needs the web extra: pip install -e '.[web]'")
+pytest.importorskip("httpx", reason="the tests talk to the server with httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from colorizer.web.app import ServeConfig, create_app  # noqa: E402
+
+STATIC = Path(str(resources.files("colorizer.web") / "static"))
+SAMPLE = Path(str(resources.files("colorizer") / "assets" / "sample_grey.jpg"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _load_module():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "load_web.py"
+    spec = importlib.util.spec_from_file_location("load_web", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+load_web = _load_module()
+
+
+def png_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def jpeg_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def client():
+    with TestClient(create_app(ServeConfig(preload=("gray",), max_pixels=2_000_000))) as c:
+        yield c
+
+
+def post(client, data: bytes, name: str = "photo.png", url: str = "/api/colorize", **fields):
+    return client.post(url, files={"image": (name, data, "application/octet-stream")}, data=fields)
+
+
+def png_of(response) -> Image.Image:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    return Image.open(io.BytesIO(response.content))
+
+
+# --- the API, in process ---------------------------------------------------------------------------
+
+
+def test_page_loads_nothing_from_outside_and_sends_a_csp(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "<canvas" in r.text
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+    for f in STATIC.iterdir():
+        text = f.read_text()
+        assert not re.search(r"""(src|href|url)\s*[=(]\s*['"]?(https?:)?//""", text), f.name
+        assert "fetch(\"http" not in text and "@import" not in text and "fonts.g" not in text, f.name
+    for name in ("app.js", "app.css", "base.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    for path in ("/static/", "/static", "/static/index.html", "/static/..%2fapp.py", "/api/"):
+        r = client.get(path)
+        assert r.status_code == 404 and "error" in r.json(), path  # no listing, no other files
+
+
+def test_colorize_gives_a_png_of_the_upload_size(client):
+    photo = smooth_photo(45, 70)
+    out = png_of(post(client, png_bytes(photo), model="gray"))
+    assert out.size == (70, 45)
+    assert np.abs(srgb_to_l(np.asarray(out)) - srgb_to_l(photo)).max() < 1  # the upload's lightness
+    rgba = np.dstack([smooth_photo(30, 20), np.full((30, 20), 128, np.uint8)])
+    out = png_of(post(client, png_bytes(rgba), model="gray", saturation="0.5", size="16"))
+    assert out.size == (20, 30) and out.mode == "RGBA"  # alpha kept, as in the CLI
+    r = post(client, png_bytes(photo), name="../../etc/x y.png", model="gray")
+    assert r.headers["content-disposition"] == 'inline; filename="x_y_gray.png"'
+
+
+def test_default_model_gives_full_size_png(client):
+    assert png_of(post(client, jpeg_bytes(smooth_photo(50, 64)), model="default")).size == (64, 50)
+
+
+def test_scribble_hints_colour_the_photo_where_painted(client):
+    grey = np.full((40, 60), 128, np.uint8)
+    grey[:, 30:] = 200
+    hints = {"width": 60, "height": 40,
+             "strokes": [{"points": [[5, 20], [20, 20]], "color": "#c0392b", "width": 5}]}
+    out = np.asarray(png_of(post(client, png_bytes(grey), model="levin", hints=json.dumps(hints))), int)
+    r, g, b = out[20, 12]
+    assert r > g + 30 and r > b + 30  # red where it was painted
+    # on top of a model (gray): corrected where painted, the rest keeps the model's (grey) colours
+    out = np.asarray(png_of(post(client, png_bytes(grey), model="gray", hints=json.dumps(hints))), int)
+    assert out[20, 12, 0] > out[20, 12, 1] + 20 and np.ptp(out[20, 55]) < 6
+    # no strokes: a plain colorization
+    assert png_of(post(client, png_bytes(grey), model="gray", hints='{"strokes": []}')).size == (60, 40)
+
+
+@pytest.mark.parametrize("hints, message", [
+    ({"width": 10, "height": 10, "strokes": [{"points": [[1, 1]], "color": "#ff0000"}]}, "drawn on a 10x10"),
+    ({"strokes": [{"points": [[5, 5], [90, 5]], "color": "#ff0000"}]}, "outside the 60x40 photo"),
+    ({"strokes": [{"points": [[5, 5]], "color": "red"}]}, "color must be"),
+    ({"strokes": [{"points": "x", "color": "#ff0000"}]}, "points must be"),
+    ({"strokes": {"a": 1}}, "expected"),
+    ("{not json", "not valid JSON"),
+])
+def test_bad_hints_give_422(client, hints, message):
+    text = hints if isinstance(hints, str) else json.dumps(hints)
+    r = post(client, png_bytes(smooth_photo(40, 60)), model="levin", hints=text)
+    assert r.status_code == 422 and message in r.json()["error"], r.text
+
+
+def test_bad_requests_get_4xx_json_without_traceback(client, caplog, tmp_path):
+    caplog.set_level("DEBUG")
+    photo = jpeg_bytes(smooth_photo(64, 96))
+    cases = [
+        (post(client, b"0" * (30 * 2**20), name="huge.png"), 413, "limit"),
+        (post(client, b"just some text\n", name="notes.txt"), 415, "not an image"),
+        (post(client, b"%PDF-1.4\n" + b"x" * 100, name="doc.pdf"), 415, "not an image"),
+        (post(client, b"GIF89a" + b"\0" * 10, name="bad.gif"), 415, "bad.gif"),
+        (post(client, photo[: len(photo) // 2], name="cut.jpg"), 422, "truncated"),
+        (post(client, b"", name="empty.png"), 422, "empty"),
+        (post(client, png_bytes(np.zeros((1500, 1500), np.uint8))), 413, "MP"),
+        (post(client, photo, model="nope"), 422, "valid names"),
+        (post(client, photo, model="levin"), 422, "needs scribbles"),
+        (post(client, photo, saturation="lots"), 422, "saturation"),
+        (post(client, photo, size="2"), 422, "size"),
+        (client.post("/api/colorize", data={"model": "gray"}), 422, "image"),
+        (post(client, photo, url="/api/samples", model="gray"), 422, "sampl"),
+        (post(client, photo, url="/api/confidence", model="gray"), 422, "confidence"),
+    ]
+    im = Image.new("L", (8, 8))
+    buf = io.BytesIO()
+    im.save(buf, "ICO")
+    cases.append((post(client, buf.getvalue(), name="x.ico"), 415, "not supported"))
+    for r, status, words in cases:
+        assert r.status_code == status, (status, r.text)
+        assert words in r.json()["error"], r.text
+    assert not [rec for rec in caplog.records if rec.exc_info or "Traceback" in rec.getMessage()]
+
+
+def test_full_queue_answers_503_with_retry_after():
+    app = create_app(ServeConfig(preload=(), workers=1, queue=2))
+    with TestClient(app) as c:
+        queue = app.state.queue
+        queue.pending = queue.limit  # as if three photos were in the server
+        r = post(c, png_bytes(smooth_photo(20, 20)), model="gray")
+        assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1 and "busy" in r.json()["error"]
+        assert c.get("/healthz").json()["pending"] == queue.limit  # GETs still answer
+        queue.pending = 0
+        assert post(c, png_bytes(smooth_photo(20, 20)), model="gray").status_code == 200
+        assert queue.pending == 0  # every admitted request gives its slot back
+
+
+def test_client_gone_mid_upload_frees_its_slot_without_traceback(caplog):
+    import asyncio
+
+    caplog.set_level("DEBUG")
+    app = create_app(ServeConfig(preload=()))
+    head = (b'--xx\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n\x89PNG" + b"0" * 5000)
+    messages = [{"type": "http.request", "body": head, "more_body": True}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/api/colorize", "raw_path": b"/api/colorize", "query_string": b"",
+             "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+             "headers": [(b"content-type", b"multipart/form-data; boundary=xx"),
+                         (b"content-length", b"100000")]}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start" and 400 <= sent[0]["status"] < 500
+    assert app.state.queue.pending == 0
+    assert not [rec for rec in caplog.records if rec.exc_info]
+
+
+def test_uploads_stay_in_a_temporary_folder_that_is_emptied(monkeypatch, tmp_path, client):
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    big = png_bytes((np.random.default_rng(0).random((900, 900, 3)) * 255).astype(np.uint8))
+    assert len(big) > 2**20  # large enough that the multipart parser spools it to disk
+    assert png_of(post(client, big, model="gray")).size == (900, 900)
+    assert post(client, b"text", name="t.txt").status_code == 415
+    hints = {"strokes": [{"points": [[5, 5]], "color": "#00ff00"}]}
+    small = png_bytes(smooth_photo(30, 40))
+    assert post(client, small, model="levin", hints=json.dumps(hints)).status_code == 200
+    assert list(scratch.iterdir()) == []
+
+
+def test_models_list_answers_at_once(client):
+    from colorizer.registry import list_colorizers, resolve_name
+
+    quick = client.get("/api/models?load=false").json()["models"]
+    assert [m["name"] for m in quick] == list_colorizers()
+    assert [m["name"] for m in quick if m["loaded"]] == ["gray"]  # only what was preloaded
+    assert [m["name"] for m in quick if m["default"]] == [resolve_name("default")]
+    assert next(m for m in quick if m["name"] == "levin")["needs_hints"]
+    assert client.get("/healthz").json()["status"] == "ok"
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/models", "/api/colorize", "/api/samples", "/api/confidence", "/healthz"} <= set(paths)
+
+
+def test_samples_from_the_vae(client):
+    import base64
+
+    from colorizer.registry import list_colorizers
+
+    if "vae" not in list_colorizers():
+        pytest.skip("no vae registered")
+    body = post(client, png_bytes(smooth_photo(36, 52)), url="/api/samples", model="vae", k="3",
+                size="32").json()
+    assert body["model"] == "vae" and (body["width"], body["height"]) == (52, 36)
+    samples = [np.asarray(Image.open(io.BytesIO(base64.b64decode(b)))) for b in body["samples"]]
+    assert all(s.shape[:2] == (36, 52) for s in samples)
+    assert len({s.tobytes() for s in samples}) == 3  # three different colorizations
+
+
+@pytest.mark.slow  # builds every model (zhang's colour bins take a while on a small CPU)
+def test_models_with_cards_and_confidence(client):
+    models = client.get("/api/models").json()["models"]
+    assert all(m["loaded"] or m["error"] for m in models)
+    default = next(m for m in models if m["default"])
+    assert default["card"] is None or isinstance(default["card"], dict)
+    photo = png_bytes(smooth_photo(36, 52))
+    for m in models:
+        if m["confidence"]:
+            conf = png_of(post(client, photo, url="/api/confidence", model=m["name"], size="32"))
+            assert conf.size == (52, 36)
+
+
+def test_cli_serve_help_and_readable_cards():
+    from colorizer.cli import _card_lines
+
+    r = CliRunner().invoke(cli, ["serve", "--help"])
+    assert r.exit_code == 0 and "--port" in r.output and "127.0.0.1" in r.output
+    card = {"architecture": "Net", "parameters": 1234567, "steps": 10, "hardware": "CPU",
+            "data": {"train": 90, "val": 10, "sources": "photos/", "note": "research only"},
+            "chroma_gain": 1.5, "weaknesses": "grass is olive",
+            "evaluation": {"images_scored": 31, "scores": {"auc": {"mean": 83.456, "ci95": [1, 2]}},
+                           "gray_baseline": {"auc": {"mean": 82.0}}}}
+    lines = dict(_card_lines(card))
+    assert lines["architecture"] == "Net, 1,234,567 parameters"
+    assert lines["data"] == "90 training, 10 validation photos; photos/" and lines["note"] == "research only"
+    assert lines["scores"] == "AuC 83.46 on 31 photos (gray baseline: AuC 82.00)"
+    assert _card_lines({}) == []
+
+
+@pytest.mark.slow  # builds every model
+def test_cli_models_prints_readable_cards():
+    r = CliRunner().invoke(cli, ["models"])
+    assert r.exit_code == 0 and "default ->" in r.output
+    assert "{'" not in r.output and "': " not in r.output  # no raw Python dicts
+
+
+# --- a real server on loopback -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``colorize serve`` on a free loopback port; yields (url, process, log path, temp folder)."""
+    import os
+
+    base = tmp_path_factory.mktemp("serve")
+    scratch = base / "tmp"
+    scratch.mkdir()
+    port = load_web.free_port()
+    log = base / "server.log"
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    proc = load_web.start_server(port, log, "--queue", "8", env=env)
+    yield f"http://127.0.0.1:{port}", proc, log, scratch
+    load_web.stop_server(proc)
+    print(f"server log: {log}")
+
+
+@pytest.mark.slow
+def test_real_server_refuses_bad_requests_cleanly(server):
+    import httpx
+
+    url, proc, log, scratch = server
+    photo = jpeg_bytes(smooth_photo(64, 96))
+    with httpx.Client(base_url=url, timeout=60) as c:
+        def send(data, name, **fields):
+            return c.post("/api/colorize", files={"image": (name, data, "image/jpeg")}, data=fields)
+
+        assert send(b"\xff" * (30 * 2**20), "huge.jpg").status_code == 413  # a 30 MB upload
+        assert send(b"plain text, not a photo\n", "notes.txt").status_code == 415
+        r = send(photo[: len(photo) // 2], "cut.jpg")
+        assert 400 <= r.status_code < 500 and "truncated" in r.json()["error"]
+        hints = {"width": 10, "height": 10, "strokes": [{"points": [[1, 1]], "color": "#ff0000"}]}
+        assert send(photo, "ok.jpg", model="levin", hints=json.dumps(hints)).status_code == 422
+        r = send(photo, "ok.jpg")
+        assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (96, 64)
+    assert proc.poll() is None
+    assert "Traceback" not in log.read_text()
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_load_200_requests_from_50_clients(server):
+    pytest.importorskip("httpx")
+    url, proc, log, scratch = server
+    photo = png_bytes(smooth_photo(48, 64)[..., 0])
+    report = load_web.run_load(url, photo, (64, 48), model="default", requests=200, clients=50,
+                               pid=proc.pid)
+    assert report["problems"] == []
+    assert sum(report["statuses"].values()) == 200
+    assert set(report["statuses"]) <= {200, 503} and report["statuses"][200] > 0
+    if report["rss_warm"]:
+        assert report["rss_end"] <= 1.5 * report["rss_warm"]
+    assert "Traceback" not in log.read_text()
+    assert list(scratch.iterdir()) == []
+
+
+def _chromium() -> str:
+    pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install '.[test]')")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's package)")
+    return chromium
+
+
+PIXELS_JS = """([x, y]) => {
+  const img = document.getElementById("colour");
+  const c = document.createElement("canvas");
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const d = ctx.getImageData(x - 3, y - 3, 7, 7).data;
+  const s = [0, 0, 0];
+  for (let i = 0; i < d.length; i += 4) { s[0] += d[i]; s[1] += d[i + 1]; s[2] += d[i + 2]; }
+  return s.map((v) => v / (d.length / 4));
+}"""
+
+
+@pytest.mark.slow
+def test_page_in_chromium(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    chromium = _chromium()
+    url, proc, log, scratch = server
+    width, height = Image.open(SAMPLE).size
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not a photo\n")
+    shots = {}
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
+            accept_downloads=True, viewport={"width": 1280, "height": 900})
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            problems = []
+            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+            page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
+                    if msg.type == "error" and "Failed to load resource" not in msg.text else None)
+            page.on("request", lambda req: problems.append(f"outside request: {req.url}")
+                    if not req.url.startswith((url, "data:", "blob:")) else None)
+            page.set_default_timeout(180_000)  # a busy CI machine can be slow
+            page.goto(url + "/")
+            # (waits use selectors: the page's CSP rightly forbids the eval behind wait_for_function)
+            page.wait_for_selector("#model option", state="attached")
+
+            # upload a photo; the colour image comes back at the upload's size
+            page.set_input_files("#file", str(SAMPLE))
+            page.wait_for_selector("#colour[data-seq='1']", state="attached")
+            size = page.evaluate("[document.getElementById('colour').naturalWidth, "
+                                 "document.getElementById('colour').naturalHeight]")
+            assert size == [width, height]
+            assert page.locator("#error").is_hidden()
+
+            # paint a blue stroke, re-colorize from the scribbles, and see blue where it was painted
+            x0, x1, y = int(width * 0.30), int(width * 0.45), int(height * 0.5)
+            before = page.evaluate(PIXELS_JS, [(x0 + x1) // 2, y])
+            page.check("#paint")
+            page.fill("#brush-color", "#1e5bd6")
+            page.select_option("#scribble-mode", "levin")
+            box = page.locator("#scribbles").bounding_box()
+            sx, sy = box["width"] / width, box["height"] / height
+            page.mouse.move(box["x"] + x0 * sx, box["y"] + y * sy)
+            page.mouse.down()
+            for k in range(1, 11):
+                page.mouse.move(box["x"] + (x0 + (x1 - x0) * k / 10) * sx, box["y"] + y * sy)
+            page.mouse.up()
+            page.click("#apply-scribbles")
+            page.wait_for_selector("#colour[data-seq='2']", state="attached")
+            after = page.evaluate(PIXELS_JS, [(x0 + x1) // 2, y])
+            assert after[2] > after[0] + 25 and after[2] - before[2] > 15, (before, after)
+            page.uncheck("#paint")
+            shots["desktop"] = tmp_path / "page-desktop.png"
+            page.screenshot(path=str(shots["desktop"]), full_page=True)
+
+            # download the result
+            with page.expect_download() as info:
+                page.click("#download")
+            saved = tmp_path / "download.png"
+            info.value.save_as(saved)
+            assert Image.open(saved).size == (width, height)
+
+            def seq() -> int:
+                return int(page.get_attribute("#colour", "data-seq"))
+
+            # alternatives from a model that samples, as thumbnails; choosing one shows it
+            if not page.is_disabled("#samples"):
+                page.fill("#samples-k", "2")
+                page.click("#samples")
+                page.wait_for_selector("#thumbs button:nth-child(2)")
+                n = seq()
+                page.click("#thumbs button:nth-child(2)")
+                page.wait_for_selector(f"#colour[data-seq='{n + 1}']", state="attached")
+                assert page.get_attribute("#thumbs button:nth-child(2)", "aria-pressed") == "true"
+
+            # the confidence map of a model that gives one
+            models = page.evaluate("async () => (await (await fetch('/api/models')).json()).models")
+            confident = [m["name"] for m in models if m["confidence"]]
+            if confident:
+                n = seq()
+                page.select_option("#model", confident[0])
+                page.wait_for_selector(f"#colour[data-seq='{n + 1}']", state="attached")
+                page.check("#confidence")
+                page.wait_for_selector("#conf:not([hidden])", state="attached")
+                page.wait_for_timeout(200)  # the map's <img> decodes
+                conf_size = page.evaluate("() => [document.getElementById('conf').naturalWidth, "
+                                          "document.getElementById('conf').naturalHeight]")
+                assert conf_size == [width, height]
+                shots["confidence"] = tmp_path / "page-confidence.png"
+                page.screenshot(path=str(shots["confidence"]))
+
+            # phone width: the page still fits
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.wait_for_timeout(300)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            shots["phone"] = tmp_path / "page-phone.png"
+            page.screenshot(path=str(shots["phone"]), full_page=True)
+
+            # a text file: the server's message is shown on the page
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.set_input_files("#file", str(text_file))
+            page.wait_for_selector("#error:not([hidden])")
+            assert "not an image" in page.inner_text("#error")
+            shots["error"] = tmp_path / "page-error.png"
+            page.screenshot(path=str(shots["error"]))
+            assert problems == []
+        finally:
+            context.close()
+    for name, path in shots.items():
+        print(f"screenshot ({name}): {path}", file=sys.stderr)
+    assert "Traceback" not in log.read_text()
+
+
+def test_evaluation_report_summary_is_an_html_table(tmp_path):
+    src = tmp_path / "photos"
+    src.mkdir()
+    for i in range(2):
+        Image.fromarray(smooth_photo(40, 50, seed=i)).save(src / f"p{i}.png")
+    out = tmp_path / "report"
+    r = CliRunner().invoke(cli, ["evaluate", "--images", str(src), "--size", "32", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    page = (out / "report.html").read_text()
+    assert "<pre>" not in page and "<table class='scores'>" in page
+    from colorizer.evaluate import METRICS
+
+    assert page.count("<tr>") == 1 + len(METRICS) and "<th scope='col'>gray</th>" in page
+    assert "--accent" in page  # the web page's look, inlined
+    assert not re.search(r"""(src|href|url)\s*[=(]\s*['"]?(https?:)?//""", page)  # nothing external
+
+
+def test_video_job_start_poll_download(client, tmp_path):
+    import time
+
+    av = pytest.importorskip("av", reason="colorize video needs PyAV")
+    if "/api/video" not in client.get("/openapi.json").json()["paths"]:
+        pytest.skip("colorize video is not installed")
+    clip = tmp_path / "clip.mp4"
+    out = av.open(str(clip), "w")
+    stream = out.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    for i in range(6):
+        frame = np.roll(smooth_photo(48, 64), 2 * i, axis=1)
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+
+    def send(data, name, **fields):
+        return client.post("/api/video", files={"video": (name, data, "video/mp4")}, data=fields)
+
+    assert send(b"not a video", "notes.txt").status_code == 415
+    assert send(b"\0" * 1000, "broken.mp4").status_code == 415
+    r = send(clip.read_bytes(), "my clip.mp4", model="gray")
+    assert r.status_code == 202, r.text
+    status_url = r.json()["status_url"]
+    deadline = time.monotonic() + 120
+    while (job := client.get(status_url).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job["status"] == "done" and job["frames_done"] == 6, job
+    r = client.get(job["result"])
+    assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
+    assert "my_clip_color.mp4" in r.headers["content-disposition"]
+    result = tmp_path / "result.mp4"
+    result.write_bytes(r.content)
+    with av.open(str(result)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 6 and frames[0].shape == (48, 64, 3)
+    assert client.get(status_url).status_code == 404  # its files went with the download
