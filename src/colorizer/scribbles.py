@@ -80,13 +80,7 @@ def read_scribbles(path: str | os.PathLike, photo: Picture) -> tuple[np.ndarray,
     path = Path(path)
     height, width = photo.pixels.shape[:2]
     if path.suffix.lower() == ".json":
-        if not path.is_file():
-            raise ColorizerError(f"{path}: file not found")
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ColorizerError(f"{path}: not valid JSON ({exc})") from None
-        strokes = data.get("strokes") if isinstance(data, dict) else data
+        strokes = _json_strokes(path)
         if not isinstance(strokes, list):
             raise ColorizerError(f"{path}: expected a list of strokes or {{\"strokes\": [...]}}")
         canvas, mask = strokes_to_scribbles(strokes, height, width, str(path))
@@ -110,6 +104,18 @@ def read_scribbles(path: str | os.PathLike, photo: Picture) -> tuple[np.ndarray,
     return hint_ab, mask
 
 
+def _json_strokes(path: Path):
+    """The ``strokes`` of a JSON scribble file (a bare list is the strokes themselves); the
+    caller checks their shape."""
+    if not path.is_file():
+        raise ColorizerError(f"{path}: file not found")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ColorizerError(f"{path}: not valid JSON ({exc})") from None
+    return data.get("strokes") if isinstance(data, dict) else data
+
+
 def _grey_rgb8(photo: Picture) -> np.ndarray:
     """The photo as the 8-bit grey that a user would draw on (sRGB grey of the same L)."""
     from colorizer.color import l_ab_to_srgb
@@ -128,13 +134,7 @@ def read_frame_strokes(path: str | os.PathLike) -> dict[int, list]:
     path = Path(path)
     if path.suffix.lower() != ".json":
         raise ColorizerError(f"{path}: video hints must be a JSON file of strokes with \"frame\" numbers")
-    if not path.is_file():
-        raise ColorizerError(f"{path}: file not found")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ColorizerError(f"{path}: not valid JSON ({exc})") from None
-    strokes = data.get("strokes") if isinstance(data, dict) else data
+    strokes = _json_strokes(path)
     if not isinstance(strokes, list) or not strokes:
         raise ColorizerError(f"{path}: expected a non-empty list of strokes or {{\"strokes\": [...]}}")
     by_frame: dict[int, list] = {}

@@ -262,6 +262,16 @@ def _small(triples: list[tuple], side: int = 128) -> list[tuple]:
     return out
 
 
+def _bracket_gain(colourfulness, target: float, lo: float, hi: float, steps: int) -> tuple[float, float]:
+    """Bisection for the gain at which ``colourfulness(gain)`` (growing with the gain) reaches
+    ``target``: (lo, hi) after ``steps`` halvings, with colourfulness below target at lo and at
+    least target at hi."""
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if colourfulness(mid) < target else (lo, mid)
+    return lo, hi
+
+
 def calibrate_chroma(model, dataset, device, limit: int = 256, batch_size: int = 16,
                      max_gain: float = 3.0, floor: float = COLOURFULNESS_FLOOR,
                      rebalanced: bool = False) -> dict:
@@ -301,10 +311,7 @@ def calibrate_chroma(model, dataset, device, limit: int = 256, batch_size: int =
     elif colourfulness(hi) < floor * target:
         lowest = hi
     else:
-        for _ in range(8):
-            mid = (lo + hi) / 2
-            lo, hi = (lo, mid) if colourfulness(mid) >= floor * target else (mid, hi)
-        lowest = hi
+        lowest = _bracket_gain(colourfulness, floor * target, lo, hi, steps=8)[1]
     coarse = max((round(g, 2) for g in np.arange(lowest, max_gain + 1e-9, 0.1)), key=auc)
     gain = max((round(g, 2) for g in np.arange(coarse - 0.08, coarse + 0.081, 0.02)
                 if lowest - 1e-9 <= g <= max_gain + 1e-9), key=auc, default=coarse)
@@ -330,11 +337,7 @@ def score_at_colourfulness(model, dataset, device, ratio: float, limit: int = 25
     def colourfulness(gain):
         return float(np.mean([_colourfulness(L, gain * p) for L, p, _ in triples]))
 
-    lo, hi = 0.0, 8.0
-    for _ in range(14):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if colourfulness(mid) < target else (lo, mid)
-    gain = (lo + hi) / 2
+    gain = sum(_bracket_gain(colourfulness, target, 0.0, 8.0, steps=14)) / 2
     rows = []
     for L, p, t in triples:
         pred, true = np.concatenate([L, gain * p], 2), np.concatenate([L, t], 2)

@@ -91,6 +91,12 @@ class EncoderUNet(nn.Module):
                 return self.encoder(L)
         return self.encoder(L)
 
+    def normalized_ab(self, L: torch.Tensor, extra: torch.Tensor | None = None,
+                      frozen_encoder: bool = False) -> torch.Tensor:
+        """For a 2-channel decoder: ab in [-1, 1] (tanh), bilinearly upsampled to L's size."""
+        ab = torch.tanh(self(L, extra, frozen_encoder=frozen_encoder))
+        return F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
+
     def forward(self, L: torch.Tensor, extra: torch.Tensor | None = None,
                 frozen_encoder: bool = False) -> torch.Tensor:
         f2, f4, f8, f16, f32 = self.features(L, frozen_encoder)

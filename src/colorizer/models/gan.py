@@ -79,8 +79,7 @@ class GANColorizer(TrainableColorizer):
         """Normalised ab (N, 2, H, W) in [-1, 1] from L in Lab units."""
         if not self.pretrained:
             return self.gen(normalize_l(L))
-        ab = torch.tanh(self.gen(L, frozen_encoder=frozen_encoder))
-        return F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
+        return self.gen.normalized_ab(L, frozen_encoder=frozen_encoder)
 
     def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
         self.check_input(L)

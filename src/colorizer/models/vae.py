@@ -76,8 +76,7 @@ class VAEColorizer(TrainableColorizer):
         """Normalised ab (N, 2, H, W) from L in Lab units and codes z (N, latent)."""
         if not self.pretrained:
             return self.decoder(normalize_l(L), z)
-        ab = torch.tanh(self.decoder(L, z, frozen_encoder=frozen_encoder))
-        return F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
+        return self.decoder.normalized_ab(L, z, frozen_encoder)
 
     def decode(self, L: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return denormalize_ab(self.decode_normalized(L, z))
