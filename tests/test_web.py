@@ -122,6 +122,34 @@ def test_scribble_hints_colour_the_photo_where_painted(client):
     assert png_of(post(client, png_bytes(grey), model="gray", hints='{"strokes": []}')).size == (60, 40)
 
 
+def test_saturation_slider_applies_to_scribbled_results(client):
+    grey = np.full((40, 60), 128, np.uint8)
+    hints = json.dumps({"strokes": [{"points": [[5, 20], [20, 20]], "color": "#c0392b", "width": 5}]})
+
+    def chroma(model, saturation):
+        out = np.asarray(png_of(post(client, png_bytes(grey), model=model, hints=hints,
+                                     saturation=saturation)), int)
+        return np.ptp(out[20, 12])
+
+    for model in ("levin", "gray"):
+        full, half, none = chroma(model, "1"), chroma(model, "0.5"), chroma(model, "0")
+        assert full > 40 and 0.3 * full < half < 0.7 * full and none <= 2, (model, full, half, none)
+
+
+def test_api_docs_work_offline(client):
+    for path in ("/docs", "/redoc"):
+        r = client.get(path)
+        assert r.status_code == 200
+        assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", r.text), path  # no CDN
+        csp = r.headers["content-security-policy"]
+        assert "http" not in csp, csp
+        for url in re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]+)['"]""", r.text):
+            if url.startswith("/"):
+                assert client.get(url).status_code == 200, url  # served by this server
+    assert client.get("/openapi.json").json()["paths"]["/api/colorize"]
+    assert client.get("/docs-static/").status_code == 404  # no directory listing
+
+
 @pytest.mark.parametrize("hints, message", [
     ({"width": 10, "height": 10, "strokes": [{"points": [[1, 1]], "color": "#ff0000"}]}, "drawn on a 10x10"),
     ({"strokes": [{"points": [[5, 5], [90, 5]], "color": "#ff0000"}]}, "outside the 60x40 photo"),

@@ -154,16 +154,20 @@ DEFAULT_PRIOR_WEIGHT = 0.01
 @torch.inference_mode()
 def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
                        model: Colorizer | None = None, *, size: int | None = None,
-                       prior_weight: float = DEFAULT_PRIOR_WEIGHT) -> Picture:
+                       prior_weight: float = DEFAULT_PRIOR_WEIGHT, saturation: float = 1.0) -> Picture:
     """Colour from user scribbles (Levin et al. 2004), alone or on top of a model.
 
     Without ``model`` the scribbles are spread over the whole photo. With a model, its
     prediction is the starting point: scribbled pixels take the scribble colour, the correction
     spreads to similar neighbouring pixels, and the rest keeps the model's colours.
     ``hint_ab`` (H, W, 2) and ``mask`` (H, W) are at the photo's full resolution.
+    ``saturation`` scales the finished colours, as in :func:`colorize_picture` (1: as painted
+    and as calibrated; 0: grey).
     """
     from colorizer import levin
 
+    if saturation < 0:
+        raise ColorizerError(f"saturation must be at least 0, got {saturation}")
     L = pic.lightness()
     height, width = L.shape
     prior = None
@@ -174,6 +178,8 @@ def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
         prior = upsample_ab(ab, height, width)
     ab = levin.colorize(L, hint_ab, mask, prior_ab=prior,
                         prior_weight=prior_weight if prior is not None else 0.0)
+    if saturation != 1.0:
+        ab = ab * np.float32(saturation)
     return pic.with_pixels(l_ab_to_srgb(L, ab, pic.pixels.dtype))
 
 

@@ -160,10 +160,13 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
               help="With --model: how strongly unscribbled pixels keep the model's colours.")
 @click.option("--size", default=256, show_default=True, type=click.IntRange(min=8),
               help="Working resolution of --model.")
+@click.option("--saturation", default=1.0, show_default=True, type=click.FloatRange(min=0),
+              help="Colour strength of the result: 1 as painted (and the model as calibrated), "
+                   "0 grey, 1.5 bolder.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
 @_user_errors
-def scribble(photo, scribbles, output, model, weights, prior_weight, size, device, overwrite):
+def scribble(photo, scribbles, output, model, weights, prior_weight, size, saturation, device, overwrite):
     """Colorize PHOTO from your colour scribbles (Levin et al. 2004), optionally on top of a model.
 
     \b
@@ -183,7 +186,8 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, devic
     net = None
     if model != "none":
         net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
-    out = colorize_scribbles(pic, hint_ab, mask, net, size=size, prior_weight=prior_weight)
+    out = colorize_scribbles(pic, hint_ab, mask, net, size=size, prior_weight=prior_weight,
+                             saturation=saturation)
     write_image(out, job.dst, overwrite=overwrite, inputs=(photo, scribbles))
     click.echo(f"wrote {job.dst} ({int(mask.sum())} scribbled pixels"
                + (f", on top of '{net.name}')" if net else ")"), err=True)

@@ -40,6 +40,7 @@ import numpy as np
 from fastapi import FastAPI, File, Form, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -69,11 +70,13 @@ STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css
 #: For the page: only its own files, images from itself, data: and blob: URLs.
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
             "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-#: FastAPI's /docs and /redoc pages use inline scripts and their own CDN (they need a network).
-DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-            "connect-src 'self'; worker-src blob:; frame-ancestors 'none'")
+#: FastAPI's /docs and /redoc pages: their scripts and styles come from this server (the
+#: fastapi-offline package ships Swagger UI and ReDoc), but the pages use inline scripts.
+DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src blob:; "
+            "base-uri 'none'; frame-ancestors 'none'")
+#: Where the documentation pages' own scripts and styles are served.
+DOCS_STATIC = "/docs-static"
 
 
 # Form fields shared by the endpoints (module level: FastAPI resolves the annotations here).
@@ -186,7 +189,7 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope["path"]
-        csp = DOCS_CSP if path in ("/docs", "/redoc") else PAGE_CSP
+        csp = DOCS_CSP if path in ("/docs", "/redoc") or path.startswith(DOCS_STATIC) else PAGE_CSP
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
@@ -366,9 +369,9 @@ class Service:
                 if scribbles is None:
                     raise WebError(422, "model 'levin' needs scribbles: paint some colour on the "
                                         "photo (or send hints), or choose another model")
-                out = colorize_scribbles(pic, *scribbles, None, size=size)
+                out = colorize_scribbles(pic, *scribbles, None, size=size, saturation=saturation)
             elif scribbles is not None:
-                out = colorize_scribbles(pic, *scribbles, net, size=size)
+                out = colorize_scribbles(pic, *scribbles, net, size=size, saturation=saturation)
             else:
                 out = colorize_picture(pic, net, size, saturation=saturation)
             return _png(out), f"{Path(name).stem}_{net.name}.png"
@@ -468,7 +471,9 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         if jobs is not None:
             jobs.close()
 
-    app = FastAPI(title="colorizer", lifespan=lifespan,
+    # FastAPIOffline: FastAPI whose /docs and /redoc load Swagger UI and ReDoc from this server,
+    # not from a CDN, so the API documentation works offline too.
+    app = FastAPIOffline(title="colorizer", lifespan=lifespan, static_url=DOCS_STATIC,
                   description="Colorize greyscale photos on this computer. Errors are JSON "
                               '`{"error": message}`: 413 too large, 415 not a supported image, '
                               "422 bad option or hints, 503 busy (with Retry-After).")
