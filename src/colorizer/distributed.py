@@ -40,6 +40,11 @@ from colorizer.batch import Job, Summary, run_jobs, with_samples
 from colorizer.errors import ColorizerError
 from colorizer.io import DEFAULT_MAX_PIXELS
 
+try:  # the [dask] extra; without it, --workers and --scheduler say how to install it
+    from distributed import WorkerPlugin as _WorkerPlugin
+except ImportError:
+    _WorkerPlugin = object
+
 #: Manifest file name, in the folder that holds the outputs (``--out-dir``).
 MANIFEST_NAME = "colorize-manifest.jsonl"
 
@@ -124,11 +129,16 @@ def connect(cluster: ClusterConfig, say: Callable[[str], None] = _say) -> Iterat
                                  f"({str(exc).splitlines()[0]}); start one with `dask scheduler`, or "
                                  "use --workers N for a local cluster") from None
     else:
-        # every server on 127.0.0.1; the scheduler's HTTP server on a free port (8787 may be taken)
-        local = distributed.LocalCluster(
-            n_workers=cluster.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+        # Ctrl-C in a terminal reaches the whole process group: the workers must leave it to this
+        # client, which cancels the tasks and closes them. Workers started now inherit the
+        # ignored signal; the plugin does the same for any worker the nanny restarts later.
+        with _interrupts_ignored():
+            # every server on 127.0.0.1; the scheduler's HTTP server on a free port (8787 may be taken)
+            local = distributed.LocalCluster(
+                n_workers=cluster.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
         client = distributed.Client(local)
+        client.register_plugin(IgnoreInterrupt())
     try:
         _check_workers(client, cluster)
         if _has_dashboard(client, local is not None):
@@ -138,6 +148,34 @@ def connect(cluster: ClusterConfig, say: Callable[[str], None] = _say) -> Iterat
         client.close()
         if local is not None:
             local.close()
+
+
+@contextmanager
+def _interrupts_ignored():
+    """SIGINT ignored meanwhile (in the main thread only; elsewhere Python cannot change it)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class IgnoreInterrupt(_WorkerPlugin):
+    """Worker plugin for local clusters: the worker process ignores SIGINT (see :func:`connect`)."""
+
+    name = "colorizer-ignore-interrupt"
+    idempotent = True
+
+    def setup(self, worker) -> None:
+        import signal
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _colorizer_version() -> str:
@@ -596,6 +634,18 @@ def _merge_shard(path: Path, wanted: set[int], store) -> set[int]:
     return merged
 
 
+def _visible(path: Path, wait: float = 10.0) -> Path:
+    """``path``, written by a worker, once this client sees it (a network file system may show it
+    a little later); a clear error if it never does."""
+    deadline = time.monotonic() + wait
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise ColorizerError(f"{path}: written by a Dask worker but not found here; the workers "
+                                 "must see the same paths as this computer (a shared file system)")
+        time.sleep(0.2)
+    return path
+
+
 def prepare_on_cluster(sources, out, cfg, cluster: ClusterConfig, *, overwrite: bool = False,
                        progress: bool = True, say: Callable[[str], None] = _say) -> dict:
     """``colorize prepare`` on a Dask cluster, with arrays byte-identical to the in-process run.
@@ -637,7 +687,7 @@ def prepare_on_cluster(sources, out, cfg, cluster: ClusterConfig, *, overwrite: 
                         say(f"error: {failed[-1]}")
                         continue
                     future.release()
-                    _merge_shard(path, wanted, store)
+                    _merge_shard(_visible(path), wanted, store)
             except KeyboardInterrupt:
                 client.cancel(futures)
                 raise
@@ -647,4 +697,6 @@ def prepare_on_cluster(sources, out, cfg, cluster: ClusterConfig, *, overwrite: 
         if shard_dir.is_dir() and not any(shard_dir.iterdir()):
             shard_dir.rmdir()
 
-    return prepare(sources, out, cfg, overwrite=overwrite, progress=progress, runner=runner)
+    # absolute: a worker started by hand has its own working folder
+    return prepare(sources, Path(out).absolute(), cfg, overwrite=overwrite, progress=progress,
+                   runner=runner)
