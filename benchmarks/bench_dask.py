@@ -17,6 +17,7 @@ temporary folder).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import tempfile
 import time
@@ -64,7 +65,8 @@ def on_cluster(src: Path, out: Path, workers: int, model: str, size) -> tuple[fl
 
     t = time.perf_counter()
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client:
         spec = ModelSpec(model, None, "cpu")
         threads = client.gather([client.submit(preload, spec, workers=[w], pure=False)
                                  for w in client.nthreads()])  # every worker loads the model now

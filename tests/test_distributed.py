@@ -136,6 +136,10 @@ def test_prepare_on_cluster_is_byte_identical(scheduler, photo_tree, tmp_path):
                                 ClusterConfig(scheduler=scheduler, files_per_task=3), progress=False)
     assert remote["kept"] == local["kept"] == 10 and remote["skipped"] == 2
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    r = CliRunner().invoke(cli, ["prepare", str(photo_tree), "--out", str(tmp_path / "c"), "--size", "32",
+                                 "--val-fraction", "0.3", "--scheduler", scheduler])
+    assert r.exit_code == 0 and "kept 10" in r.output and "grey.png" in r.output, r.output
+    assert digest(tmp_path / "a") == digest(tmp_path / "c")
     assert sorted(os.listdir(tmp_path / "b")) == sorted(os.listdir(tmp_path / "a"))  # no shards left
 
 

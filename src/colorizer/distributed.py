@@ -54,15 +54,15 @@ class ClusterConfig:
     """Where the tasks run: a new local cluster of ``workers`` processes (1 thread each, on
     127.0.0.1), or the running cluster whose scheduler is at ``scheduler`` (``tcp://HOST:PORT``).
 
-    ``files_per_task``: files in one task (default: about four tasks per worker thread, at most
-    16 photos or 64 photos to prepare). ``timeout``: seconds to wait for the scheduler and its
+    ``files_per_task``: files in one task (default: about eight tasks per worker thread, at most
+    16 photos, 1 clip or 64 photos to prepare). ``timeout``: seconds to wait for the scheduler and its
     first worker.
     """
 
     workers: int | None = None
     scheduler: str | None = None
     files_per_task: int | None = None
-    timeout: float = 60.0
+    timeout: float = 30.0
 
     def check(self) -> None:
         if self.workers is not None and self.scheduler is not None:
@@ -402,7 +402,8 @@ def default_manifest(outputs: list[Path]) -> Path:
 def _files_per_task(cluster: ClusterConfig, n: int, threads: int, cap: int) -> int:
     if cluster.files_per_task:
         return cluster.files_per_task
-    return max(1, min(cap, math.ceil(n / (4 * max(threads, 1)))))
+    # about eight tasks per thread: a small last task keeps the workers' finishing times close
+    return max(1, min(cap, math.ceil(n / (8 * max(threads, 1)))))
 
 
 def _stray_temporaries(outputs: list[Path]) -> list[Path]:
@@ -658,6 +659,7 @@ def prepare_on_cluster(sources, out, cfg, cluster: ClusterConfig, *, overwrite: 
     from colorizer.data import prepare
 
     cluster.check()
+    _import_distributed()  # before prepare() lays out its work files
 
     def runner(todo, files, cfg, out_path: Path, store):
         wanted = set(todo)
