@@ -5,6 +5,7 @@ The tests reach the cluster by its scheduler address, as ``--scheduler`` does; o
 """
 
 import hashlib
+import importlib.util
 import json
 import os
 import signal
@@ -92,6 +93,8 @@ def test_manifest_lets_a_rerun_skip_finished_work(scheduler, tmp_path):
     assert sorted(p.name for p in again.done) == ["p01.png", "p04.png"]
     assert len(again.skipped) == 4 and len(again.failed) == 1  # a failed file is tried again
     assert any("4 of 7 outputs were done in an earlier run" in line for line in lines)
+    has_bokeh = importlib.util.find_spec("bokeh") is not None  # the dashboard needs it
+    assert any(line.startswith("Dask dashboard: http://127.0.0.1:") for line in lines) == has_bokeh
     kept = {n: t for n, t in stamps.items() if n not in ("p01.png", "p04.png")}
     assert all((out / n).stat().st_mtime_ns == t for n, t in kept.items())  # not written again
     # nothing left to do: no task and no cluster needed (this address has no scheduler)
