@@ -181,7 +181,14 @@ def test_worker_killed_mid_run_every_output_complete(tmp_path):
     outputs are complete and within 1 grey level of the in-process result."""
     src = make_photos(tmp_path / "scans", 40, 36, 48)
     ref, out = tmp_path / "ref", tmp_path / "out"
-    r = CliRunner().invoke(cli, ["image", str(src), "--out-dir", str(ref), "--size", "64"])
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a worker; on a busy machine, OpenMP threads spin for long
+    try:
+        r = CliRunner().invoke(cli, ["image", str(src), "--out-dir", str(ref), "--size", "64"])
+    finally:
+        torch.set_num_threads(threads)
     assert r.exit_code == 0, r.output
     with local_cluster() as cluster, distributed.Client(cluster) as client:
         pids = client.run(os.getpid)
