@@ -114,8 +114,7 @@ def test_dataset_combines_folders_and_augments(photos, tmp_path):
 
 def test_cli_prepare(photos, tmp_path):
     out = tmp_path / "ds"
-    r = CliRunner().invoke(cli, ["prepare", str(photos), "--out", str(out), "--size", "16",
-                                 "--workers", "1"])
+    r = CliRunner().invoke(cli, ["prepare", str(photos), "--out", str(out), "--size", "16"])
     assert r.exit_code == 0, r.output
     assert "kept 10" in r.output and "grey.png" in r.output
     r = CliRunner().invoke(cli, ["prepare", str(photos), "--out", str(out), "--size", "16"])

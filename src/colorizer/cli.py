@@ -60,6 +60,17 @@ def model_options(fn):
     return fn
 
 
+def cluster_options(fn):
+    """--workers and --scheduler: run on a Dask cluster (colorizer.distributed)."""
+    fn = click.option("--scheduler", metavar="tcp://HOST:PORT",
+                      help="Run on a running Dask cluster (see `dask scheduler`, `dask worker`); "
+                           "its workers must see the same paths.")(fn)
+    fn = click.option("--workers", type=click.IntRange(min=1),
+                      help="Run on a local Dask cluster of N processes, 1 thread each (needs "
+                           "pip install 'colorizer[dask]').")(fn)
+    return fn
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="colorize")
 def cli():
@@ -91,9 +102,10 @@ def cli():
 @click.option("--confidence", type=click.Path(dir_okay=False, path_type=Path),
               help="For one input: also write a confidence map (white = sure, dark = a guess), "
                    "for models that give one (zhang).")
+@cluster_options
 @_user_errors
 def image(inputs, output, out_dir, saturation, model, weights, size, device, overwrite, max_pixels,
-          samples, confidence):
+          samples, confidence, workers, scheduler):
     """Colorize image files or folders (recursively) at their full resolution.
 
     A colour photo is re-colorized from its lightness. Bad files are reported one line each and
@@ -105,6 +117,17 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
     jobs = plan_jobs(inputs, output, out_dir)
     if not jobs:
         raise click.UsageError("no image files found in the given inputs")
+    if workers or scheduler:
+        if confidence is not None:
+            raise click.UsageError("--confidence takes one photo; drop --workers/--scheduler")
+        from colorizer.distributed import ClusterConfig, colorize_on_cluster
+
+        summary = colorize_on_cluster(jobs, ClusterConfig(workers, scheduler), model=model,
+                                      weights=str(weights.absolute()) if weights else None, device=device,
+                                      size=size, saturation=saturation, samples=samples,
+                                      overwrite=overwrite, max_pixels=max_pixels)
+        click.echo(summary.line(), err=True)
+        sys.exit(1 if summary.failed else 0)
     first = read_ahead(jobs, max_pixels)
     from colorizer.api import colorize_picture  # imports torch while the first photo is read
     from colorizer.registry import get_colorizer
@@ -212,9 +235,10 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, satur
 @click.option("--fps", type=click.FloatRange(min=0.01),
               help="Frame rate of a frame folder written as a video (default 25).")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
+@cluster_options
 @_user_errors
 def video(inputs, output, out_dir, saturation, model, weights, size, device, temporal, strength,
-          scribbles, fps, overwrite):
+          scribbles, fps, overwrite, workers, scheduler):
     """Colorize video files or folders of frames, with steady colours from frame to frame.
 
     \b
@@ -232,8 +256,17 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
 
     jobs = plan_video_jobs(inputs, output, out_dir)
     hints = read_frame_strokes(scribbles) if scribbles is not None else None
-    net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
     cfg = TemporalConfig(method=temporal, strength=strength)
+    if workers or scheduler:  # one clip per task
+        from colorizer.distributed import ClusterConfig, videos_on_cluster
+
+        summary = videos_on_cluster(jobs, ClusterConfig(workers, scheduler), model=model,
+                                    weights=str(weights.absolute()) if weights else None, device=device,
+                                    size=size, saturation=saturation, temporal=cfg, hints=hints, fps=fps,
+                                    overwrite=overwrite)
+        click.echo(summary.line(), err=True)
+        sys.exit(1 if summary.failed else 0)
+    net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
     failed = 0
     for job in jobs:
         try:
@@ -268,11 +301,16 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
               help="Take L from the original photo, or from the smoothed one as the seed did.")
 @click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.99),
               help="Share of photos in the validation split (decided by file hash).")
-@click.option("--workers", default=0, help="Processes; 0 = all cores.")
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Run on a local Dask cluster of N processes, 1 thread each (needs pip install "
+                   "'colorizer[dask]'); 0: a process pool on all cores, without Dask. Same arrays.")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="Run on a running Dask cluster (see `dask scheduler`, `dask worker`); its "
+                   "workers must see the same paths.")
 @click.option("--overwrite", is_flag=True, help="Replace a finished dataset in --out.")
 @_user_errors
 def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_from, val_fraction,
-            workers, overwrite):
+            workers, scheduler, overwrite):
     """Turn photo folders into training arrays (8-bit OpenCV Lab, the Kaggle layout).
 
     Greyscale and unreadable photos are skipped and listed. Rerunning after an interruption
@@ -283,7 +321,13 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 
     cfg = PrepareConfig(size=size, fit=fit, superpixels=superpixels, n_segments=n_segments,
                         sigma=sigma, thresh=thresh, l_from=l_from, val_fraction=val_fraction)
-    summary = run(list(sources), out, cfg, workers=workers or None, overwrite=overwrite)
+    if workers or scheduler:
+        from colorizer.distributed import ClusterConfig, prepare_on_cluster
+
+        summary = prepare_on_cluster(list(sources), out, cfg, ClusterConfig(workers or None, scheduler),
+                                     overwrite=overwrite)
+    else:
+        summary = run(list(sources), out, cfg, overwrite=overwrite)
     for path, reason in summary["skipped_files"].items():
         click.echo(f"skipped: {path}: {reason}", err=True)
     click.echo(f"{out}: kept {summary['kept']} (train {summary['train']}, val {summary['val']}), "

@@ -29,6 +29,8 @@ import csv
 import hashlib
 import json
 import os
+import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -124,32 +126,42 @@ def _init_worker(out: str, files: list[str], cfg: PrepareConfig, threads: int = 
     _WORKER["ab"] = np.load(Path(out) / "work_ab.npy", mmap_mode="r+")
 
 
-def _process(i: int) -> dict:
+def prepare_item(path: str, cfg: PrepareConfig) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
+    """One source file -> (record, l8, ab8), the per-photo step of every way of preparing (the
+    local process pool here, Dask in :mod:`colorizer.distributed`).
+
+    ``record`` is ``{"status": "kept" | "skipped", "reason": ..., "sha256": ...}``; ``l8`` (S, S)
+    and ``ab8`` (S, S, 2) are the photo's arrays, None unless it is kept.
+    """
     import warnings
 
-    path, cfg = _WORKER["files"][i], _WORKER["cfg"]
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        return {"i": i, "status": "skipped", "reason": f"unreadable ({exc.strerror})", "sha256": ""}
+        return {"status": "skipped", "reason": f"unreadable ({exc.strerror})", "sha256": ""}, None, None
     sha = hashlib.sha256(data).hexdigest()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pic = read_image(path)
     except ColorizerError as exc:
-        return {"i": i, "status": "skipped", "reason": str(exc).split(": ", 1)[-1], "sha256": sha}
+        return {"status": "skipped", "reason": str(exc).split(": ", 1)[-1], "sha256": sha}, None, None
     rgb = resize_photo(pic.to_array(np.uint8)[..., :3], cfg.size, cfg.fit)
     chroma = greyscale_chroma(rgb)
     if chroma < cfg.grey_chroma:
-        return {"i": i, "status": "skipped", "reason": f"greyscale (chroma {chroma:.1f})",
-                "sha256": sha}
+        return {"status": "skipped", "reason": f"greyscale (chroma {chroma:.1f})", "sha256": sha}, None, None
     l8, ab8 = prepare_photo(rgb, cfg)
-    # A shared file mapping: the bytes are in the page cache as soon as they are written, so a
-    # killed process loses nothing that its logged items need (no msync per item).
-    _WORKER["l"][i] = l8
-    _WORKER["ab"][i] = ab8
-    return {"i": i, "status": "kept", "reason": "", "sha256": sha}
+    return {"status": "kept", "reason": "", "sha256": sha}, l8, ab8
+
+
+def _process(i: int) -> dict:
+    rec, l8, ab8 = prepare_item(_WORKER["files"][i], _WORKER["cfg"])
+    if l8 is not None:
+        # A shared file mapping: the bytes are in the page cache as soon as they are written, so a
+        # killed process loses nothing that its logged items need (no msync per item).
+        _WORKER["l"][i] = l8
+        _WORKER["ab"][i] = ab8
+    return {"i": i, **rec}
 
 
 def _read_progress(path: Path) -> dict[int, dict]:
@@ -166,10 +178,14 @@ def _read_progress(path: Path) -> dict[int, dict]:
 
 def prepare(sources: list[str | os.PathLike], out: str | os.PathLike, cfg: PrepareConfig, *,
             workers: int | None = None, overwrite: bool = False, progress: bool = True,
-            limit: int | None = None) -> dict:
+            limit: int | None = None, runner: Callable | None = None) -> dict:
     """Prepare image folders into ``out`` (see the module docstring). Returns the summary.
 
-    ``limit`` stops after that many new items (used to test resuming).
+    ``limit`` stops after that many new items (used to test resuming). ``runner`` computes the
+    items instead of the local process pool: ``runner(todo, files, cfg, out, store)`` must call
+    ``store(record, l8, ab8)`` with each :func:`prepare_item` result (record plus ``"i"``, the
+    item's index in ``files``); :func:`colorizer.distributed.prepare_on_cluster` passes one that
+    runs on Dask. Either way the arrays come out identical.
     """
     from colorizer.batch import find_images
 
@@ -193,6 +209,7 @@ def prepare(sources: list[str | os.PathLike], out: str | os.PathLike, cfg: Prepa
         for name in ("l.npy", "ab.npy", "split.npy", "manifest.csv", "dataset.json",
                      "work_l.npy", "work_ab.npy", "progress.jsonl", "prepare.json"):
             (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / "shards", ignore_errors=True)  # a Dask runner's unmerged results
     if state_path.exists():
         if json.loads(state_path.read_text()) != state:
             raise ColorizerError(f"{out}: holds an unfinished dataset prepared with other sources or "
@@ -210,20 +227,20 @@ def prepare(sources: list[str | os.PathLike], out: str | os.PathLike, cfg: Prepa
     todo = [i for i in range(n) if i not in done]
     if limit is not None:
         todo = todo[:limit]
-    _run_items(todo, str(out), files, cfg, workers, log_path, done, progress)
+    _run_items(todo, str(out), files, cfg, workers, log_path, done, progress, runner)
     if len(done) < n:
         return {"complete": False, "done": len(done), "total": n}
     return _finish(out, files, cfg, done)
 
 
-def _run_items(todo, out, files, cfg, workers, log_path, done, progress) -> None:
+def _run_items(todo, out, files, cfg, workers, log_path, done, progress, runner=None) -> None:
     import multiprocessing as mp
 
     from tqdm import tqdm
 
     if not todo:
         return
-    if cfg.superpixels:  # compile the merge once here; forked workers inherit it
+    if cfg.superpixels and runner is None:  # compile the merge once here; forked workers inherit it
         from colorizer.superpixels import smooth
 
         smooth(np.zeros((8, 8, 3), np.uint8), n_segments=4, sigma=0)
@@ -236,7 +253,18 @@ def _run_items(todo, out, files, cfg, workers, log_path, done, progress) -> None
             log.flush()
             bar.update()
 
-        if workers == 1:
+        if runner is not None:
+            work_l = np.load(Path(out) / "work_l.npy", mmap_mode="r+")
+            work_ab = np.load(Path(out) / "work_ab.npy", mmap_mode="r+")
+
+            def store(rec, l8=None, ab8=None):
+                if l8 is not None:
+                    work_l[rec["i"]] = l8
+                    work_ab[rec["i"]] = ab8
+                record(rec)
+
+            runner(todo, files, cfg, Path(out), store)
+        elif workers == 1:
             import torch
 
             _init_worker(out, files, cfg, torch.get_num_threads())
@@ -289,6 +317,7 @@ def _finish(out: Path, files: list[str], cfg: PrepareConfig, done: dict[int, dic
                "skipped": len(skipped), "skipped_files": skipped}
     for name in ("work_l.npy", "work_ab.npy", "progress.jsonl", "prepare.json"):
         (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "shards", ignore_errors=True)
     atomic_write(out / "dataset.json", lambda p: p.write_text(json.dumps(summary, indent=1)))
     return summary
 
