@@ -17,7 +17,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from colorizer.errors import ColorizerError
-from colorizer.io import DEFAULT_MAX_PIXELS, FORMATS, check_output, read_image, write_image
+from colorizer.io import (
+    DEFAULT_MAX_PIXELS,
+    FORMATS,
+    INPUT_FORMATS,
+    UNSUPPORTED_FORMATS,
+    check_output,
+    read_image,
+    write_image,
+)
 
 OUTPUT_SUFFIX = "_color"
 
@@ -48,12 +56,16 @@ class Summary:
 
 
 def find_images(folder: Path) -> list[Path]:
-    """Image files under ``folder``, recursively, sorted; hidden files and folders are skipped."""
+    """Image files under ``folder``, recursively, sorted; hidden files and folders are skipped.
+
+    Files with an image extension that cannot be read (HEIC, SVG, PDF, camera raw) are listed too,
+    so that reading them reports them instead of passing them over in silence."""
+    wanted = set(INPUT_FORMATS) | set(UNSUPPORTED_FORMATS)
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(root) / f for f in sorted(files)
-                  if not f.startswith(".") and Path(f).suffix.lower() in FORMATS]
+                  if not f.startswith(".") and Path(f).suffix.lower() in wanted]
     return found
 
 

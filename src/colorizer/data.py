@@ -296,16 +296,64 @@ def _finish(out: Path, files: list[str], cfg: PrepareConfig, done: dict[int, dic
 # --- reading -------------------------------------------------------------------------------------
 
 
+def _load_npy(path: Path, mmap: bool = True) -> np.ndarray:
+    """One .npy array (memory-mapped), or a one-line error: never a pickle, and never a crash
+    on a truncated or foreign file."""
+    import zipfile
+
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except ValueError as exc:
+        text = str(exc)
+        if "Python objects" in text or "allow_pickle" in text:
+            raise ColorizerError(f"{path}: holds Python objects (a pickle), which are never loaded; "
+                                 "datasets are plain uint8 arrays (`colorize prepare`)") from None
+        raise ColorizerError(f"{path}: truncated or corrupt .npy file ({text.splitlines()[0]}); "
+                             "prepare the dataset again") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ColorizerError(f"{path}: not a readable .npy array ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        arr.close()
+        raise ColorizerError(f"{path}: is an .npz archive, not one .npy array")
+    return arr
+
+
+def _check_arrays(root: Path, ls: list[np.ndarray], abs_: list[np.ndarray],
+                  split: np.ndarray | None) -> None:
+    """The 8-bit Lab layout of the module docstring, or an error naming what is off."""
+    for name, arrays, ndim, tail in (("L", ls, 3, ()), ("ab", abs_, 4, (2,))):
+        for arr in arrays:
+            if arr.dtype != np.uint8:
+                raise ColorizerError(f"{root}: {name} array is {arr.dtype}, not uint8 (8-bit Lab as "
+                                     "`colorize prepare` writes it)")
+            if arr.ndim != ndim or arr.shape[ndim - len(tail):] != tail:
+                want = "(N, S, S)" if name == "L" else "(N, S, S, 2)"
+                raise ColorizerError(f"{root}: {name} array has shape {arr.shape}, expected {want}")
+    size = ls[0].shape[1:3]
+    if any(a.shape[1:3] != size for a in ls + abs_):
+        raise ColorizerError(f"{root}: L and ab images differ in shape "
+                             f"({', '.join(str(a.shape) for a in ls + abs_)})")
+    if size[0] != size[1]:
+        raise ColorizerError(f"{root}: images are {size[1]}x{size[0]}; training images must be square")
+    n = sum(len(a) for a in ls)
+    if split is not None and (split.ndim != 1 or len(split) != n or not np.isin(split, (0, 1)).all()):
+        raise ColorizerError(f"{root}: split.npy must hold one 0 (train) or 1 (val) per image: "
+                             f"{split.shape} for {n} images")
+
+
 def _open_root(root: Path) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray | None]:
     """Memory-map one dataset folder: ours, or the Kaggle download as it is."""
     if (root / "l.npy").exists() and (root / "ab.npy").exists():
-        ls, abs_ = [np.load(root / "l.npy", mmap_mode="r")], [np.load(root / "ab.npy", mmap_mode="r")]
-        split = np.load(root / "split.npy") if (root / "split.npy").exists() else None
+        ls, abs_ = [_load_npy(root / "l.npy")], [_load_npy(root / "ab.npy")]
+        split = _load_npy(root / "split.npy", mmap=False) if (root / "split.npy").exists() else None
+        _check_arrays(root, ls, abs_, split)
         return ls, abs_, split
     kaggle_l = root / "l" / "gray_scale.npy"
     kaggle_ab = sorted((root / "ab").glob("ab*.npy")) if (root / "ab").is_dir() else []
     if kaggle_l.exists() and kaggle_ab:
-        return [np.load(kaggle_l, mmap_mode="r")], [np.load(p, mmap_mode="r") for p in kaggle_ab], None
+        ls, abs_ = [_load_npy(kaggle_l)], [_load_npy(p) for p in kaggle_ab]
+        _check_arrays(root, ls, abs_, None)
+        return ls, abs_, None
     raise ColorizerError(f"{root}: not a dataset folder (expected l.npy + ab.npy, or the Kaggle "
                          "layout l/gray_scale.npy + ab/ab1.npy ...); make one with `colorize prepare`")
 

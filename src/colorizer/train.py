@@ -419,7 +419,8 @@ def _datasets(cfg: TrainConfig, run: Path):
                        seed=cfg.seed)
     val = LabDataset(roots, "val", cfg.size, augment=False, val_fraction=cfg.val_fraction)
     if len(train) == 0:
-        raise ColorizerError("no training images in --data")
+        raise ColorizerError(f"{', '.join(cfg.data)}: no training images in --data (empty, or all "
+                             "in the validation split)")
     return train, val
 
 
@@ -462,7 +463,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         if run.exists() and (run / "checkpoint").exists() and not resume:
             raise ColorizerError(f"{run}: holds a training run; pass --resume to continue it or "
                                  "choose another --out")
-        run.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed + rank)
     model = build_model(cfg)
     if cfg.init and not resume:  # fine-tuning: a resumed run has its own weights
@@ -492,6 +492,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                                      broadcast_buffers=False))
     optimizers = model.configure_optimizers(cfg.lr)
     train_set, val_set = _datasets(cfg, run) if rank == 0 or not distributed else (None, None)
+    if rank == 0:  # only now: bad --data leaves no empty run folder behind
+        run.mkdir(parents=True, exist_ok=True)
     if distributed:
         dist.barrier()
         if train_set is None:
