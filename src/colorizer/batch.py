@@ -23,7 +23,9 @@ from colorizer.io import (
     INPUT_FORMATS,
     UNSUPPORTED_FORMATS,
     check_output,
+    os_error_message,
     read_image,
+    remove_stale_temps,
     write_image,
 )
 
@@ -144,6 +146,8 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
     the same input (:func:`with_samples`) share one read of it.
     """
     summary = Summary()
+    for folder in sorted({job.dst.parent for job in jobs}):
+        remove_stale_temps(folder)  # a killed run's half-written files (kill -9, power loss)
     bar = tqdm(jobs, unit="img", disable=not progress or len(jobs) < 2, dynamic_ncols=True)
     say = report or (lambda line: tqdm.write(line, file=sys.stderr))
     last_src, last_pic = None, None
@@ -171,6 +175,9 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
         except ColorizerError as exc:
             summary.failed.append((job.src, str(exc)))
             say(f"error: {exc}")
+        except OSError as exc:  # a full disk, a read-only folder: this file fails, the rest go on
+            summary.failed.append((job.src, str(exc)))
+            say(f"error: {os_error_message(exc, job.dst)}")
         except (RuntimeError, MemoryError) as exc:  # e.g. out of memory on a huge image
             summary.failed.append((job.src, str(exc)))
             say(f"error: {job.src}: {type(exc).__name__}: {str(exc).splitlines()[0]}")

@@ -35,6 +35,14 @@ def _user_errors(fn):
         except (ColorizerError, FileExistsError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except OSError as exc:  # a full disk or a read-only folder met outside the per-file loops
+            from colorizer.io import os_error_message
+
+            click.echo(f"error: {os_error_message(exc)}", err=True)
+            sys.exit(1)
+        except MemoryError:
+            click.echo("error: out of memory; try a smaller --size or fewer --workers", err=True)
+            sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted; finished outputs are kept, nothing half-written", err=True)
             sys.exit(130)
@@ -242,6 +250,11 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
         except ColorizerError as exc:
             failed += 1
             click.echo(f"error: {exc}", err=True)
+        except OSError as exc:  # a full disk or a read-only folder: this clip fails, the rest go on
+            from colorizer.io import os_error_message
+
+            failed += 1
+            click.echo(f"error: {os_error_message(exc, job.dst)}", err=True)
     sys.exit(1 if failed else 0)
 
 

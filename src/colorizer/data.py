@@ -36,7 +36,7 @@ import numpy as np
 
 from colorizer.color import ab8_to_ab, l8_to_l, lab_to_lab8, rgb2lab
 from colorizer.errors import ColorizerError
-from colorizer.io import atomic_write, read_image
+from colorizer.io import atomic_write, read_image, remove_stale_temps
 
 
 @dataclass
@@ -112,6 +112,8 @@ def split_of(sha256: str, val_fraction: float) -> str:
 # --- the whole folder ------------------------------------------------------------------------------
 
 _WORKER: dict = {}
+#: What an unfinished ``prepare`` keeps in ``--out`` (prepare.json is written last when starting).
+_WORK_FILES = ("work_l.npy", "work_ab.npy", "progress.jsonl", "prepare.json")
 
 
 def _init_worker(out: str, files: list[str], cfg: PrepareConfig, threads: int = 1) -> None:
@@ -186,19 +188,26 @@ def prepare(sources: list[str | os.PathLike], out: str | os.PathLike, cfg: Prepa
     cfg.sources = [str(Path(s).resolve()) for s in sources]
     state_path = out / "prepare.json"
     state = {"config": asdict(cfg), "files": files}
+    if out.exists():
+        remove_stale_temps(out)  # half-written arrays of a killed run
     if (out / "dataset.json").exists() and not overwrite:
+        for name in _WORK_FILES:  # a run killed after it finished, before it tidied up
+            (out / name).unlink(missing_ok=True)
         raise ColorizerError(f"{out}: holds a finished dataset; use another --out, or --overwrite "
                              "to replace it")
     if out.exists() and overwrite:
-        for name in ("l.npy", "ab.npy", "split.npy", "manifest.csv", "dataset.json",
-                     "work_l.npy", "work_ab.npy", "progress.jsonl", "prepare.json"):
+        for name in ("l.npy", "ab.npy", "split.npy", "manifest.csv", "dataset.json", *_WORK_FILES):
             (out / name).unlink(missing_ok=True)
     if state_path.exists():
         if json.loads(state_path.read_text()) != state:
             raise ColorizerError(f"{out}: holds an unfinished dataset prepared with other sources or "
                                  "options; use another --out, or --overwrite to start again")
     elif out.exists() and any(out.iterdir()):
-        raise ColorizerError(f"{out}: folder is not empty; give a new or empty --out")
+        if {p.name for p in out.iterdir()} <= set(_WORK_FILES):
+            for name in _WORK_FILES:  # killed while setting up, before prepare.json: start afresh
+                (out / name).unlink(missing_ok=True)
+        else:
+            raise ColorizerError(f"{out}: folder is not empty; give a new or empty --out")
     out.mkdir(parents=True, exist_ok=True)
     n, s = len(files), cfg.size
     if not state_path.exists():
@@ -287,9 +296,11 @@ def _finish(out: Path, files: list[str], cfg: PrepareConfig, done: dict[int, dic
     summary = {"complete": True, "config": asdict(cfg), "kept": len(kept),
                "train": int((split == 0).sum()), "val": int((split == 1).sum()),
                "skipped": len(skipped), "skipped_files": skipped}
-    for name in ("work_l.npy", "work_ab.npy", "progress.jsonl", "prepare.json"):
-        (out / name).unlink(missing_ok=True)
+    # dataset.json marks the dataset finished; the work files go only after it, so a run killed
+    # in between is either resumed from them or found finished (and tidied) by the next run
     atomic_write(out / "dataset.json", lambda p: p.write_text(json.dumps(summary, indent=1)))
+    for name in _WORK_FILES:
+        (out / name).unlink(missing_ok=True)
     return summary
 
 

@@ -368,6 +368,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             return Picture.from_pil(im, name)
     except ColorizerError:
         raise
+    except PermissionError as exc:
+        raise ColorizerError(f"{name}: cannot be read ({exc.strerror})") from None
     except UnidentifiedImageError:
         reason = _unreadable_reason(path)
         if reason == "truncated or corrupt TIFF image":
@@ -463,14 +465,103 @@ def file_mode() -> int:
     return 0o666 & ~umask
 
 
+@functools.cache
+def _host_tag() -> str:
+    import socket
+    from hashlib import sha1
+
+    return sha1(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def _temp_prefix(path: Path) -> str:
+    """``.NAME.PID~HOST-``: whose temporary file this is, so that a later run can tell the
+    leftovers of a killed process (:func:`remove_stale_temps`) from another run's work."""
+    return f".{path.name}.{os.getpid()}~{_host_tag()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+_CLEANED: set[Path] = set()
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files and folders (:func:`atomic_write`, ``colorize video``'s frame
+    folders) that a process killed mid-write (kill -9, power loss) left in ``folder``: those named
+    by this host's processes that no longer run. Done once per folder and process; returns what
+    was removed."""
+    import re
+    import shutil
+
+    folder = Path(folder)
+    key = folder.resolve()
+    if key in _CLEANED:
+        return []
+    _CLEANED.add(key)
+    removed = []
+    pattern = re.compile(rf"^\..+\.(\d+)~{_host_tag()}-[^/]*\.tmp$")
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if not m or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
+def make_temp_dir(path: str | os.PathLike) -> Path:
+    """A new temporary folder beside ``path`` (to be renamed to it when complete), named so that
+    :func:`remove_stale_temps` clears it if this process is killed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent)
+    return Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
+
+
+def os_error_message(exc: OSError, path: str | os.PathLike | None = None) -> str:
+    """One line for a failed read or write: which file, what happened and what to do."""
+    import errno
+
+    where = path if path is not None else (exc.filename or "")
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        what = ("no space left on the disk, or over a size limit (ulimit -f)" if code == errno.EFBIG
+                else "no space left on the disk")
+        return f"{where}: not written: {what}; free some space and run again (finished files are kept)"
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"{where}: not written: the folder is read-only or not yours ({exc.strerror}); "
+                "choose another output folder")
+    return f"{where}: {exc.strerror or exc}"
+
+
 def atomic_write(path: str | os.PathLike, write, *, overwrite: bool = True) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place, so a
     crash never leaves a half-written file (images, weights, cards, dataset arrays). Without
     ``overwrite`` the move is a hard link, which is atomic and raises ``FileExistsError`` if
-    ``path`` exists, even one created while ``write`` ran. The file gets :func:`file_mode`."""
+    ``path`` exists, even one created while ``write`` ran. The file gets :func:`file_mode`.
+    Temporary files that a killed run left in the folder are removed first
+    (:func:`remove_stale_temps`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         os.chmod(tmp, file_mode())
