@@ -9,6 +9,11 @@ exception prints its traceback and exits 1, as Python does.
 
     results = run_many([["image", "a.png", "--model", "gray"], ["models"]])
     results[0].returncode, results[0].stderr
+
+A command may also be ``{"args": [...], "fsize": BYTES, "read_only": True}``: its process may
+write no file larger than BYTES (RLIMIT_FSIZE: a write past it fails with EFBIG, as on a full
+disk), and with ``read_only`` it runs without CAP_DAC_OVERRIDE, so that a root user, as in CI,
+cannot write into folders without write permission either (see :func:`can_drop_dac_override`).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ class Result:
         return [line for line in self.stderr.replace("\r", "\n").splitlines() if line.startswith(prefix)]
 
 
-def run_many(commands: list[list[str]], timeout: float = 600, env: dict | None = None) -> list[Result]:
+def run_many(commands: list, timeout: float = 600, env: dict | None = None) -> list[Result]:
     """Run each argv (without the leading ``colorize``) as its own process; see the module docstring.
 
     torch gets one thread unless ``env`` says otherwise: on a shared machine (CI has 2 cores) its
@@ -49,11 +54,62 @@ def run_many(commands: list[list[str]], timeout: float = 600, env: dict | None =
     return [Result(**r) for r in json.loads(proc.stdout)]
 
 
-def _child(argv: list[str], out_fd: int, err_fd: int) -> None:
+def _drop_dac_override() -> None:
+    """Clear CAP_DAC_OVERRIDE (bit 1) from this process's effective and permitted capabilities."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    header, data = Header(0x20080522, 0), (Data * 2)()
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget failed")
+    data[0].effective &= ~(1 << 1)
+    data[0].permitted &= ~(1 << 1)
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+
+
+def can_drop_dac_override() -> bool:
+    """Whether a process here can be made unable to write into a folder without write permission:
+    always for a normal user; for root only where it may drop CAP_DAC_OVERRIDE (Linux)."""
+    import tempfile as tf
+
+    if os.geteuid() != 0:
+        return True
+    with tf.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o555)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _drop_dac_override()
+                open(os.path.join(folder, "x"), "w").close()
+                code = 1  # still writable
+            except OSError:
+                code = 0
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status) == 0
+
+
+def _child(command, out_fd: int, err_fd: int) -> None:
     import traceback
 
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
+    argv = command["args"] if isinstance(command, dict) else command
+    if isinstance(command, dict) and command.get("fsize"):
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (command["fsize"], command["fsize"]))
+    if isinstance(command, dict) and command.get("read_only") and os.geteuid() == 0:
+        _drop_dac_override()
     code = 0
     try:
         from colorizer.cli import main
@@ -95,14 +151,15 @@ def _serve() -> None:
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
     commands = json.loads(sys.stdin.read())
     results = []
-    for argv in commands:
+    for command in commands:
+        argv = command["args"] if isinstance(command, dict) else command
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             sys.stdout.flush()
             sys.stderr.flush()
             start = time.perf_counter()
             pid = os.fork()
             if pid == 0:
-                _child(argv, out.fileno(), err.fileno())
+                _child(command, out.fileno(), err.fileno())
             _, status, usage = os.wait4(pid, 0)
             code = os.waitstatus_to_exitcode(status)
             texts = []

@@ -16,6 +16,7 @@ so that runs are comparable bit for bit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -82,6 +83,14 @@ def temporaries(folder: Path) -> list[str]:
     return sorted(str(p) for p in folder.rglob("*") if p.name.endswith(".tmp") or p.name.startswith("."))
 
 
+def outputs_at_least(out: Path, k: int) -> bool:
+    return len([p for p in digest(out) if not Path(p).name.startswith(".")]) >= k
+
+
+def writing(out: Path) -> bool:
+    return out.exists() and any(p.name.endswith(".tmp") for p in out.rglob("*"))
+
+
 # --- colorize image DIR ---------------------------------------------------------------------------
 
 
@@ -108,10 +117,9 @@ def test_kill_colorize_image_dir(photos, tmp_path):
         rng = np.random.default_rng(seed)
         out = tmp_path / f"killed{seed}"
         if seed % 2 == 0:  # after k outputs, plus up to 50 ms
-            k = int(rng.integers(0, len(reference)))
-            trigger = lambda out=out, k=k: len([p for p in digest(out) if not Path(p).name.startswith(".")]) >= k  # noqa: E731
+            trigger = functools.partial(outputs_at_least, out, int(rng.integers(0, len(reference))))
         else:  # while an output is being written
-            trigger = lambda out=out: any(p.name.endswith(".tmp") for p in out.rglob("*")) if out.exists() else False  # noqa: E731
+            trigger = functools.partial(writing, out)
         killed += kill_when(colorize(*args, "--out-dir", out), trigger, float(rng.uniform(0, 0.05)))
         after_kill = digest(out)
         visible = {p: h for p, h in after_kill.items() if not Path(p).name.startswith(".")}
@@ -187,7 +195,7 @@ def test_kill_colorize_video(tmp_path):
         run(colorize(*args, "-o", ref / name))
         reference = digest(ref)
         out = tmp_path / f"killed{seed}"
-        trigger = lambda out=out: out.exists() and any(p.name.endswith(".tmp") for p in out.iterdir())  # noqa: E731
+        trigger = functools.partial(writing, out)
         killed += kill_when(colorize(*args, "-o", out / name), trigger, float(rng.uniform(0, 0.4)))
         assert not (out / name).exists(), "no output may exist before it is complete"
         run(colorize(*args, "-o", out / name))
@@ -203,7 +211,8 @@ def test_kill_colorize_train(tmp_path):
     data = tmp_path / "ds"
     data.mkdir()
     base = rng.integers(60, 200, (40, 1, 1, 1))
-    np.save(data / "l.npy", np.clip(base[..., 0] + rng.integers(0, 30, (40, 32, 32)), 0, 255).astype(np.uint8))
+    L = np.clip(base[..., 0] + rng.integers(0, 30, (40, 32, 32)), 0, 255)
+    np.save(data / "l.npy", L.astype(np.uint8))
     np.save(data / "ab.npy", rng.integers(100, 160, (40, 32, 32, 2), dtype=np.uint8))
     np.save(data / "split.npy", (np.arange(40) % 10 == 0).astype(np.uint8))
     args = ["train", "--model", "gan", "--data", data, "--epochs", "3", "--batch-size", "4", "--size", "32",

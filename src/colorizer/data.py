@@ -208,11 +208,23 @@ def prepare(sources: list[str | os.PathLike], out: str | os.PathLike, cfg: Prepa
                 (out / name).unlink(missing_ok=True)
         else:
             raise ColorizerError(f"{out}: folder is not empty; give a new or empty --out")
+    try:
+        return _prepare_into(out, files, cfg, state, workers, progress, limit)
+    except OSError as exc:  # a full disk or a read-only --out; a rerun continues where it stopped
+        from colorizer.io import os_error_message
+
+        raise ColorizerError(os_error_message(exc, exc.filename or out)) from None
+
+
+def _prepare_into(out: Path, files: list[str], cfg: PrepareConfig, state: dict, workers, progress,
+                  limit) -> dict:
+    state_path = out / "prepare.json"
     out.mkdir(parents=True, exist_ok=True)
     n, s = len(files), cfg.size
     if not state_path.exists():
-        np.lib.format.open_memmap(out / "work_l.npy", "w+", np.uint8, (n, s, s)).flush()
-        np.lib.format.open_memmap(out / "work_ab.npy", "w+", np.uint8, (n, s, s, 2)).flush()
+        for name, shape in (("work_l.npy", (n, s, s)), ("work_ab.npy", (n, s, s, 2))):
+            np.lib.format.open_memmap(out / name, "w+", np.uint8, shape).flush()
+            _reserve(out / name)
         atomic_write(state_path, lambda p: p.write_text(json.dumps(state)))
     log_path = out / "progress.jsonl"
     done = _read_progress(log_path)
@@ -223,6 +235,19 @@ def prepare(sources: list[str | os.PathLike], out: str | os.PathLike, cfg: Prepa
     if len(done) < n:
         return {"complete": False, "done": len(done), "total": n}
     return _finish(out, files, cfg, done)
+
+
+def _reserve(path: Path) -> None:
+    """Give a sparse work array its disk blocks now: on a full disk that is a clear error here,
+    not a SIGBUS in a worker writing through its memory map later."""
+    import errno
+
+    with open(path, "r+b") as fh:
+        try:
+            os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def _run_items(todo, out, files, cfg, workers, log_path, done, progress) -> None:

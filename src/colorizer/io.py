@@ -539,16 +539,17 @@ def os_error_message(exc: OSError, path: str | os.PathLike | None = None) -> str
     """One line for a failed read or write: which file, what happened and what to do."""
     import errno
 
-    where = path if path is not None else (exc.filename or "")
+    where = path if path is not None else exc.filename
+    where = f"{where}: " if where else ""
     code = exc.errno
     if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         what = ("no space left on the disk, or over a size limit (ulimit -f)" if code == errno.EFBIG
                 else "no space left on the disk")
-        return f"{where}: not written: {what}; free some space and run again (finished files are kept)"
+        return f"{where}not written: {what}; free some space and run again (finished files are kept)"
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (f"{where}: not written: the folder is read-only or not yours ({exc.strerror}); "
+        return (f"{where}not written: the folder is read-only or not yours ({exc.strerror}); "
                 "choose another output folder")
-    return f"{where}: {exc.strerror or exc}"
+    return f"{where}{exc.strerror or exc}"
 
 
 def atomic_write(path: str | os.PathLike, write, *, overwrite: bool = True) -> None:
