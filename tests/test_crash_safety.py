@@ -185,7 +185,9 @@ def test_kill_colorize_video(tmp_path):
                 out.mux(p)
         for p in stream.encode(None):
             out.mux(p)
-    cases = [(frames, "out.mp4"), (clip, "frames_out"), (clip, "out.mkv")]
+    # a clip decoded and encoded again is not byte-reproducible even between two whole runs (the
+    # frames given to x264 are; its bytes are not): a frame folder is the input for video outputs
+    cases = [(frames, "out.mp4"), (clip, "frames_out"), (frames, "out.mkv")]
     killed = 0
     for seed in SEEDS["video"]:
         rng = np.random.default_rng(seed)
