@@ -41,7 +41,7 @@ def _user_errors(fn):
             click.echo(f"error: {os_error_message(exc)}", err=True)
             sys.exit(1)
         except MemoryError:
-            click.echo("error: out of memory; try a smaller --size or fewer --workers", err=True)
+            click.echo("error: out of memory; try a smaller --size, or fewer or smaller inputs", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted; finished outputs are kept, nothing half-written", err=True)
