@@ -200,6 +200,12 @@ def image_kinds(folder: Path) -> list[Kind]:
     frames[0].save(tiff_pages, "TIFF", save_all=True, append_images=frames[1:])
     add("tiff_multipage", "pages.tif", tiff_pages.getvalue(), "ok", warn="frames")
     add("non_ascii_name", "grand-mère ☃.png", png, "ok")
+    add("newline_in_name", "two\nlines.png", png[:100], "error", "corrupt")
+    add("terminal_escape_in_name", "\x1b[2Jcleared.png", b"not a png", "error", "not an image")
+    import os
+
+    os.mkfifo(folder / "pipe.png")  # a FIFO with an image name: reading must not wait for a writer
+    kinds.append(Kind("fifo_named_png", "image", folder / "pipe.png", "error", "not a regular file"))
     return kinds
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 
 from colorizer.batch import plan_jobs
 from colorizer.color import rgb2lab
+from colorizer.errors import one_line
 
 pytest.importorskip("av")
 
@@ -65,6 +66,7 @@ def corpus(tmp_path_factory):
 def error_problems(kind, result, name_in_line: str) -> list[str]:
     """What is wrong with how one bad file was reported in ``result`` (empty: nothing)."""
     problems = []
+    name_in_line = one_line(name_in_line)  # a newline or an escape in a name is shown escaped
     mine = [line for line in result.lines("error:") if name_in_line in line]
     if len(mine) != 1:
         problems.append(f"{kind.name}: {len(mine)} error lines naming it")

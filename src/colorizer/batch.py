@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from colorizer.errors import ColorizerError
+from colorizer.errors import ColorizerError, one_line
 from colorizer.io import (
     DEFAULT_MAX_PIXELS,
     FORMATS,
@@ -149,7 +149,7 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
     for folder in sorted({job.dst.parent for job in jobs}):
         remove_stale_temps(folder)  # a killed run's half-written files (kill -9, power loss)
     bar = tqdm(jobs, unit="img", disable=not progress or len(jobs) < 2, dynamic_ncols=True)
-    say = report or (lambda line: tqdm.write(line, file=sys.stderr))
+    say = report or (lambda line: tqdm.write(one_line(line), file=sys.stderr))
     last_src, last_pic = None, None
     for i, job in enumerate(bar):
         try:

@@ -130,6 +130,8 @@ def _process(i: int) -> dict:
     import warnings
 
     path, cfg = _WORKER["files"][i], _WORKER["cfg"]
+    if not Path(path).is_file():  # a FIFO or a device: reading it could wait forever
+        return {"i": i, "status": "skipped", "reason": "not a regular file", "sha256": ""}
     try:
         data = Path(path).read_bytes()
     except OSError as exc:

@@ -339,6 +339,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise ColorizerError(f"{name}: file not found")
     if path.is_dir():
         raise ColorizerError(f"{name}: is a folder, not an image file")
+    if not path.is_file():  # a FIFO or a device: opening it could wait forever
+        raise ColorizerError(f"{name}: not a regular file")
     if path.stat().st_size == 0:
         raise ColorizerError(f"{name}: empty file (0 bytes)")
     saved_limit = Image.MAX_IMAGE_PIXELS
