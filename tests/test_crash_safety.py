@@ -91,6 +91,10 @@ def writing(out: Path) -> bool:
     return out.exists() and any(p.name.endswith(".tmp") for p in out.rglob("*"))
 
 
+def writing_or_done(out: Path, k: int) -> bool:
+    return writing(out) or outputs_at_least(out, k + 1)
+
+
 # --- colorize image DIR ---------------------------------------------------------------------------
 
 
@@ -116,11 +120,12 @@ def test_kill_colorize_image_dir(photos, tmp_path):
     for seed in SEEDS["image"]:
         rng = np.random.default_rng(seed)
         out = tmp_path / f"killed{seed}"
-        if seed % 2 == 0:  # after k outputs, plus up to 50 ms
-            trigger = functools.partial(outputs_at_least, out, int(rng.integers(0, len(reference))))
-        else:  # while an output is being written
-            trigger = functools.partial(writing, out)
-        killed += kill_when(colorize(*args, "--out-dir", out), trigger, float(rng.uniform(0, 0.05)))
+        k = int(rng.integers(0, len(reference) - 2))
+        if seed % 2 == 0:  # after k outputs, plus up to 30 ms
+            trigger, delay = functools.partial(outputs_at_least, out, k), float(rng.uniform(0, 0.03))
+        else:  # while an output is being written (if the 2 ms polls catch one), else after k outputs
+            trigger, delay = functools.partial(writing_or_done, out, k), 0.0
+        killed += kill_when(colorize(*args, "--out-dir", out), trigger, delay)
         after_kill = digest(out)
         visible = {p: h for p, h in after_kill.items() if not Path(p).name.startswith(".")}
         assert all(reference[p] == h for p, h in visible.items()), "a half-written output"
@@ -153,7 +158,7 @@ def test_kill_colorize_prepare(photos, tmp_path):
         if seed == 0:  # as soon as it starts writing its work arrays
             trigger = lambda out=out: (out / "work_l.npy").exists()  # noqa: E731
         else:  # after k items, plus up to 20 ms
-            k = int(rng.integers(1, 30))
+            k = int(rng.integers(1, 27))  # of 37 files: well before the end
             trigger = lambda log=log, k=k: log.exists() and log.read_bytes().count(b"\n") >= k  # noqa: E731
         cmd = colorize(*args, "--out", out, "--workers", workers)
         killed += kill_when(cmd, trigger, float(rng.uniform(0, 0.02)))
@@ -173,8 +178,8 @@ def test_kill_colorize_video(tmp_path):
     av = pytest.importorskip("av")
     frames = tmp_path / "clip"
     frames.mkdir()
-    for i in range(40):
-        img = smooth_photo(48, 64 + 40, seed=0)[:, i:i + 64]
+    for i in range(60):
+        img = smooth_photo(48, 64 + 60, seed=0)[:, i:i + 64]
         Image.fromarray(np.ascontiguousarray(img)).save(frames / f"f{i:03d}.png")
     clip = tmp_path / "clip.mp4"
     with av.open(str(clip), "w") as out:
@@ -198,7 +203,7 @@ def test_kill_colorize_video(tmp_path):
         reference = digest(ref)
         out = tmp_path / f"killed{seed}"
         trigger = functools.partial(writing, out)
-        killed += kill_when(colorize(*args, "-o", out / name), trigger, float(rng.uniform(0, 0.4)))
+        killed += kill_when(colorize(*args, "-o", out / name), trigger, float(rng.uniform(0, 0.1)))
         assert not (out / name).exists(), "no output may exist before it is complete"
         run(colorize(*args, "-o", out / name))
         assert digest(out) == reference and temporaries(out) == []
