@@ -16,8 +16,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from colorizer.errors import ColorizerError
-from colorizer.io import DEFAULT_MAX_PIXELS, FORMATS, check_output, read_image, write_image
+from colorizer.errors import ColorizerError, one_line
+from colorizer.io import (
+    DEFAULT_MAX_PIXELS,
+    FORMATS,
+    INPUT_FORMATS,
+    UNSUPPORTED_FORMATS,
+    check_output,
+    os_error_message,
+    read_image,
+    remove_stale_temps,
+    write_image,
+)
 
 OUTPUT_SUFFIX = "_color"
 
@@ -48,12 +58,16 @@ class Summary:
 
 
 def find_images(folder: Path) -> list[Path]:
-    """Image files under ``folder``, recursively, sorted; hidden files and folders are skipped."""
+    """Image files under ``folder``, recursively, sorted; hidden files and folders are skipped.
+
+    Files with an image extension that cannot be read (HEIC, SVG, PDF, camera raw) are listed too,
+    so that reading them reports them instead of passing them over in silence."""
+    wanted = set(INPUT_FORMATS) | set(UNSUPPORTED_FORMATS)
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(root) / f for f in sorted(files)
-                  if not f.startswith(".") and Path(f).suffix.lower() in FORMATS]
+                  if not f.startswith(".") and Path(f).suffix.lower() in wanted]
     return found
 
 
@@ -132,8 +146,10 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
     the same input (:func:`with_samples`) share one read of it.
     """
     summary = Summary()
+    for folder in sorted({job.dst.parent for job in jobs}):
+        remove_stale_temps(folder)  # a killed run's half-written files (kill -9, power loss)
     bar = tqdm(jobs, unit="img", disable=not progress or len(jobs) < 2, dynamic_ncols=True)
-    say = report or (lambda line: tqdm.write(line, file=sys.stderr))
+    say = report or (lambda line: tqdm.write(one_line(line), file=sys.stderr))
     last_src, last_pic = None, None
     for i, job in enumerate(bar):
         try:
@@ -159,6 +175,9 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
         except ColorizerError as exc:
             summary.failed.append((job.src, str(exc)))
             say(f"error: {exc}")
+        except OSError as exc:  # a full disk, a read-only folder: this file fails, the rest go on
+            summary.failed.append((job.src, str(exc)))
+            say(f"error: {os_error_message(exc, job.dst)}")
         except (RuntimeError, MemoryError) as exc:  # e.g. out of memory on a huge image
             summary.failed.append((job.src, str(exc)))
             say(f"error: {job.src}: {type(exc).__name__}: {str(exc).splitlines()[0]}")

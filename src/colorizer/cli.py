@@ -18,8 +18,15 @@ from colorizer import __version__
 MAX_PIXELS_DEFAULT = 100_000_000  # mirrors colorizer.io.DEFAULT_MAX_PIXELS (kept import-free)
 
 
+def _say(kind: str, message) -> None:
+    """``kind: message`` on stderr as one line (control characters in file names escaped)."""
+    from colorizer.errors import one_line
+
+    click.echo(one_line(f"{kind}: {message}"), err=True)
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"warning: {message}", err=True)
+    _say("warning", message)
 
 
 def _user_errors(fn):
@@ -33,7 +40,15 @@ def _user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except (ColorizerError, FileExistsError) as exc:
-            click.echo(f"error: {exc}", err=True)
+            _say("error", exc)
+            sys.exit(1)
+        except OSError as exc:  # a full disk or a read-only folder met outside the per-file loops
+            from colorizer.io import os_error_message
+
+            _say("error", os_error_message(exc))
+            sys.exit(1)
+        except MemoryError:
+            click.echo("error: out of memory; try a smaller --size, or fewer or smaller inputs", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted; finished outputs are kept, nothing half-written", err=True)
@@ -275,10 +290,15 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
             click.echo(f"wrote {r.dst} ({r.frames} frames, {r.fps:.1f} fps, {r.shots} shot"
                        f"{'s' if r.shots != 1 else ''})", err=True)
         except FileExistsError as exc:
-            click.echo(f"skipped: {exc}", err=True)
+            _say("skipped", exc)
         except ColorizerError as exc:
             failed += 1
-            click.echo(f"error: {exc}", err=True)
+            _say("error", exc)
+        except OSError as exc:  # a full disk or a read-only folder: this clip fails, the rest go on
+            from colorizer.io import os_error_message
+
+            failed += 1
+            _say("error", os_error_message(exc, job.dst))
     sys.exit(1 if failed else 0)
 
 
@@ -329,7 +349,7 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
     else:
         summary = run(list(sources), out, cfg, overwrite=overwrite)
     for path, reason in summary["skipped_files"].items():
-        click.echo(f"skipped: {path}: {reason}", err=True)
+        _say("skipped", f"{path}: {reason}")
     click.echo(f"{out}: kept {summary['kept']} (train {summary['train']}, val {summary['val']}), "
                f"skipped {summary['skipped']}", err=True)
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from colorizer.color import ab8_to_ab, l8_to_l, lab_to_lab8, rgb2lab
 from colorizer.errors import ColorizerError
-from colorizer.io import atomic_write, read_image
+from colorizer.io import atomic_write, read_image, remove_stale_temps
 
 
 @dataclass
@@ -114,6 +114,8 @@ def split_of(sha256: str, val_fraction: float) -> str:
 # --- the whole folder ------------------------------------------------------------------------------
 
 _WORKER: dict = {}
+#: What an unfinished ``prepare`` keeps in ``--out`` (prepare.json is written last when starting).
+_WORK_FILES = ("work_l.npy", "work_ab.npy", "progress.jsonl", "prepare.json")
 
 
 def _init_worker(out: str, files: list[str], cfg: PrepareConfig, threads: int = 1) -> None:
@@ -135,6 +137,8 @@ def prepare_item(path: str, cfg: PrepareConfig) -> tuple[dict, np.ndarray | None
     """
     import warnings
 
+    if not Path(path).is_file():  # a FIFO or a device: reading it could wait forever
+        return {"status": "skipped", "reason": "not a regular file", "sha256": ""}, None, None
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -202,12 +206,15 @@ def prepare(sources: list[str | os.PathLike], out: str | os.PathLike, cfg: Prepa
     cfg.sources = [str(Path(s).resolve()) for s in sources]
     state_path = out / "prepare.json"
     state = {"config": asdict(cfg), "files": files}
+    if out.exists():
+        remove_stale_temps(out)  # half-written arrays of a killed run
     if (out / "dataset.json").exists() and not overwrite:
+        for name in _WORK_FILES:  # a run killed after it finished, before it tidied up
+            (out / name).unlink(missing_ok=True)
         raise ColorizerError(f"{out}: holds a finished dataset; use another --out, or --overwrite "
                              "to replace it")
     if out.exists() and overwrite:
-        for name in ("l.npy", "ab.npy", "split.npy", "manifest.csv", "dataset.json",
-                     "work_l.npy", "work_ab.npy", "progress.jsonl", "prepare.json"):
+        for name in ("l.npy", "ab.npy", "split.npy", "manifest.csv", "dataset.json", *_WORK_FILES):
             (out / name).unlink(missing_ok=True)
         shutil.rmtree(out / "shards", ignore_errors=True)  # a Dask runner's unmerged results
     if state_path.exists():
@@ -215,12 +222,28 @@ def prepare(sources: list[str | os.PathLike], out: str | os.PathLike, cfg: Prepa
             raise ColorizerError(f"{out}: holds an unfinished dataset prepared with other sources or "
                                  "options; use another --out, or --overwrite to start again")
     elif out.exists() and any(out.iterdir()):
-        raise ColorizerError(f"{out}: folder is not empty; give a new or empty --out")
+        if {p.name for p in out.iterdir()} <= set(_WORK_FILES):
+            for name in _WORK_FILES:  # killed while setting up, before prepare.json: start afresh
+                (out / name).unlink(missing_ok=True)
+        else:
+            raise ColorizerError(f"{out}: folder is not empty; give a new or empty --out")
+    try:
+        return _prepare_into(out, files, cfg, state, workers, progress, limit, runner)
+    except OSError as exc:  # a full disk or a read-only --out; a rerun continues where it stopped
+        from colorizer.io import os_error_message
+
+        raise ColorizerError(os_error_message(exc, exc.filename or out)) from None
+
+
+def _prepare_into(out: Path, files: list[str], cfg: PrepareConfig, state: dict, workers, progress,
+                  limit, runner) -> dict:
+    state_path = out / "prepare.json"
     out.mkdir(parents=True, exist_ok=True)
     n, s = len(files), cfg.size
     if not state_path.exists():
-        np.lib.format.open_memmap(out / "work_l.npy", "w+", np.uint8, (n, s, s)).flush()
-        np.lib.format.open_memmap(out / "work_ab.npy", "w+", np.uint8, (n, s, s, 2)).flush()
+        for name, shape in (("work_l.npy", (n, s, s)), ("work_ab.npy", (n, s, s, 2))):
+            np.lib.format.open_memmap(out / name, "w+", np.uint8, shape).flush()
+            _reserve(out / name)
         atomic_write(state_path, lambda p: p.write_text(json.dumps(state)))
     log_path = out / "progress.jsonl"
     done = _read_progress(log_path)
@@ -231,6 +254,19 @@ def prepare(sources: list[str | os.PathLike], out: str | os.PathLike, cfg: Prepa
     if len(done) < n:
         return {"complete": False, "done": len(done), "total": n}
     return _finish(out, files, cfg, done)
+
+
+def _reserve(path: Path) -> None:
+    """Give a sparse work array its disk blocks now: on a full disk that is a clear error here,
+    not a SIGBUS in a worker writing through its memory map later."""
+    import errno
+
+    with open(path, "r+b") as fh:
+        try:
+            os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def _run_items(todo, out, files, cfg, workers, log_path, done, progress, runner=None) -> None:
@@ -315,26 +351,76 @@ def _finish(out: Path, files: list[str], cfg: PrepareConfig, done: dict[int, dic
     summary = {"complete": True, "config": asdict(cfg), "kept": len(kept),
                "train": int((split == 0).sum()), "val": int((split == 1).sum()),
                "skipped": len(skipped), "skipped_files": skipped}
-    for name in ("work_l.npy", "work_ab.npy", "progress.jsonl", "prepare.json"):
-        (out / name).unlink(missing_ok=True)
-    shutil.rmtree(out / "shards", ignore_errors=True)
+    # dataset.json marks the dataset finished; the work files go only after it, so a run killed
+    # in between is either resumed from them or found finished (and tidied) by the next run
     atomic_write(out / "dataset.json", lambda p: p.write_text(json.dumps(summary, indent=1)))
+    for name in _WORK_FILES:
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "shards", ignore_errors=True)  # a Dask runner's merged results
     return summary
 
 
 # --- reading -------------------------------------------------------------------------------------
 
 
+def _load_npy(path: Path, mmap: bool = True) -> np.ndarray:
+    """One .npy array (memory-mapped), or a one-line error: never a pickle, and never a crash
+    on a truncated or foreign file."""
+    import zipfile
+
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except ValueError as exc:
+        text = str(exc)
+        if "Python objects" in text or "allow_pickle" in text:
+            raise ColorizerError(f"{path}: holds Python objects (a pickle), which are never loaded; "
+                                 "datasets are plain uint8 arrays (`colorize prepare`)") from None
+        raise ColorizerError(f"{path}: truncated or corrupt .npy file ({text.splitlines()[0]}); "
+                             "prepare the dataset again") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ColorizerError(f"{path}: not a readable .npy array ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        arr.close()
+        raise ColorizerError(f"{path}: is an .npz archive, not one .npy array")
+    return arr
+
+
+def _check_arrays(root: Path, ls: list[np.ndarray], abs_: list[np.ndarray],
+                  split: np.ndarray | None) -> None:
+    """The 8-bit Lab layout of the module docstring, or an error naming what is off."""
+    for name, arrays, ndim, tail in (("L", ls, 3, ()), ("ab", abs_, 4, (2,))):
+        for arr in arrays:
+            if arr.dtype != np.uint8:
+                raise ColorizerError(f"{root}: {name} array is {arr.dtype}, not uint8 (8-bit Lab as "
+                                     "`colorize prepare` writes it)")
+            if arr.ndim != ndim or arr.shape[ndim - len(tail):] != tail:
+                want = "(N, S, S)" if name == "L" else "(N, S, S, 2)"
+                raise ColorizerError(f"{root}: {name} array has shape {arr.shape}, expected {want}")
+    size = ls[0].shape[1:3]
+    if any(a.shape[1:3] != size for a in ls + abs_):
+        raise ColorizerError(f"{root}: L and ab images differ in shape "
+                             f"({', '.join(str(a.shape) for a in ls + abs_)})")
+    if size[0] != size[1]:
+        raise ColorizerError(f"{root}: images are {size[1]}x{size[0]}; training images must be square")
+    n = sum(len(a) for a in ls)
+    if split is not None and (split.ndim != 1 or len(split) != n or not np.isin(split, (0, 1)).all()):
+        raise ColorizerError(f"{root}: split.npy must hold one 0 (train) or 1 (val) per image: "
+                             f"{split.shape} for {n} images")
+
+
 def _open_root(root: Path) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray | None]:
     """Memory-map one dataset folder: ours, or the Kaggle download as it is."""
     if (root / "l.npy").exists() and (root / "ab.npy").exists():
-        ls, abs_ = [np.load(root / "l.npy", mmap_mode="r")], [np.load(root / "ab.npy", mmap_mode="r")]
-        split = np.load(root / "split.npy") if (root / "split.npy").exists() else None
+        ls, abs_ = [_load_npy(root / "l.npy")], [_load_npy(root / "ab.npy")]
+        split = _load_npy(root / "split.npy", mmap=False) if (root / "split.npy").exists() else None
+        _check_arrays(root, ls, abs_, split)
         return ls, abs_, split
     kaggle_l = root / "l" / "gray_scale.npy"
     kaggle_ab = sorted((root / "ab").glob("ab*.npy")) if (root / "ab").is_dir() else []
     if kaggle_l.exists() and kaggle_ab:
-        return [np.load(kaggle_l, mmap_mode="r")], [np.load(p, mmap_mode="r") for p in kaggle_ab], None
+        ls, abs_ = [_load_npy(kaggle_l)], [_load_npy(p) for p in kaggle_ab]
+        _check_arrays(root, ls, abs_, None)
+        return ls, abs_, None
     raise ColorizerError(f"{root}: not a dataset folder (expected l.npy + ab.npy, or the Kaggle "
                          "layout l/gray_scale.npy + ab/ab1.npy ...); make one with `colorize prepare`")
 

@@ -16,6 +16,7 @@ import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,15 @@ DEFAULT_MAX_PIXELS = 100_000_000
 FORMATS = {
     ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
     ".bmp": "BMP", ".webp": "WEBP",
+}
+#: Files also read from folders (not written): Pillow decodes them; the result is saved as .png.
+INPUT_FORMATS = {**FORMATS, ".gif": "GIF", ".avif": "AVIF"}
+#: Image files met in folders that cannot be read: they are reported, never passed over in silence.
+UNSUPPORTED_FORMATS = {
+    ".heic": "HEIC", ".heif": "HEIF", ".svg": "SVG", ".svgz": "SVG", ".pdf": "PDF", ".jxl": "JPEG XL",
+    ".dng": "camera raw (DNG)", ".cr2": "camera raw (CR2)", ".cr3": "camera raw (CR3)",
+    ".nef": "camera raw (NEF)", ".arw": "camera raw (ARW)", ".raf": "camera raw (RAF)",
+    ".orf": "camera raw (ORF)", ".rw2": "camera raw (RW2)",
 }
 _NO_ALPHA = {"JPEG"}
 _SIXTEEN_BIT = {"PNG", "TIFF"}
@@ -127,9 +137,7 @@ class Picture:
         if mode == "I":
             return cls.from_array(np.clip(np.asarray(im), 0, 65535).astype(np.uint16), name)
         if mode == "F":
-            arr = np.nan_to_num(np.asarray(im, dtype=np.float32))
-            top = 1.0 if arr.max() <= 1.0 else (255.0 if arr.max() <= 255.0 else 65535.0)
-            return cls.from_array(np.clip(arr / top, 0, 1), name)
+            return cls.from_array(_unit_float(np.asarray(im, dtype=np.float32)), name)
         has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
         return cls.from_array(np.asarray(im.convert("RGBA" if has_alpha else "RGB")), name)
 
@@ -223,11 +231,101 @@ def _read_16bit_colour(path: Path, orientation: int, name: str) -> Picture:
     return Picture.from_array(_orient(arr, orientation), name)
 
 
+_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8", "JPEG"), (b"GIF8", "GIF"), (b"II*\0", "TIFF"),
+          (b"MM\0*", "TIFF"), (b"BM", "BMP"))
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1",
+                b"msf1"}
+
+
+def _unreadable_reason(path: Path) -> str:
+    """Why Pillow could not identify ``path``, from its first bytes: a clear word for formats
+    people try (HEIC from phones, SVG, PDF) and for damaged files of the formats we read."""
+    with open(path, "rb") as fh:
+        head = fh.read(1024)
+    if head[4:8] == b"ftyp":
+        brands = {head[i:i + 4] for i in range(8, min(len(head), 64), 4)}
+        if brands & {b"avif", b"avis"}:
+            return ("an AVIF image, which this Pillow cannot decode (or it is damaged); upgrade "
+                    "Pillow (>= 11.3) or convert it to PNG or JPEG")
+        if brands & _HEIF_BRANDS:
+            return ("a HEIC/HEIF image (as iPhones save), which cannot be read; convert it to JPEG or "
+                    "PNG first (on the phone, or with a converter such as heif-convert)")
+    if head.startswith(b"%PDF"):
+        return "a PDF document, not an image; export its pages as PNG or TIFF first"
+    if b"<svg" in head.lower():
+        return "an SVG drawing (vector graphics), not a photo; export it as PNG first"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "truncated or corrupt WEBP image"
+    for magic, fmt in _MAGIC:
+        if head.startswith(magic):
+            return f"truncated or corrupt {fmt} image"
+    ext = path.suffix.lower()
+    if ext in UNSUPPORTED_FORMATS:
+        return f"{UNSUPPORTED_FORMATS[ext]} files cannot be read; convert it to PNG, JPEG or TIFF first"
+    return "not an image, or a format that cannot be read"
+
+
+def _unit_float(arr: np.ndarray) -> np.ndarray:
+    """Float pixels of unknown scale to [0, 1]: taken as 0-1, 0-255 or 0-65535 by their maximum."""
+    arr = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    top = 1.0 if arr.max() <= 1.0 else (255.0 if arr.max() <= 255.0 else 65535.0)
+    return np.clip(arr / top, 0, 1)
+
+
+def _read_tiff_with_opencv(path: Path, name: str) -> Picture:
+    """TIFFs that Pillow cannot open (float or 32-bit colour, as scientific and HDR tools save)."""
+    import cv2
+
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.size == 0 or arr.ndim not in (2, 3):
+        raise ColorizerError(f"{name}: truncated or corrupt TIFF image, or a TIFF kind that cannot "
+                             "be read")
+    if arr.ndim == 3:
+        arr = arr[:, :, [2, 1, 0, 3][: arr.shape[2]]] if arr.shape[2] in (3, 4) else arr[:, :, :1]
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = _unit_float(arr)
+    elif arr.dtype not in (np.uint8, np.uint16):
+        arr = np.clip(arr, 0, 65535).astype(np.uint16)
+    return Picture.from_array(arr, name)
+
+
+def _to_srgb(im: Image.Image, name: str) -> Image.Image:
+    """Convert pixels with an embedded ICC profile (Adobe RGB, Display P3, a CMYK press profile,
+    a grey dot-gain profile) to sRGB, which is what the colour module assumes; an sRGB profile
+    needs nothing. A profile that cannot be applied is named in a warning, and the pixels are
+    taken as sRGB."""
+    icc = im.info.get("icc_profile")
+    if not icc:
+        return im
+    from PIL import ImageCms
+
+    try:
+        profile = ImageCms.ImageCmsProfile(BytesIO(icc))
+        description = ImageCms.getProfileDescription(profile).strip()
+    except (OSError, ImageCms.PyCMSError, TypeError, ValueError) as exc:
+        warnings.warn(f"{name}: its embedded colour profile is unreadable ({exc}); the pixels are "
+                      "taken as sRGB", ColorizerWarning, stacklevel=3)
+        return im
+    if "srgb" in description.lower():
+        return im
+    out_mode = {"RGB": "RGB", "RGBA": "RGBA", "L": "RGB", "CMYK": "RGB"}.get(im.mode)
+    try:
+        if out_mode is None:
+            raise ImageCms.PyCMSError(f"{im.mode} images are not converted")
+        return ImageCms.profileToProfile(im, profile, ImageCms.createProfile("sRGB"),
+                                         outputMode=out_mode)
+    except (OSError, ImageCms.PyCMSError, ValueError) as exc:
+        warnings.warn(f"{name}: its colour profile '{description}' could not be applied ({exc}); the "
+                      "pixels are taken as sRGB", ColorizerWarning, stacklevel=3)
+        return im
+
+
 def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     """Read any supported image file into a :class:`Picture`, honouring EXIF orientation.
 
     Reads JPEG, PNG, TIFF, BMP, WebP (and whatever else Pillow opens), in 8 or 16 bits, grey,
-    grey+alpha, RGB(A), palette or CMYK. An animated file gives its first frame with a warning.
+    grey+alpha, RGB(A), palette or CMYK, and float TIFF. An animated or multi-page file gives
+    its first frame with a warning. Pixels with an embedded colour profile are converted to sRGB.
 
     Raises
     ------
@@ -241,6 +339,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise ColorizerError(f"{name}: file not found")
     if path.is_dir():
         raise ColorizerError(f"{name}: is a folder, not an image file")
+    if not path.is_file():  # a FIFO or a device: opening it could wait forever
+        raise ColorizerError(f"{name}: not a regular file")
     if path.stat().st_size == 0:
         raise ColorizerError(f"{name}: empty file (0 bytes)")
     saved_limit = Image.MAX_IMAGE_PIXELS
@@ -256,19 +356,27 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
                 raise ColorizerError(f"{name}: image has zero size {w}x{h}")
             frames = getattr(im, "n_frames", 1)
             if frames > 1:
-                warnings.warn(f"{name}: animated image with {frames} frames; using the first",
-                              ColorizerWarning, stacklevel=2)
+                warnings.warn(f"{name}: has {frames} frames (animated or multi-page); using the "
+                              "first", ColorizerWarning, stacklevel=2)
                 im.seek(0)
             orientation = im.getexif().get(0x0112, 1)
             if _is_16bit_colour(path, im):
+                if im.info.get("icc_profile"):
+                    warnings.warn(f"{name}: the colour profile of a 16-bit image is not applied; "
+                                  "the pixels are taken as sRGB", ColorizerWarning, stacklevel=2)
                 return _read_16bit_colour(path, orientation, name)
             im.load()
-            im = ImageOps.exif_transpose(im)
+            im = _to_srgb(ImageOps.exif_transpose(im), name)
             return Picture.from_pil(im, name)
     except ColorizerError:
         raise
+    except PermissionError as exc:
+        raise ColorizerError(f"{name}: cannot be read ({exc.strerror})") from None
     except UnidentifiedImageError:
-        raise ColorizerError(f"{name}: not an image, or a format that cannot be read") from None
+        reason = _unreadable_reason(path)
+        if reason == "truncated or corrupt TIFF image":
+            return _read_tiff_with_opencv(path, name)
+        raise ColorizerError(f"{name}: {reason}") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ColorizerError(f"{name}: truncated or corrupt image ({exc})") from None
     finally:
@@ -359,14 +467,104 @@ def file_mode() -> int:
     return 0o666 & ~umask
 
 
+@functools.cache
+def _host_tag() -> str:
+    import socket
+    from hashlib import sha1
+
+    return sha1(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def _temp_prefix(path: Path) -> str:
+    """``.NAME.PID~HOST-``: whose temporary file this is, so that a later run can tell the
+    leftovers of a killed process (:func:`remove_stale_temps`) from another run's work."""
+    return f".{path.name}.{os.getpid()}~{_host_tag()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+_CLEANED: set[Path] = set()
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files and folders (:func:`atomic_write`, ``colorize video``'s frame
+    folders) that a process killed mid-write (kill -9, power loss) left in ``folder``: those named
+    by this host's processes that no longer run. Done once per folder and process; returns what
+    was removed."""
+    import re
+    import shutil
+
+    folder = Path(folder)
+    key = folder.resolve()
+    if key in _CLEANED:
+        return []
+    _CLEANED.add(key)
+    removed = []
+    pattern = re.compile(rf"^\..+\.(\d+)~{_host_tag()}-[^/]*\.tmp$")
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if not m or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
+def make_temp_dir(path: str | os.PathLike) -> Path:
+    """A new temporary folder beside ``path`` (to be renamed to it when complete), named so that
+    :func:`remove_stale_temps` clears it if this process is killed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent)
+    return Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
+
+
+def os_error_message(exc: OSError, path: str | os.PathLike | None = None) -> str:
+    """One line for a failed read or write: which file, what happened and what to do."""
+    import errno
+
+    where = path if path is not None else exc.filename
+    where = f"{where}: " if where else ""
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        what = ("no space left on the disk, or over a size limit (ulimit -f)" if code == errno.EFBIG
+                else "no space left on the disk")
+        return f"{where}not written: {what}; free some space and run again (finished files are kept)"
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"{where}not written: the folder is read-only or not yours ({exc.strerror}); "
+                "choose another output folder")
+    return f"{where}{exc.strerror or exc}"
+
+
 def atomic_write(path: str | os.PathLike, write, *, overwrite: bool = True) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place, so a
     crash never leaves a half-written file (images, weights, cards, dataset arrays). Without
     ``overwrite`` the move is a hard link, which is atomic and raises ``FileExistsError`` if
-    ``path`` exists, even one created while ``write`` ran. The file gets :func:`file_mode`."""
+    ``path`` exists, even one created while ``write`` ran. The file gets :func:`file_mode`.
+    Temporary files that a killed run left in the folder are removed first
+    (:func:`remove_stale_temps`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         os.chmod(tmp, file_mode())

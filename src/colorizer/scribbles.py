@@ -24,6 +24,14 @@ from colorizer.io import Picture, read_image
 
 #: A scribble pixel must differ from the grey photo by more than this (sum over R, G, B; 0-255).
 DIFFERENCE_THRESHOLD = 12
+#: Widest stroke accepted, in pixels.
+MAX_STROKE_WIDTH = 1000
+#: Largest coordinate accepted (pixels), inside or outside the photo.
+MAX_COORDINATE = 1_000_000
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
 
 
 def _parse_colour(value, where: str) -> tuple[int, int, int]:
@@ -32,7 +40,7 @@ def _parse_colour(value, where: str) -> tuple[int, int, int]:
             return tuple(int(value[i:i + 2], 16) for i in (1, 3, 5))
         except ValueError:
             pass
-    if isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value):
+    if isinstance(value, list) and len(value) == 3 and all(_is_number(v) for v in value):
         return tuple(int(np.clip(v, 0, 255)) for v in value)
     raise ColorizerError(f"{where}: color must be '#rrggbb' or [r, g, b], got {value!r}")
 
@@ -50,14 +58,24 @@ def strokes_to_scribbles(strokes: list, height: int, width: int,
             raise ColorizerError(f"{where}: needs 'points' and 'color'")
         colour = _parse_colour(stroke["color"], where)
         width_px = stroke.get("width", 5)
-        if not isinstance(width_px, (int, float)) or width_px <= 0:
-            raise ColorizerError(f"{where}: width must be a positive number")
+        if not _is_number(width_px) or not 0 < width_px <= MAX_STROKE_WIDTH:
+            raise ColorizerError(f"{where}: width must be a number of pixels in (0, {MAX_STROKE_WIDTH}], "
+                                 f"got {width_px!r}")
         try:
-            pts = np.asarray(stroke["points"], np.float64).reshape(-1, 2).round().astype(np.int32)
+            xy = np.asarray(stroke["points"], np.float64).reshape(-1, 2)
         except (ValueError, TypeError):
             raise ColorizerError(f"{where}: points must be a list of [x, y] pairs") from None
-        if len(pts) == 0:
+        if len(xy) == 0:
             raise ColorizerError(f"{where}: has no points")
+        if not np.isfinite(xy).all() or np.abs(xy).max() > MAX_COORDINATE:
+            raise ColorizerError(f"{where}: points must be finite pixel coordinates (within "
+                                 f"+-{MAX_COORDINATE})")
+        reach = width_px / 2 + 1
+        if xy[:, 0].max() < -reach or xy[:, 0].min() > width - 1 + reach \
+                or xy[:, 1].max() < -reach or xy[:, 1].min() > height - 1 + reach:
+            raise ColorizerError(f"{where}: lies outside the {width}x{height} photo (points are pixels, "
+                                 f"x from 0 to {width - 1}, y from 0 to {height - 1})")
+        pts = xy.round().astype(np.int32)
         thickness = max(1, int(round(width_px)))
         for target, value in ((canvas, colour), (mask, 255)):
             if len(pts) == 1:

@@ -419,7 +419,8 @@ def _datasets(cfg: TrainConfig, run: Path):
                        seed=cfg.seed)
     val = LabDataset(roots, "val", cfg.size, augment=False, val_fraction=cfg.val_fraction)
     if len(train) == 0:
-        raise ColorizerError("no training images in --data")
+        raise ColorizerError(f"{', '.join(cfg.data)}: no training images in --data (empty, or all "
+                             "in the validation split)")
     return train, val
 
 
@@ -462,7 +463,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         if run.exists() and (run / "checkpoint").exists() and not resume:
             raise ColorizerError(f"{run}: holds a training run; pass --resume to continue it or "
                                  "choose another --out")
-        run.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed + rank)
     model = build_model(cfg)
     if cfg.init and not resume:  # fine-tuning: a resumed run has its own weights
@@ -492,6 +492,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                                      broadcast_buffers=False))
     optimizers = model.configure_optimizers(cfg.lr)
     train_set, val_set = _datasets(cfg, run) if rank == 0 or not distributed else (None, None)
+    if rank == 0:  # only now: bad --data leaves no empty run folder behind
+        run.mkdir(parents=True, exist_ok=True)
     if distributed:
         dist.barrier()
         if train_set is None:
@@ -501,6 +503,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         model.fit_data(train_set)
     if resume:
         state = load_checkpoint(run, model, optimizers, train_set.rng)
+    if rank == 0 and ("log_bytes" in state or not resume):
+        _trim_log(run / "log.csv", state)  # rows a killed run logged after its checkpoint
     if cfg.data_weights and len(cfg.data_weights) != len(train_set.sources):
         raise ColorizerError(f"--data-weights has {len(cfg.data_weights)} values for "
                              f"{len(train_set.sources)} --data folders")
@@ -542,6 +546,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                 _log(log_path, {"step": state["step"], "epoch": state["epoch"], **logs}, writer)
                 if state["step"] % cfg.checkpoint_every == 0:
                     state["seconds"] = seconds_before + time.monotonic() - start
+                    state["log_bytes"] = log_path.stat().st_size
                     save_checkpoint(run, model, optimizers, cfg, state, train_set.rng)
             if cfg.max_minutes and time.monotonic() - start > 60 * cfg.max_minutes:
                 stop = True
@@ -557,6 +562,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     final = run / f"{cfg.model}.safetensors"
     if rank == 0:
         state["seconds"] = seconds_before + time.monotonic() - start
+        state["log_bytes"] = log_path.stat().st_size if log_path.exists() else 0
         save_checkpoint(run, model, optimizers, cfg, state, train_set.rng)
         plain = build_model(cfg)  # the same model without DDP wrappers, on the CPU
         plain.load_state_dict(_unwrapped_state(model))
@@ -570,7 +576,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             "steps": state["step"], "epochs_completed": state["epoch"],
             "train_images": len(train_set), "val_images": len(val_set),
             "hardware": _hardware(device), "training_seconds": round(state["seconds"], 1)}))
-        (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        from colorizer.io import atomic_write
+
+        atomic_write(run / "config.json", lambda tmp: tmp.write_text(json.dumps(asdict(cfg), indent=1)))
     if distributed:
         in_sync = ranks_in_sync(model)
         if rank == 0:
@@ -617,6 +625,19 @@ def _tensorboard(run: Path):
     except ImportError:  # tensorboard is an optional extra: pip install 'colorizer[train]'
         return None
     return SummaryWriter(str(run / "tensorboard"))
+
+
+def _trim_log(path: Path, state: dict) -> None:
+    """Cut log.csv back to its length when the checkpoint that a run starts from was written
+    (``state["log_bytes"]``; a fresh run: nothing), dropping what a killed run logged after it
+    (it is logged again), so that a resumed run's log reads like an uninterrupted one's."""
+    if not path.exists():
+        return
+    keep = int(state.get("log_bytes", 0))
+    if keep == 0:
+        path.unlink()
+    elif path.stat().st_size > keep:
+        os.truncate(path, keep)
 
 
 def _log(path: Path, row: dict, writer) -> None:

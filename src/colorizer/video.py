@@ -21,7 +21,6 @@ from __future__ import annotations
 import io as _io
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -30,7 +29,15 @@ from pathlib import Path
 import numpy as np
 
 from colorizer.errors import ColorizerError
-from colorizer.io import FORMATS, Picture, atomic_write, encode_png8, file_mode, read_image
+from colorizer.io import (
+    FORMATS,
+    Picture,
+    atomic_write,
+    encode_png8,
+    file_mode,
+    make_temp_dir,
+    read_image,
+)
 
 #: Video file extensions read and written, with the container (FFmpeg muxer) used to write them.
 VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
@@ -206,7 +213,10 @@ class VideoWriter:
         import av
 
         self._av = av
-        self.out = av.open(str(path), "w", format=container_format)
+        # bitexact: no random ids (Matroska's segment UID) or version strings, so the same clip gives
+        # the same bytes, e.g. when a killed run is run again
+        self.out = av.open(str(path), "w", format=container_format,
+                           container_options={"fflags": "+bitexact"})
         webm = container_format == "webm"
         self.stream = self.out.add_stream("libvpx-vp9" if webm else "libx264", rate=reader.fps)
         self.stream.width, self.stream.height = reader.width, reader.height
@@ -266,7 +276,7 @@ def _replace_folder(tmp: Path, dst: Path, overwrite: bool) -> None:
     if dst.exists():
         if not overwrite:
             raise FileExistsError(f"{dst}: exists, not overwritten (use --overwrite)")
-        old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", dir=dst.parent))
+        old = make_temp_dir(dst)
         os.replace(dst, old / dst.name)
         os.replace(tmp, dst)
         shutil.rmtree(old, ignore_errors=True)
@@ -618,8 +628,7 @@ def _write_video(reader: FrameReader, dst: Path, run, overwrite: bool) -> int:
 
 
 def _write_folder(dst: Path, run, overwrite: bool) -> int:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
+    tmp = make_temp_dir(dst)  # cleared by a later run if this one is killed
     try:
         os.chmod(tmp, file_mode() | (file_mode() & 0o444) >> 2)  # as mkdir would, not mkdtemp's 0o700
 

@@ -43,6 +43,12 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        if head[:1] == b"\x80" or head == b"PK":  # a pickle, or torch.save's zip of pickles
+            raise ColorizerError(f"{path}: is a pickle (PyTorch .pth/.pt), not a readable safetensors file; "
+                                 "pickles are never loaded, as they can run code. Convert it with "
+                                 "safetensors.torch.save_file where you trust it") from None
         raise ColorizerError(f"{path}: not a readable safetensors file ({exc})") from None
     card = {}
     if card_path(path).is_file():

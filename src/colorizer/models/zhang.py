@@ -376,10 +376,16 @@ def from_authors_siggraph17(state: dict, source: str = "weights") -> Siggraph17C
 def load_authors_file(path: str) -> Colorizer:
     """Load the authors' ECCV16 or SIGGRAPH17 .pth safely (tensors only:
     ``torch.load(weights_only=True)``); which one is told by its keys."""
+    import warnings
+
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols: the error says enough
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle content that is not plain tensors, or not a torch file
-        raise ColorizerError(f"{path}: not a plain PyTorch state dict ({exc})") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ColorizerError(f"{path}: not a plain PyTorch state dict; only tensors are loaded, "
+                             f"never code ({first})") from None
     if not isinstance(state, dict):
         raise ColorizerError(f"{path}: expected a state dict, got {type(state).__name__}")
     if "model_class.0.weight" in state or "model10.1.weight" in state:
