@@ -46,7 +46,8 @@ def markdown(card: dict) -> str:
              "A blind denoising autoencoder for the lightness of old photos (issue 17): "
              "`colorize denoise`, `colorize image --denoise`.", "",
              f"- **Architecture:** {card['architecture']} {json.dumps(card['config'])}",
-             f"- **Parameters:** {card['parameters']:,}; stored as float16 ({card['file_bytes'] / 1e6:.1f} MB)",
+             f"- **Parameters:** {card['parameters']:,}; stored as float16 "
+             f"({card['file_bytes'] / 1e6:.1f} MB)",
              f"- **Data:** {data['prepared_with']}; {data['train']} training and {data['val']} validation "
              f"photos. {data['sources']}. {data['note']}",
              "- **Damage** (made per batch by the model, `colorizer.damage`): Gaussian sigma uniform in "
@@ -55,7 +56,8 @@ def markdown(card: dict) -> str:
              f"blur (p {card['config']['p_blur']}), on the 8-bit grey.",
              f"- **Training:** `colorize train --model denoise "
              f"{' '.join(f'--data DATASET{i + 1}' for i in range(len(t['data'])))}"
-             + (f" --data-weights {','.join(f'{w:g}' for w in t['data_weights'])}" if t.get("data_weights") else "")
+             + (f" --data-weights {','.join(f'{w:g}' for w in t['data_weights'])}"
+                if t.get("data_weights") else "")
              + f" --size {t['size']} --batch-size {t['batch_size']} --lr {t['lr']} --epochs {t['epochs']} "
              f"--lr-schedule {t['lr_schedule']} --max-minutes {t['max_minutes']} --threads {t['threads']}"
              + (f" {sets}" if sets else "") + f"`; {card['steps']} steps "
@@ -106,7 +108,8 @@ def main():
     card["benchmark"] = {k: bench[k] for k in ("images", "photos", "nlm_h", "ms_per_512", "threads", "table")}
     card["benchmark"]["psnr_ssim"] = {s: {m: {"psnr": v["psnr"], "ssim": v["ssim"]} for m, v in row.items()}
                                       for s, row in bench["sigmas"].items()}
-    ev = evaluation({"clean": args.eval_clean, "noisy": args.eval_noisy, "noisy_denoised": args.eval_denoised})
+    ev = evaluation({"clean": args.eval_clean, "noisy": args.eval_noisy,
+                     "noisy_denoised": args.eval_denoised})
     if ev:
         card["evaluation"] = ev
     if args.notes:

@@ -361,6 +361,8 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 @click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.99),
               help="For data without a stored split.")
 @click.option("--max-minutes", type=click.FloatRange(min=0), help="Stop (and save) after this long.")
+@click.option("--val-images", default=128, show_default=True, type=click.IntRange(min=0),
+              help="Validation photos scored after each epoch.")
 @click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(min=1),
               help="Steps between checkpoints.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
@@ -378,7 +380,7 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
                    "The denoiser always makes its own.")
 @_user_errors
 def train(model, data, data_weights, out, epochs, batch_size, lr, lr_schedule, size, val_fraction,
-          max_minutes,
+          max_minutes, val_images,
           checkpoint_every, resume, seed, device, threads, init, overrides, damage):
     """Train a colorizer (Adam, validation each epoch, resumable checkpoints).
 
@@ -412,7 +414,8 @@ def train(model, data, data_weights, out, epochs, batch_size, lr, lr_schedule, s
                       epochs=epochs,
                       batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, size=size,
                       val_fraction=val_fraction,
-                      max_minutes=max_minutes, checkpoint_every=checkpoint_every, seed=seed,
+                      max_minutes=max_minutes, val_images=val_images,
+                      checkpoint_every=checkpoint_every, seed=seed,
                       device=device, threads=threads, init=init, model_config=model_config,
                       damage=damage)
     final = run(cfg, resume=resume)
@@ -557,10 +560,13 @@ def models():
     except Exception as exc:  # no trained model ships yet
         default = f"(none: {exc})"
     click.echo(f"default -> {default}")
-    for name in registry.list_colorizers():
-        click.echo(f"\n{name}{' (default)' if name == default else ''}: {registry.describe(name)}")
+    for name in registry.list_colorizers() + registry.list_denoisers():
+        denoiser = name in registry.list_denoisers()
+        tag = " (default)" if name == default else \
+            " (denoiser: colorize denoise, --denoise)" if denoiser else ""
+        click.echo(f"\n{name}{tag}: {registry.describe(name)}")
         try:
-            card = registry.get_colorizer(name).card
+            card = (registry.get_denoiser if denoiser else registry.get_colorizer)(name).card
         except Exception as exc:  # a trainable model without shipped weights
             click.echo(f"  ({exc})")
             continue
