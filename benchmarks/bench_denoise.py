@@ -137,6 +137,10 @@ def main() -> None:
                          "on a busy 2-core machine).")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--include", action="append", default=[],
+                    help="JSON of an earlier run on the same photos and sigmas (e.g. BM3D's, which is "
+                         "slow): its methods that this run lacks join the table, after checking that "
+                         "its noisy inputs were identical (per-photo PSNR). Repeatable.")
     ap.add_argument("--out", help="Also write the results as JSON here.")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -189,10 +193,22 @@ def main() -> None:
     results["ms_per_512"] = {m: best_ms(fn, x, 25, args.repeat if m != "bm3d" else 1)
                              for m, fn in runs.items()}
     results["threads"] = args.threads
+    for other_path in args.include:
+        other = json.loads(Path(other_path).read_text())
+        for key, row in results["sigmas"].items():
+            theirs = other["sigmas"].get(key)
+            if theirs is None or theirs["noisy"]["per_photo_psnr"] != row["noisy"]["per_photo_psnr"]:
+                raise SystemExit(f"{other_path}: not the same noisy photos at sigma {key}")
+            for m, v in theirs.items():
+                if m not in row:
+                    row[m] = {**v, "from": other_path}
+                    if m in other.get("ms_per_512", {}):
+                        results["ms_per_512"][m] = other["ms_per_512"][m]
+    shown = list(dict.fromkeys(m for row in results["sigmas"].values() for m in row))
     lines = ["| method | " + " | ".join(f"PSNR σ={s:g}" for s in sigmas) + " | "
              + " | ".join(f"SSIM σ={s:g}" for s in sigmas) + " | ms per 512² |",
              "|---|" + "---|" * (2 * len(sigmas) + 1)]
-    for m in ["noisy", *runs]:
+    for m in shown:
         cells = [results["sigmas"][str(s)][m]["psnr"] for s in sigmas if m in results["sigmas"][str(s)]]
         cells_s = [results["sigmas"][str(s)][m]["ssim"] for s in sigmas if m in results["sigmas"][str(s)]]
         ms = results["ms_per_512"].get(m)
