@@ -39,6 +39,17 @@ def evaluation(reports: dict) -> dict:
     return out
 
 
+def _first_stage(card: dict) -> list[str]:
+    p = card.get("first_stage")
+    if not p:
+        return []
+    t = p["training"]
+    return [f"- **First stage:** the run that `--init` names: {p['steps']} steps ({p['epochs_completed']} "
+            f"epochs, {p['training_seconds'] / 60:.0f} minutes) with --lr {t['lr']} --lr-schedule "
+            f"{t['lr_schedule']} --epochs {t['epochs']} --max-minutes {t['max_minutes']}, otherwise the "
+            "same command, from random weights."]
+
+
 def markdown(card: dict) -> str:
     t, data, bench = card["training"], card["data"], card.get("benchmark")
     sets = " ".join(f"--set {k}={json.dumps(v)}" for k, v in t.get("overrides", {}).items())
@@ -59,11 +70,13 @@ def markdown(card: dict) -> str:
              + (f" --data-weights {','.join(f'{w:g}' for w in t['data_weights'])}"
                 if t.get("data_weights") else "")
              + f" --size {t['size']} --batch-size {t['batch_size']} --lr {t['lr']} --epochs {t['epochs']} "
-             f"--lr-schedule {t['lr_schedule']} --max-minutes {t['max_minutes']} --threads {t['threads']}"
+             f"--lr-schedule {t['lr_schedule']} --max-minutes {t['max_minutes']} --threads {t['threads']} "
+             f"--val-images {t['val_images']}" + (f" --init {t['init']}" if t.get("init") else "")
              + (f" {sets}" if sets else "") + f"`; {card['steps']} steps "
              f"({card['epochs_completed']} epochs), Adam, seed {t['seed']}.",
+             *_first_stage(card),
              f"- **Hardware:** {card['hardware']}; {card.get('training_seconds', 0) / 60:.0f} minutes "
-             "of training.", ""]
+             "of training" + (" in both stages." if card.get("first_stage") else "."), ""]
     if bench:
         lines += [
              f"## Denoising on {bench['images']} ({bench['photos']} photos, grey L, native size)", "",
@@ -77,8 +90,9 @@ def markdown(card: dict) -> str:
     if sub:
         lines += [f"BM3D (given the true sigma) on {sub['photos']} of these photos "
                   f"({', '.join(sub['names'])}), "
-                  "a separate run (`--photos 8 --methods nlm,bm3d,ours`), where ours and NLM are scored "
-                  "on the same photos:", "", sub["table"], ""]
+                  "(`--photos 8 --sigmas 25 --methods nlm,ours --include BM3D_RUN.json`: BM3D's row comes "
+                  "from an earlier `--methods nlm,bm3d` run on the identical noisy inputs, checked photo by "
+                  "photo; its time was measured at low priority on the busy machine):", "", sub["table"], ""]
     ev = card.get("evaluation")
     if ev:
         lines += ["## Colorizing noisy photos (default colorizer, AuC %)", "",
@@ -108,8 +122,17 @@ def main():
     ap.add_argument("--eval-noisy", type=Path)
     ap.add_argument("--eval-denoised", type=Path)
     ap.add_argument("--notes", default="")
+    ap.add_argument("--previous", type=Path,
+                    help="The run that --run started from (--init): recorded as the first stage.")
     args = ap.parse_args()
     card = json.loads((args.run / "denoise.json").read_text())
+    if args.previous:
+        prev = json.loads((args.previous / "denoise.json").read_text())
+        card["first_stage"] = {"run": str(args.previous), "steps": prev["steps"],
+                               "epochs_completed": prev["epochs_completed"],
+                               "training_seconds": prev["training_seconds"],
+                               "training": prev["training"]}
+        card["training_seconds"] = round(card["training_seconds"] + prev["training_seconds"], 1)
     card.pop("chroma_gain", None)
     card.pop("calibration", None)
     card["data"] = data_section(card["training"]["data"], card["training"].get("data_weights") or [])
