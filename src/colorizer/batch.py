@@ -77,13 +77,15 @@ def _out_name(src: Path, suffix: str = "") -> str:
 
 
 def plan_jobs(inputs: Iterable[str | os.PathLike], output: str | os.PathLike | None = None,
-              out_dir: str | os.PathLike | None = None) -> list[Job]:
+              out_dir: str | os.PathLike | None = None, suffix: str = OUTPUT_SUFFIX,
+              folder_suffix: str = "_colorized") -> list[Job]:
     """Map inputs (files or folders) to output paths.
 
     * ``output``: exactly one input file, written to that path.
     * ``out_dir``: files go to ``out_dir/NAME``; a folder's files keep their relative paths.
     * neither: a file goes beside itself as ``STEM_color.EXT``; a folder ``F`` goes to a new
-      sibling folder ``F_colorized`` with the same layout.
+      sibling folder ``F_colorized`` with the same layout (``suffix`` and ``folder_suffix``
+      name them otherwise, e.g. ``_denoised`` for ``colorize denoise``).
     """
     inputs = [Path(p) for p in inputs]
     if output is not None and out_dir is not None:
@@ -96,12 +98,12 @@ def plan_jobs(inputs: Iterable[str | os.PathLike], output: str | os.PathLike | N
     jobs = []
     for p in inputs:
         if p.is_dir():
-            base = Path(out_dir) if out_dir is not None else p.parent / f"{p.resolve().name}_colorized"
+            base = Path(out_dir) if out_dir is not None else p.parent / f"{p.resolve().name}{folder_suffix}"
             jobs += [Job(f, base / f.relative_to(p).parent / _out_name(f)) for f in find_images(p)]
         elif out_dir is not None:
             jobs.append(Job(p, Path(out_dir) / _out_name(p)))
         else:
-            jobs.append(Job(p, p.with_name(_out_name(p, OUTPUT_SUFFIX))))
+            jobs.append(Job(p, p.with_name(_out_name(p, suffix))))
     return jobs
 
 

@@ -117,10 +117,13 @@ def cli():
 @click.option("--confidence", type=click.Path(dir_okay=False, path_type=Path),
               help="For one input: also write a confidence map (white = sure, dark = a guess), "
                    "for models that give one (zhang).")
+@click.option("--denoise", is_flag=True,
+              help="Remove noise, grain and JPEG damage from the lightness first (the denoise "
+                   "model, as `colorize denoise`); the output's L is then the denoised one.")
 @cluster_options
 @_user_errors
 def image(inputs, output, out_dir, saturation, model, weights, size, device, overwrite, max_pixels,
-          samples, confidence, workers, scheduler):
+          samples, confidence, denoise, workers, scheduler):
     """Colorize image files or folders (recursively) at their full resolution.
 
     A colour photo is re-colorized from its lightness. Bad files are reported one line each and
@@ -135,6 +138,8 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
     if workers or scheduler:
         if confidence is not None:
             raise click.UsageError("--confidence takes one photo; drop --workers/--scheduler")
+        if denoise:
+            raise click.UsageError("--denoise does not run on a cluster yet; drop --workers/--scheduler")
         from colorizer.distributed import ClusterConfig, colorize_on_cluster
 
         summary = colorize_on_cluster(jobs, ClusterConfig(workers, scheduler), model=model,
@@ -148,6 +153,11 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
     from colorizer.registry import get_colorizer
 
     net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
+    denoiser = None
+    if denoise:
+        from colorizer.registry import get_denoiser
+
+        denoiser = get_denoiser(device=device)
     if len(jobs) <= 4 and net.device.type == "cpu":
         # oneDNN spends ~0.3 s building per-layer kernels on the first image, which only pays off
         # over many images; for a few photos the plain kernels finish sooner (measured on a
@@ -176,7 +186,48 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
         write_image(Picture.from_array((np.clip(conf, 0, 1) * 255).astype(np.uint8)), confidence,
                     overwrite=overwrite, inputs=(jobs[0].src,))
     summary = run_jobs(jobs, lambda pic, job: colorize_picture(pic, net, size, sample=job.variant,
-                                                                 saturation=saturation),
+                                                                 saturation=saturation,
+                                                                 denoiser=denoiser),
+                       overwrite=overwrite, max_pixels=max_pixels, first=first)
+    click.echo(summary.line(), err=True)
+    sys.exit(1 if summary.failed else 0)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file, for a single input file.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder; folders keep their layout inside it. Default: beside each "
+                   "file as NAME_denoised.EXT, or a sibling folder FOLDER_denoised.")
+@click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0, 2),
+              help="How much of the estimated noise is removed: 1 as trained, 0.5 keeps some grain.")
+@click.option("-m", "--model", default="denoise", show_default=True, help="Denoiser name.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="A .safetensors file to use instead of the shipped weights.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
+@click.option("--max-pixels", default=MAX_PIXELS_DEFAULT, show_default=True,
+              type=click.IntRange(min=1), help="Refuse images larger than this many pixels.")
+@_user_errors
+def denoise(inputs, output, out_dir, strength, model, weights, device, overwrite, max_pixels):
+    """Remove noise, film grain and JPEG damage from photos (grey or colour) at full resolution.
+
+    Only the lightness is cleaned: a grey photo stays grey, a colour photo keeps its colours.
+    The model is blind (no noise level to give). Bad files are reported one line each and the
+    rest go on; inputs are never modified and existing outputs are kept unless --overwrite.
+    """
+    from colorizer.batch import plan_jobs, read_ahead, run_jobs
+
+    jobs = plan_jobs(inputs, output, out_dir, suffix="_denoised", folder_suffix="_denoised")
+    if not jobs:
+        raise click.UsageError("no image files found in the given inputs")
+    first = read_ahead(jobs, max_pixels)
+    from colorizer.api import denoise_picture
+    from colorizer.registry import get_denoiser
+
+    net = get_denoiser(model, weights=str(weights) if weights else None, device=device)
+    summary = run_jobs(jobs, lambda pic, job: denoise_picture(pic, net, strength),
                        overwrite=overwrite, max_pixels=max_pixels, first=first)
     click.echo(summary.line(), err=True)
     sys.exit(1 if summary.failed else 0)
@@ -376,6 +427,8 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 @click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.99),
               help="For data without a stored split.")
 @click.option("--max-minutes", type=click.FloatRange(min=0), help="Stop (and save) after this long.")
+@click.option("--val-images", default=128, show_default=True, type=click.IntRange(min=0),
+              help="Validation photos scored after each epoch.")
 @click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(min=1),
               help="Steps between checkpoints.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
@@ -387,10 +440,14 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
                    "random ones: fine-tune on your own photos.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Model config override, VALUE as JSON, e.g. --set lambda_adv=0.02.")
+@click.option("--damage", default="light", show_default=True, type=click.Choice(["light", "old", "none"]),
+              help="Damage on the training photos' L: light (mild noise, JPEG), old (old scans: noise "
+                   "up to sigma 50, film grain, JPEG 20-90, blur; a noise-robust colorizer) or none. "
+                   "The denoiser always makes its own.")
 @_user_errors
 def train(model, data, data_weights, out, epochs, batch_size, lr, lr_schedule, size, val_fraction,
-          max_minutes,
-          checkpoint_every, resume, seed, device, threads, init, overrides):
+          max_minutes, val_images,
+          checkpoint_every, resume, seed, device, threads, init, overrides, damage):
     """Train a colorizer (Adam, validation each epoch, resumable checkpoints).
 
     Also runs under torchrun for DDP: torchrun --nproc_per_node=N -m colorizer.train [OPTIONS].
@@ -423,8 +480,10 @@ def train(model, data, data_weights, out, epochs, batch_size, lr, lr_schedule, s
                       epochs=epochs,
                       batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, size=size,
                       val_fraction=val_fraction,
-                      max_minutes=max_minutes, checkpoint_every=checkpoint_every, seed=seed,
-                      device=device, threads=threads, init=init, model_config=model_config)
+                      max_minutes=max_minutes, val_images=val_images,
+                      checkpoint_every=checkpoint_every, seed=seed,
+                      device=device, threads=threads, init=init, model_config=model_config,
+                      damage=damage)
     final = run(cfg, resume=resume)
     click.echo(f"weights: {final} (card: {final.with_suffix('.json')})", err=True)
 
@@ -468,10 +527,15 @@ def calibrate(weights, data, size):
               help="Grading resolution (the seed graded at 256x256).")
 @click.option("--out", default="report", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
-@click.option("--seed", default=0, show_default=True, help="Seed for the bootstrap intervals.")
+@click.option("--seed", default=0, show_default=True,
+              help="Seed for the bootstrap intervals (and for --noise).")
+@click.option("--noise", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Gaussian noise of this sigma (8-bit units, seeded) added to each grey input.")
+@click.option("--denoise", is_flag=True,
+              help="Denoise each input's L first (the denoise model) and also report its PSNR.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report in --out.")
 @_user_errors
-def evaluate(models, images, videos, max_frames, size, out, seed, overwrite):
+def evaluate(models, images, videos, max_frames, size, out, seed, noise, denoise, overwrite):
     """Score colorizers on photos: the seed's metrics, PSNR/SSIM/CIEDE2000/AuC/colourfulness,
     and a side-by-side HTML report (report.html, summary.md/json, per_image.csv, bars.png)."""
     from colorizer.evaluate import EvalConfig
@@ -491,7 +555,8 @@ def evaluate(models, images, videos, max_frames, size, out, seed, overwrite):
     if not images:
         raise click.UsageError("give --images (photos) or --videos (clips)")
     cfg = EvalConfig(models=[m.strip() for m in models.split(",") if m.strip()],
-                     images=[str(i) for i in images], out=str(out), size=size, seed=seed)
+                     images=[str(i) for i in images], out=str(out), size=size, seed=seed,
+                     noise=noise, denoise=denoise)
     summary = run(cfg, say=lambda line: click.echo(line, err=True))
     click.echo((out / "summary.md").read_text())
     click.echo(f"report: {out / 'report.html'} ({summary['images_scored']} photos scored)", err=True)
@@ -561,10 +626,13 @@ def models():
     except Exception as exc:  # no trained model ships yet
         default = f"(none: {exc})"
     click.echo(f"default -> {default}")
-    for name in registry.list_colorizers():
-        click.echo(f"\n{name}{' (default)' if name == default else ''}: {registry.describe(name)}")
+    for name in registry.list_colorizers() + registry.list_denoisers():
+        denoiser = name in registry.list_denoisers()
+        tag = " (default)" if name == default else \
+            " (denoiser: colorize denoise, --denoise)" if denoiser else ""
+        click.echo(f"\n{name}{tag}: {registry.describe(name)}")
         try:
-            card = registry.get_colorizer(name).card
+            card = (registry.get_denoiser if denoiser else registry.get_colorizer)(name).card
         except Exception as exc:  # a trainable model without shipped weights
             click.echo(f"  ({exc})")
             continue

@@ -460,15 +460,22 @@ class LabDataset:
         degraded L (:meth:`degrade_l`).
     val_fraction : float
         For arrays without split.npy.
+    damage : {"light", "old", "none"}
+        With ``augment``, what :meth:`degrade_l` does to L: "light" (mild jitter, noise, JPEG),
+        "old" (the old-scan damage of :mod:`colorizer.damage`, for noise-robust colorizers), or
+        "none" (clean L, e.g. for the denoiser, which damages its own input).
 
     Items are ``(L, ab)``: float32 tensors (1, S, S) with L in [0, 100] and (2, S, S) in Lab units.
     Arrays are memory-mapped; nothing is loaded whole.
     """
 
     def __init__(self, roots, split: str = "train", size: int | None = None, augment: bool = False,
-                 val_fraction: float = 0.1, seed: int = 0):
+                 val_fraction: float = 0.1, seed: int = 0, damage: str = "light"):
         if split not in ("train", "val", "all"):
             raise ColorizerError(f"split must be train, val or all, got {split!r}")
+        if damage not in ("light", "old", "none"):
+            raise ColorizerError(f"damage must be light, old or none, got {damage!r}")
+        self.damage = damage
         self.sources = []  # (l rows, ab rows, row indices)
         for root in [Path(r) for r in ([roots] if isinstance(roots, (str, Path)) else roots)]:
             ls, abs_, split_arr = _open_root(root)
@@ -497,12 +504,19 @@ class LabDataset:
         return np.asarray(l_rows[row]), np.asarray(ab_rows[row])
 
     def degrade_l(self, L: np.ndarray) -> np.ndarray:
-        """What old scans do to lightness, at random (the target colour is left alone): a
-        slight gain/offset jitter (half the items), Gaussian noise (a quarter, sigma 1-4 L units)
-        and JPEG compression (a quarter, quality 30-90)."""
+        """What old scans do to lightness, at random (the target colour is left alone). "light":
+        a slight gain/offset jitter (half the items), Gaussian noise (a quarter, sigma 1-4 L
+        units) and JPEG compression (a quarter, quality 30-90); "old": :func:`colorizer.damage.
+        damage_grey` on the 8-bit grey (noise up to sigma 50, grain, JPEG 20-90, blur)."""
         import cv2
 
         rng = self.rng
+        if self.damage == "none":
+            return np.asarray(L, np.float32)
+        if self.damage == "old":
+            from colorizer.damage import damage_grey, grey_to_l, grey_u8
+
+            return grey_to_l(damage_grey(grey_u8(L), rng))
         if rng.random() < 0.5:
             L = L * rng.uniform(0.9, 1.1) + rng.uniform(-5, 5)
         if rng.random() < 0.25:

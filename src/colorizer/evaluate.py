@@ -9,6 +9,11 @@ Outputs in the report folder: ``per_image.csv``, ``summary.json`` and ``summary.
 95% bootstrap interval per model and metric), ``bars.png``, and ``report.html``, a self-contained
 page (images inlined, no scripts, no external requests) with one row per photo: grey input, each
 model, ground truth, and each tile's scores.
+
+Noisy input (``noise``): the photo's 8-bit grey gets seeded Gaussian noise of that sigma
+(clipped, rounded, as a saved scan), and every model colours that; with ``denoise`` the denoiser
+cleans its L first, and the summary adds the PSNR (8-bit grey, data range 255) of the noisy and
+the denoised input against the clean grey.
 """
 
 from __future__ import annotations
@@ -55,6 +60,33 @@ class EvalConfig:
     seed: int = 0
     bootstrap: int = 1000
     weights: dict = field(default_factory=dict)
+    noise: float = 0.0  # sigma of Gaussian noise on the 8-bit grey input (0: clean)
+    denoise: bool = False  # denoise the input's L first (the "denoise" model, or weights["denoise"])
+
+
+def _input_picture(truth: np.ndarray, cfg: EvalConfig, index: int, denoiser) -> tuple:
+    """The picture the models colour (the photo's grey, noisy and/or denoised as ``cfg`` asks)
+    and, when denoising, the PSNR (dB) of the noisy and of the denoised grey against the clean."""
+    from colorizer.api import denoise_l
+    from colorizer.color import l_to_grey_srgb
+    from colorizer.damage import add_gaussian_noise, grey_u8
+    from colorizer.io import Picture
+    from colorizer.models.denoise import psnr_u8
+
+    pic = Picture.from_array(truth)
+    if not cfg.noise and denoiser is None:
+        return pic, None
+    clean = grey_u8(pic.lightness())
+    grey = add_gaussian_noise(clean, cfg.noise, np.random.default_rng([cfg.seed, index])) \
+        if cfg.noise else clean
+    pic = Picture.from_array(grey)
+    if denoiser is None:
+        return pic, None
+    import torch
+
+    L = denoise_l(pic.lightness(), denoiser)
+    psnrs = (psnr_u8(grey, clean), psnr_u8(grey_u8(L), clean))
+    return Picture.from_array(l_to_grey_srgb(torch.from_numpy(L)).numpy()), psnrs
 
 
 def _load_photos(cfg: EvalConfig, say) -> list[tuple[str, np.ndarray]]:
@@ -126,11 +158,15 @@ def evaluate(cfg: EvalConfig, progress: bool = True, say=print) -> dict:
 
     from colorizer.api import colorize_picture
     from colorizer.color import rgb2lab
-    from colorizer.io import Picture
     from colorizer.registry import get_colorizer
 
     names = ["gray"] + [m for m in cfg.models if m != "gray"]
     models = {n: get_colorizer(n, weights=cfg.weights.get(n), device="cpu") for n in names}
+    denoiser = None
+    if cfg.denoise:
+        from colorizer.registry import get_denoiser
+
+        denoiser = get_denoiser(weights=cfg.weights.get("denoise"), device="cpu")
     photos = _load_photos(cfg, say)
     scored = [(f, rgb) for f, rgb, is_grey in photos if not is_grey]
     grey_truths = [f for f, _, is_grey in photos if is_grey]
@@ -141,12 +177,14 @@ def evaluate(cfg: EvalConfig, progress: bool = True, say=print) -> dict:
     prior = metrics.ab_prior(rgb2lab(rgb)[..., 1:] for _, rgb in scored)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, tiles = [], []
+    rows, tiles, denoised = [], [], []
     torch.manual_seed(cfg.seed)
-    for f, truth in tqdm(scored, unit="img", disable=not progress, desc="evaluate"):
+    for i, (f, truth) in enumerate(tqdm(scored, unit="img", disable=not progress, desc="evaluate")):
         labels = metrics.grading_regions(truth)
         truth_lab = rgb2lab(truth).astype(np.float64)
-        pic = Picture.from_array(truth)
+        pic, psnrs = _input_picture(truth, cfg, i, denoiser)
+        if psnrs is not None:
+            denoised.append(psnrs)
         grey_input = colorize_picture(pic, models["gray"], cfg.size).to_array(np.uint8)
         images = {}
         for name, model in models.items():
@@ -157,6 +195,10 @@ def evaluate(cfg: EvalConfig, progress: bool = True, say=print) -> dict:
                          **score(pred, truth, labels, prior, truth_lab)})
         tiles.append((f, grey_input, images, truth))
     summary = _summarise(rows, names, cfg, grey_truths)
+    if denoised:
+        noisy, clean = np.array(denoised).T
+        summary["denoise"] = {"sigma": cfg.noise, "psnr_input": float(noisy.mean()),
+                              "psnr_denoised": float(clean.mean()), "images": len(denoised)}
     _write_csv(out / "per_image.csv", rows)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(_markdown(summary))
@@ -198,6 +240,14 @@ def _markdown(summary: dict) -> str:
             m = summary["models"][n][key]
             cells.append(f"{m['mean']:.2f} [{m['ci95'][0]:.2f}, {m['ci95'][1]:.2f}]")
         lines.append(f"| {label.strip()} | " + " | ".join(cells) + " |")
+    cfg = summary["config"]
+    if cfg.get("noise") or cfg.get("denoise"):
+        lines += ["", f"Input: the photos' 8-bit grey with Gaussian noise sigma {cfg['noise']:g} "
+                  f"(seed {cfg['seed']})" + (", denoised by the denoise model." if cfg["denoise"] else ".")]
+    if "denoise" in summary:
+        d = summary["denoise"]
+        lines += [f"Denoising PSNR (8-bit grey, vs the clean grey): input {d['psnr_input']:.2f} dB -> "
+                  f"denoised {d['psnr_denoised']:.2f} dB on {d['images']} photos."]
     if summary["greyscale_not_scored"]:
         lines += ["", "Greyscale ground truths, not scored: "
                   + ", ".join(os.path.basename(f) for f in summary["greyscale_not_scored"])]

@@ -83,19 +83,21 @@ class _Entry:
     summary: str
     takes_weights: bool
     build: Callable[[], Colorizer] | None = None  # an untrained instance (trainable models)
+    kind: str = "colorizer"  # or "denoiser": a model on L that is run before a colorizer
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register(name: str, summary: str, takes_weights: bool = True, build=None):
+def register(name: str, summary: str, takes_weights: bool = True, build=None, kind: str = "colorizer"):
     """Class or factory decorator: ``factory(weights=None) -> Colorizer`` under ``name``.
 
-    ``build()``, for trainable models, makes an untrained instance (training, tests).
+    ``build()``, for trainable models, makes an untrained instance (training, tests). ``kind``
+    "denoiser" registers a model that cleans L instead of colouring it (:func:`get_denoiser`).
     """
 
     def deco(factory):
-        _REGISTRY[name] = _Entry(factory, summary, takes_weights, build)
+        _REGISTRY[name] = _Entry(factory, summary, takes_weights, build, kind)
         return factory
 
     return deco
@@ -124,7 +126,13 @@ def _load_builtins() -> None:
 def list_colorizers() -> list[str]:
     """Names of every registered colorizer (``default`` is an alias, not listed)."""
     _load_builtins()
-    return sorted(_REGISTRY)
+    return sorted(n for n, e in _REGISTRY.items() if e.kind == "colorizer")
+
+
+def list_denoisers() -> list[str]:
+    """Names of the registered denoisers (models that clean L before colorizing)."""
+    _load_builtins()
+    return sorted(n for n, e in _REGISTRY.items() if e.kind == "denoiser")
 
 
 def describe(name: str) -> str:
@@ -164,6 +172,23 @@ def get_colorizer(name: str = "default", *, weights: str | None = None,
     """Build a colorizer by name, load its shipped (or the given) weights, in eval mode."""
     name = resolve_name(name)
     entry = _REGISTRY[name]
+    if entry.kind != "colorizer":
+        raise ColorizerError(f"{name!r} is a {entry.kind}, not a colorizer; colorizers: "
+                             f"{', '.join(['default', *list_colorizers()])}")
+    return _build(name, entry, weights, device)
+
+
+def get_denoiser(name: str = "denoise", *, weights: str | None = None,
+                 device: str | torch.device | None = None) -> Colorizer:
+    """Build a denoiser by name (``colorize denoise``, ``--denoise``) with its shipped (or the
+    given) weights, in eval mode."""
+    _load_builtins()
+    if name not in list_denoisers():
+        raise ColorizerError(f"unknown denoiser {name!r}; valid names: {', '.join(list_denoisers())}")
+    return _build(name, _REGISTRY[name], weights, device)
+
+
+def _build(name: str, entry: _Entry, weights: str | None, device) -> Colorizer:
     if weights is not None and not entry.takes_weights:
         raise ColorizerError(f"model {name!r} has no weights; drop --weights")
     model = entry.factory(weights=weights) if entry.takes_weights else entry.factory()

@@ -49,6 +49,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     init: str | None = None  # weights (.safetensors) to start from instead of random ones
+    damage: str = "light"  # damage on the input L: "light", "old" (colorizer.damage) or "none"
     model_config: dict = field(default_factory=dict)
 
 
@@ -401,8 +402,9 @@ def calibrate_weights(weights: str | os.PathLike, data: list[str], size: int | N
 # --- the loop -----------------------------------------------------------------------------------
 
 
-def _datasets(cfg: TrainConfig, run: Path):
-    """LabDatasets for train/val; plain image folders are prepared into the run folder first."""
+def _datasets(cfg: TrainConfig, run: Path, damage: str = "light"):
+    """LabDatasets for train/val; plain image folders are prepared into the run folder first.
+    ``damage``: what the training items' L goes through (:meth:`LabDataset.degrade_l`)."""
     from colorizer.data import LabDataset, PrepareConfig, prepare
 
     roots = []
@@ -416,7 +418,7 @@ def _datasets(cfg: TrainConfig, run: Path):
                 prepare([d], target, PrepareConfig(val_fraction=cfg.val_fraction), progress=True)
             roots.append(target)
     train = LabDataset(roots, "train", cfg.size, augment=True, val_fraction=cfg.val_fraction,
-                       seed=cfg.seed)
+                       seed=cfg.seed, damage=damage)
     val = LabDataset(roots, "val", cfg.size, augment=False, val_fraction=cfg.val_fraction)
     if len(train) == 0:
         raise ColorizerError(f"{', '.join(cfg.data)}: no training images in --data (empty, or all "
@@ -491,13 +493,15 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             setattr(model, name, DDP(sub, device_ids=[device.index] if device.type == "cuda" else None,
                                      broadcast_buffers=False))
     optimizers = model.configure_optimizers(cfg.lr)
-    train_set, val_set = _datasets(cfg, run) if rank == 0 or not distributed else (None, None)
+    # a model that damages its own inputs (the denoiser: it needs the clean L as its target) says so
+    damage = getattr(model, "input_damage", cfg.damage)
+    train_set, val_set = _datasets(cfg, run, damage) if rank == 0 or not distributed else (None, None)
     if rank == 0:  # only now: bad --data leaves no empty run folder behind
         run.mkdir(parents=True, exist_ok=True)
     if distributed:
         dist.barrier()
         if train_set is None:
-            train_set, val_set = _datasets(cfg, run)
+            train_set, val_set = _datasets(cfg, run, damage)
     state = {"step": 0, "epoch": 0, "batch": 0}
     if hasattr(model, "fit_data") and not resume and not cfg.init:  # e.g. Zhang's class rebalancing weights
         model.fit_data(train_set)
@@ -555,7 +559,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             state["epoch"] += 1
             state["batch"] = 0
             if rank == 0 and len(val_set):
-                val = validate(model, val_set, device, cfg.val_images, cfg.batch_size)
+                # a model that is not a colorizer (the denoiser) brings its own validation
+                val = getattr(model, "validate", functools.partial(validate, model))(
+                    val_set, device, cfg.val_images, cfg.batch_size)
                 _log(log_path, {"step": state["step"], "epoch": state["epoch"], **val}, writer)
                 bar.write(f"epoch {state['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in val.items()))
     bar.close()
@@ -570,7 +576,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         # users run at than the training crops
         whole = copy.copy(val_set)
         whole.size = None
-        calibration = calibrate(plain, whole, torch.device("cpu")) if len(val_set) else {}
+        calibration = calibrate(plain, whole, torch.device("cpu")) \
+            if len(val_set) and not hasattr(plain, "validate") else {}
         save_weights(plain, final, model_card(plain, cfg, {
             "chroma_gain": calibration.get("chroma_gain", 1.0), "calibration": calibration,
             "steps": state["step"], "epochs_completed": state["epoch"],

@@ -1,3 +1,3 @@
 """Built-in colorizers; importing this package registers them."""
 
-from colorizer.models import baselines, gan, scribble, vae, zhang  # noqa: F401
+from colorizer.models import baselines, denoise, gan, scribble, vae, zhang  # noqa: F401

@@ -100,11 +100,12 @@ class TrainableColorizer(Colorizer):
         return model
 
 
-def register_trainable(name: str, summary: str):
-    """Class decorator: register a TrainableColorizer under ``name``, loading its weights."""
+def register_trainable(name: str, summary: str, kind: str = "colorizer"):
+    """Class decorator: register a TrainableColorizer under ``name``, loading its weights
+    (``kind``: see :func:`colorizer.registry.register`)."""
 
     def deco(cls):
-        register(name, summary, build=cls)(lambda weights=None: cls.load(name, weights))
+        register(name, summary, build=cls, kind=kind)(lambda weights=None: cls.load(name, weights))
         return cls
 
     return deco

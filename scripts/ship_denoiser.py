@@ -1,0 +1,170 @@
+"""Ship the trained denoiser inside the package (float16 storage), with its model card.
+
+    python scripts/ship_denoiser.py --run runs/denoise --bench bench_denoise.json \
+        [--eval-clean REPORT --eval-noisy REPORT --eval-denoised REPORT] [--notes TEXT]
+
+Writes src/colorizer/assets/denoise.safetensors (float tensors stored as float16: half the size,
+loaded back into float32; the PSNR lost is below 0.01 dB, checked by the benchmark run on the
+shipped file), src/colorizer/assets/denoise.json and docs/models/denoise.md, from the training
+card that `colorize train` wrote, the prepared datasets' dataset.json, the JSON of
+benchmarks/bench_denoise.py, and optionally the three `colorize evaluate` reports (clean input,
+--noise 25, --noise 25 --denoise) of the default colorizer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from ship_model import data_section  # noqa: E402
+
+
+def evaluation(reports: dict) -> dict:
+    out = {}
+    for label, folder in reports.items():
+        if folder is None:
+            continue
+        s = json.loads((Path(folder) / "summary.json").read_text())
+        out[label] = {"config": {k: s["config"][k] for k in ("models", "size", "seed", "noise", "denoise")
+                                 if k in s["config"]},
+                      "auc": {m: v["auc"]["mean"] for m, v in s["models"].items()},
+                      **({"denoise": s["denoise"]} if "denoise" in s else {})}
+    return out
+
+
+def _first_stage(card: dict) -> list[str]:
+    p = card.get("first_stage")
+    if not p:
+        return []
+    t = p["training"]
+    return [f"- **First stage:** the run that `--init` names: {p['steps']} steps ({p['epochs_completed']} "
+            f"epochs, {p['training_seconds'] / 60:.0f} minutes) with --lr {t['lr']} --lr-schedule "
+            f"{t['lr_schedule']} --epochs {t['epochs']} --max-minutes {t['max_minutes']}, otherwise the "
+            "same command, from random weights."]
+
+
+def markdown(card: dict) -> str:
+    t, data, bench = card["training"], card["data"], card.get("benchmark")
+    sets = " ".join(f"--set {k}={json.dumps(v)}" for k, v in t.get("overrides", {}).items())
+    lines = ["# Model card: `denoise`", "",
+             "A blind denoising autoencoder for the lightness of old photos (issue 17): "
+             "`colorize denoise`, `colorize image --denoise`.", "",
+             f"- **Architecture:** {card['architecture']} {json.dumps(card['config'])}",
+             f"- **Parameters:** {card['parameters']:,}; stored as float16 "
+             f"({card['file_bytes'] / 1e6:.1f} MB)",
+             f"- **Data:** {data['prepared_with']}; {data['train']} training and {data['val']} validation "
+             f"photos. {data['sources']}. {data['note']}",
+             "- **Damage** (made per batch by the model, `colorizer.damage`): Gaussian sigma uniform in "
+             f"[0, {card['config']['sigma_max']:g}] (p {card['config']['p_gaussian']}), film grain "
+             f"(p {card['config']['p_grain']}), JPEG quality 20-90 (p {card['config']['p_jpeg']}), "
+             f"blur (p {card['config']['p_blur']}), on the 8-bit grey.",
+             f"- **Training:** `colorize train --model denoise "
+             f"{' '.join(f'--data DATASET{i + 1}' for i in range(len(t['data'])))}"
+             + (f" --data-weights {','.join(f'{w:g}' for w in t['data_weights'])}"
+                if t.get("data_weights") else "")
+             + f" --size {t['size']} --batch-size {t['batch_size']} --lr {t['lr']} --epochs {t['epochs']} "
+             f"--lr-schedule {t['lr_schedule']} --max-minutes {t['max_minutes']} --threads {t['threads']} "
+             f"--val-images {t['val_images']}" + (f" --init {t['init']}" if t.get("init") else "")
+             + (f" {sets}" if sets else "") + f"`; {card['steps']} steps "
+             f"({card['epochs_completed']} epochs), Adam, seed {t['seed']}.",
+             *_first_stage(card),
+             f"- **Hardware:** {card['hardware']}; {card.get('training_seconds', 0) / 60:.0f} minutes "
+             "of training" + (" in both stages." if card.get("first_stage") else "."), ""]
+    if bench:
+        lines += [
+             f"## Denoising on {bench['images']} ({bench['photos']} photos, grey L, native size)", "",
+             "Rerun: `python benchmarks/bench_denoise.py --images ../shared/data/photos/eval "
+             "--val-data DATASET1 --out bench.json`. Seeded Gaussian noise on the 8-bit grey, clipped; "
+             "PSNR (dB) and SSIM against the clean grey; NLM's h tuned per sigma on validation photos ("
+             + ", ".join(f"sigma {s}: h {v['h']:g}" for s, v in bench["nlm_h"].items())
+             + "); BM3D is given the true sigma; ours is blind. ms per 512x512 photo with "
+             f"{bench['threads']} threads, on a shared machine.", "", bench["table"], ""]
+    sub = card.get("benchmark_subset")
+    if sub:
+        lines += [f"BM3D (given the true sigma) on {sub['photos']} of these photos "
+                  f"({', '.join(sub['names'])}), "
+                  "(`--photos 8 --sigmas 25 --methods nlm,ours --include BM3D_RUN.json`: BM3D's row comes "
+                  "from an earlier `--methods nlm,bm3d` run on the identical noisy inputs, checked photo by "
+                  "photo; its time was measured at low priority on the busy machine):", "", sub["table"], ""]
+    ev = card.get("evaluation")
+    if ev:
+        lines += ["## Colorizing noisy photos (default colorizer, AuC %)", "",
+                  "`colorize evaluate --models gan --images ../shared/data/photos/eval --size 256 --seed 0` "
+                  "with nothing, `--noise 25`, and `--noise 25 --denoise`:", "",
+                  "| input | gan AuC | gray AuC |", "|---|---|---|"]
+        for label, e in ev.items():
+            lines.append(f"| {label} | {e['auc'].get('gan', float('nan')):.2f} | {e['auc']['gray']:.2f} |")
+        if "noisy_denoised" in ev and "denoise" in ev["noisy_denoised"]:
+            d = ev["noisy_denoised"]["denoise"]
+            lines += ["", f"PSNR of the input grey (256x256): noisy {d['psnr_input']:.2f} dB, denoised "
+                      f"{d['psnr_denoised']:.2f} dB."]
+    if card.get("weaknesses"):
+        lines += ["", "## Where it is weak", "", card["weaknesses"]]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--bench", type=Path, help="JSON of benchmarks/bench_denoise.py --out (run it on the "
+                    "shipped file, then ship again with it)")
+    ap.add_argument("--bench-subset", type=Path,
+                    help="JSON of a bench_denoise.py run on --photos N with BM3D (too slow for all photos "
+                         "on a shared 2-core machine)")
+    ap.add_argument("--eval-clean", type=Path)
+    ap.add_argument("--eval-noisy", type=Path)
+    ap.add_argument("--eval-denoised", type=Path)
+    ap.add_argument("--notes", default="")
+    ap.add_argument("--previous", type=Path,
+                    help="The run that --run started from (--init): recorded as the first stage.")
+    args = ap.parse_args()
+    card = json.loads((args.run / "denoise.json").read_text())
+    if args.previous:
+        prev = json.loads((args.previous / "denoise.json").read_text())
+        card["first_stage"] = {"run": str(args.previous), "steps": prev["steps"],
+                               "epochs_completed": prev["epochs_completed"],
+                               "training_seconds": prev["training_seconds"],
+                               "training": prev["training"]}
+        card["training_seconds"] = round(card["training_seconds"] + prev["training_seconds"], 1)
+    card.pop("chroma_gain", None)
+    card.pop("calibration", None)
+    card["data"] = data_section(card["training"]["data"], card["training"].get("data_weights") or [])
+    run_cfg = args.run / "config.json"
+    if run_cfg.exists():
+        card["training"]["overrides"] = json.loads(run_cfg.read_text()).get("model_config", {})
+    if args.bench:
+        bench = json.loads(args.bench.read_text())
+        keys = ("images", "photos", "nlm_h", "ms_per_512", "threads", "table")
+        card["benchmark"] = {k: bench[k] for k in keys}
+        card["benchmark"]["psnr_ssim"] = {
+            s: {m: {"psnr": v["psnr"], "ssim": v["ssim"]} for m, v in row.items()}
+            for s, row in bench["sigmas"].items()}
+    if args.bench_subset:
+        sub = json.loads(args.bench_subset.read_text())
+        card["benchmark_subset"] = {k: sub[k] for k in ("photos", "names", "nlm_h", "ms_per_512", "table")}
+    ev = evaluation({"clean": args.eval_clean, "noisy": args.eval_noisy,
+                     "noisy_denoised": args.eval_denoised})
+    if ev:
+        card["evaluation"] = ev
+    if args.notes:
+        card["weaknesses"] = args.notes
+    state = load_file(str(args.run / "denoise.safetensors"))
+    state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    assets = ROOT / "src" / "colorizer" / "assets"
+    save_file(state, str(assets / "denoise.safetensors"))
+    card["storage"] = "float16"
+    card["file_bytes"] = (assets / "denoise.safetensors").stat().st_size
+    (assets / "denoise.json").write_text(json.dumps(card, indent=2, sort_keys=True))
+    (ROOT / "docs" / "models" / "denoise.md").write_text(markdown(card))
+    print(f"shipped denoise: {assets / 'denoise.safetensors'} ({card['file_bytes'] / 1e6:.2f} MB)")
+
+
+if __name__ == "__main__":
+    main()
