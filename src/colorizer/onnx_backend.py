@@ -128,6 +128,8 @@ def _session(path: Path, device: str = "cpu"):
         providers.insert(0, "CUDAExecutionProvider")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # errors only: no optimiser chatter on the user's terminal
+    # worker threads that spin after a run take the cores from the OpenCV work that follows
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), opts, providers=providers)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
@@ -160,6 +162,9 @@ def load(path: str | os.PathLike, *, source: str | os.PathLike | None = None,
         if stale:
             raise ColorizerError(f"{path}: {stale}; export it again with `colorize export --model "
                                  f"{meta[META + 'model']} --weights {source} --dynamic --out {path}`")
+    if len(session.get_inputs()) != 1:
+        raise ColorizerError(f"{path}: the graph takes {len(session.get_inputs())} inputs, not one "
+                             "(L); a model whose output ignores L exports with --dynamic only")
     shape = session.get_inputs()[0].shape
     static = tuple(shape[2:]) if all(isinstance(d, int) for d in shape[2:]) else None
     return OnnxColorizer(name=meta[META + "model"], session=session, path=path,
