@@ -5,20 +5,25 @@
 For each shipped model (and the architectures without shipped weights, randomly initialised,
 including Zhang et al.'s ``full`` paper-size network next to our ``compact`` one): ms per image at
 256x256 (model only, at its working size) and for the full-resolution path on a 1024x768 photo
-(L, model, upsampling, join), with the ratio to the fastest. The headline is how many times faster
-the ``default`` model is than Zhang ``full``. Then training images per second at 128x128,
-batch 16.
+(L, model, upsampling, join), with the ratio to the fastest. Shipped models also run in
+onnxruntime (the packaged ONNX file, or one exported here by ``colorize export``), with the ratio
+onnxruntime / torch at 256x256. The headline is how many times faster the ``default`` model is
+than Zhang ``full``. Then training images per second at 128x128, batch 16.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from colorizer import onnx_backend
 from colorizer.api import colorize_picture
+from colorizer.errors import ColorizerError
 from colorizer.io import Picture
 from colorizer.models.zhang import ZhangColorizer, ZhangConfig
 from colorizer.registry import DEFAULT_MODEL, build_untrained, get_colorizer, is_trainable, list_colorizers
@@ -33,6 +38,21 @@ def best_ms(fn, repeat):
         fn()
         times.append(time.perf_counter() - t)
     return 1000 * min(times)
+
+
+def onnx_model(name: str, folder: str):
+    """The packaged ONNX export of ``name``, or one exported into ``folder``; None if it cannot be."""
+    from colorizer.export import export_model
+
+    path = onnx_backend.packaged_onnx(name)
+    if not path.exists():
+        path = Path(folder) / f"{name}.onnx"
+        try:
+            export_model(name, path, dynamic=True)
+        except ColorizerError as exc:
+            print(f"  ({name}: no onnxruntime column: {exc})")
+            return None
+    return onnx_backend.load(path)
 
 
 def models():
@@ -55,21 +75,37 @@ def main():
     photo = Picture.from_array(rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8))
     L256 = torch.rand(1, 1, 256, 256) * 100
     rows = []
+    tmp = tempfile.TemporaryDirectory()
     with torch.inference_mode():
         for name, model in models():
             t256 = best_ms(lambda m=model: m.predict_ab(L256), args.repeat)
             tfull = best_ms(lambda m=model: colorize_picture(photo, m, 256), args.repeat)
-            rows.append((name, t256, tfull))
+            net = onnx_model(name, tmp.name) if is_trainable(name) and "(" not in name else None
+            o256 = ofull = None
+            if net is not None:
+                o256 = best_ms(lambda n=net: n.predict_ab(L256.numpy()), args.repeat)
+                ofull = best_ms(lambda n=net: onnx_backend.colorize_picture(photo, n, 256), args.repeat)
+            rows.append((name, t256, tfull, o256, ofull))
+    tmp.cleanup()
     fastest = min(r[1] for r in rows if r[1] > 0.5) if any(r[1] > 0.5 for r in rows) else 1.0
     print(f"torch threads: {torch.get_num_threads()}")
-    print(f"{'model':22s} {'256x256 ms':>11s} {'1024x768 ms':>12s} {'x fastest':>10s}")
-    for name, t256, tfull in rows:
-        print(f"{name:22s} {t256:11.1f} {tfull:12.1f} {t256 / fastest:10.2f}")
-    times = {name: (t256, tfull) for name, t256, tfull in rows}
+    print(f"{'':22s} {'torch':>24s} {'onnxruntime':>24s}")
+    print(f"{'model':22s} {'256x256 ms':>11s} {'1024x768 ms':>12s} {'256x256 ms':>11s} {'1024x768 ms':>12s} "
+          f"{'ort/torch':>10s} {'x fastest':>10s}")
+    fmt = lambda v, w: f"{v:{w}.1f}" if v is not None else f"{'-':>{w}s}"  # noqa: E731
+    for name, t256, tfull, o256, ofull in rows:
+        ratio = f"{o256 / t256:10.2f}" if o256 is not None else f"{'-':>10s}"
+        print(f"{name:22s} {t256:11.1f} {tfull:12.1f} {fmt(o256, 11)} {fmt(ofull, 12)} {ratio} "
+              f"{t256 / fastest:10.2f}")
+    times = {name: (t256, tfull) for name, t256, tfull, _, _ in rows}
     full = times["zhang full (untrained)"]
     default = times[DEFAULT_MODEL]
     print(f"headline: default ({DEFAULT_MODEL}) is {full[0] / default[0]:.1f}x faster than Zhang full "
           f"at 256x256 and {full[1] / default[1]:.1f}x on the 1024x768 path")
+    ort = {r[0]: r[3] for r in rows if r[3] is not None}
+    if DEFAULT_MODEL in ort:
+        print(f"onnxruntime: default ({DEFAULT_MODEL}) at 256x256 takes "
+              f"{ort[DEFAULT_MODEL] / default[0]:.0%} of the torch time")
     print("training, 128x128, batch 16:")
     trainable = [(n, build_untrained(n)) for n in list_colorizers() if is_trainable(n)]
     trainable.append(("zhang full", ZhangColorizer(ZhangConfig(encoder="none", size="full"))))

@@ -2,10 +2,11 @@
 
     python benchmarks/bench_levin.py [--sizes 256 512 1024 12mp] [--direct-12mp]
 
-For each size: ``colorize`` (what users get: at most 512x512 solved, larger images upsampled
-with a guided filter), the multigrid-CG solve of the full-size system, and SciPy's direct
+For each size: ``colorize`` (what users get: at most 256x256 solved, larger images upsampled
+with a fast guided filter), the multigrid-CG solve of the full-size system, and SciPy's direct
 ``spsolve`` (SuperLU) of the same full-size system in a child process stopped after 60 s, with
-the ratio direct / multigrid.
+the ratios direct / colorize and direct / multigrid, and the AuC against the photo's true colours
+of ``colorize`` and of the direct solve (the strokes take the photo's true colour).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from colorizer import color, levin
+from colorizer.metrics import auc
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos" / "eval" / "val20"
 
@@ -46,20 +48,22 @@ def scribbles(lab: np.ndarray, n: int = 30, seed: int = 0):
 def _direct(args, queue):
     L, hint, mask = args
     t = time.perf_counter()
-    levin.solve(L, hint, mask, method="direct")
-    queue.put(time.perf_counter() - t)
+    ab = levin.solve(L, hint, mask, method="direct")
+    queue.put((time.perf_counter() - t, ab.astype(np.float32)))
 
 
-def direct_time(L, hint, mask, limit=60.0):
+def direct_solve(L, hint, mask, limit=60.0):
+    """(seconds, ab) of the direct solve in a child process, or (None, None) after ``limit`` s."""
     queue = mp.get_context("fork").Queue()
     proc = mp.get_context("fork").Process(target=_direct, args=((L, hint, mask), queue))
     proc.start()
-    proc.join(limit)
-    if proc.is_alive():
+    try:
+        return queue.get(timeout=limit)  # before join: a large result would block the child
+    except Exception:  # queue.Empty: still solving
+        return None, None
+    finally:
         proc.kill()
         proc.join()
-        return None
-    return queue.get()
 
 
 def timed(fn, *args, repeat=3):
@@ -79,23 +83,30 @@ def main():
     args = ap.parse_args()
     import pyamg  # noqa: F401  (import once, outside the timings)
 
-    print(f"{'size':>11s} {'colorize s':>11s} {'amg full s':>11s} {'direct s':>10s} {'direct/amg':>11s}")
+    print(f"{'size':>11s} {'colorize s':>11s} {'amg full s':>11s} {'direct s':>10s} "
+          f"{'direct/colorize':>16s} {'direct/amg':>11s} {'AuC colorize':>13s} {'AuC direct':>11s}")
     for size in args.sizes:
         h, w = (3000, 4000) if size.lower() == "12mp" else (int(size), int(size))
         lab = color.rgb2lab(photo(h, w)).astype(np.float64)
         hint, mask = scribbles(lab)
         L = lab[..., 0]
         t_ours = timed(levin.colorize, L, hint, mask)
+        ours = levin.colorize(L, hint, mask)
         big = h * w > 1100 * 1100
         t_amg = None if big else timed(levin.solve, L, hint, mask)
-        t_direct = None
+        t_direct, direct_ab = None, None
         if not big or args.direct_12mp:
-            t_direct = direct_time(L, hint, mask)
+            t_direct, direct_ab = direct_solve(L, hint, mask)
         fmt = lambda t: f"{t:.3f}" if t is not None else "-"  # noqa: E731
-        ratio = f"{t_direct / t_amg:.1f}x" if t_direct and t_amg else "-"
+        ratio = lambda a, b: f"{a / b:.1f}x" if a and b else "-"  # noqa: E731
         direct = fmt(t_direct) if t_direct is not None else ("> 60 s" if not big or args.direct_12mp
                                                                else "not run")
-        print(f"{w:>5d}x{h:<5d} {t_ours:11.3f} {fmt(t_amg):>11s} {direct:>10s} {ratio:>11s}")
+        step = max(1, int(np.sqrt(h * w / 512**2)))  # AuC on at most about 512x512 pixels
+        truth = lab[::step, ::step, 1:]
+        auc_direct = f"{auc(direct_ab[::step, ::step], truth):.2f}" if direct_ab is not None else "-"
+        print(f"{w:>5d}x{h:<5d} {t_ours:11.3f} {fmt(t_amg):>11s} {direct:>10s} "
+              f"{ratio(t_direct, t_ours):>16s} {ratio(t_direct, t_amg):>11s} "
+              f"{auc(ours[::step, ::step], truth):13.2f} {auc_direct:>11s}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Copies RUN/NAME.safetensors to src/colorizer/assets/, and writes the card
 (src/colorizer/assets/NAME.json, and docs/models/NAME.md) from: the training card that
 `colorize train` wrote, the prepared dataset's dataset.json, and the summary.json of
 `colorize evaluate` (REPORT_DIR), whose command line is recorded so that anyone can rerun it.
+A model that ships an ONNX export (assets/NAME.onnx, the default one) is exported again.
 """
 
 from __future__ import annotations
@@ -98,6 +99,11 @@ def main():
     (assets / f"{args.name}.json").write_text(json.dumps(card, indent=2, sort_keys=True))
     (ROOT / "docs" / "models" / f"{args.name}.md").write_text(markdown(args.name, card))
     print(f"shipped {args.name}: {assets / (args.name + '.safetensors')}")
+    if (assets / f"{args.name}.onnx").exists():  # keep the shipped ONNX export in step with it
+        from colorizer.export import export_packaged
+
+        report = export_packaged(args.name)
+        print(f"re-exported {report['out']} (largest |ab - torch| {report['max_abs_diff']:.1e})")
 
 
 def _calibration(card: dict) -> list[str]:

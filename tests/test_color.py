@@ -133,3 +133,13 @@ def test_fast_join_within_one_code_of_exact():
     assert (np.abs(fast.astype(int) - exact) <= 2).mean() > 0.99  # clipping differs slightly
     exact16 = color.l_ab_to_srgb(lab[..., 0], lab[..., 1:], np.uint16)
     assert np.abs(exact16.astype(int) - rgb.astype(int) * 257).max() <= 20
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_fast_lab_equals_exact(dtype):
+    rgb = np.random.default_rng(5).random((300, 70, 3))
+    pixels = (rgb * {np.uint8: 255, np.uint16: 65535}.get(dtype, 1)).astype(dtype)
+    exact = skcolor.rgb2lab(color._as_float_rgb(pixels).astype(np.float64))
+    fast = color.srgb_to_lab(pixels)
+    assert fast.dtype == np.float32 and fast.shape == pixels.shape
+    assert np.abs(fast - exact).max() < 1e-3

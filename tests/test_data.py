@@ -128,3 +128,19 @@ def test_prepare_real_photos_skips_the_greyscale_ones(shared_data, tmp_path):
     skipped = summary["skipped_files"]
     assert any("Airedale" in k for k in skipped) and summary["kept"] > 950
     assert all("greyscale" in v for v in skipped.values())
+
+
+def test_prepare_never_imports_torch(photos, tmp_path):
+    """Preparing data (superpixels too) is numpy, OpenCV, scikit-image and numba: waiting 1-1.5 s
+    for torch's import would cost more than the photos themselves on a small folder."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from colorizer.data import PrepareConfig, prepare\n"
+            f"s = prepare([{str(photos)!r}], {str(tmp_path / 'ds')!r}, PrepareConfig(size=24, "
+            "superpixels=True, n_segments=60, sigma=1), workers=1, progress=False)\n"
+            "print(s['kept'], 'torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["10", "False"]

@@ -134,3 +134,40 @@ def test_registered_levin_uses_hints():
     assert ab.shape == (1, 2, 16, 32) and ab[0, 0, 2, 2] > 30
     with pytest.raises(ColorizerError, match="needs colour hints"):
         model.predict_ab(L)
+
+
+def _true_colour_strokes(lab, n=12, seed=0):
+    """Short horizontal strokes that take the photo's true colour, as in bench_levin.py."""
+    h, w = lab.shape[:2]
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((h, w), bool)
+    for _ in range(n):
+        y, x = rng.integers(0, h - 2), rng.integers(0, w - w // 8)
+        mask[y:y + 2, x:x + w // 8] = True
+    return np.where(mask[..., None], lab[..., 1:], 0.0), mask
+
+
+@pytest.mark.parametrize("source", ["astronaut", "chelsea", "eval photo"])
+def test_reduced_solve_scores_as_the_direct_solve(source, request):
+    """What users get (solved at a quarter of the pixels, guided upsampling) scores the AuC of
+    SciPy's direct solve of the full-size system, or better, within 0.5 (the bench's bar)."""
+    import cv2
+    from PIL import Image
+    from skimage import data
+
+    from colorizer.color import rgb2lab
+    from colorizer.metrics import auc
+
+    if source == "eval photo":
+        files = sorted((request.getfixturevalue("shared_data") / "photos" / "eval" / "val20").glob("*.png"))
+        photo = np.asarray(Image.open(files[1]).convert("RGB"))
+    else:  # photos bundled with scikit-image
+        photo = getattr(data, source)()
+    lab = rgb2lab(cv2.resize(photo, (160, 128), interpolation=cv2.INTER_AREA)).astype(np.float64)
+    hint, mask = _true_colour_strokes(lab)
+    direct = levin.solve(lab[..., 0], hint, mask, method="direct")
+    fast = levin.colorize(lab[..., 0], hint, mask, max_solve_pixels=64 * 80)
+    truth = lab[..., 1:]
+    assert auc(fast, truth) >= auc(direct, truth) - 0.5
+    assert auc(fast, direct) > 97  # and close to it pixel by pixel
+    assert np.allclose(fast[mask], hint[mask])

@@ -75,3 +75,46 @@ def test_agrees_with_scikit_image_on_real_photos(shared_data):
 def test_bad_input():
     with pytest.raises(ValueError):
         sp.smooth(np.zeros((8, 8), np.uint8))
+
+
+@pytest.mark.slow  # compiles the merge from scratch once: about 10 s of CPU
+def test_compiled_merge_is_loaded_from_the_disk_cache_by_the_next_process(tmp_path):
+    """numba compiles the merge once (seconds) and later runs load it from its cache; with the
+    source tree read-only numba uses a user cache folder, here NUMBA_CACHE_DIR stands in for it."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from colorizer import superpixels as sp\n"
+            "sp.smooth(np.zeros((8, 8, 3), np.uint8), n_segments=4, sigma=0)\n"
+            "fns = (sp._merge, sp._adjacent_pairs)\n"
+            "print(sum(sum(f.stats.cache_hits.values()) for f in fns),"
+            " sum(sum(f.stats.cache_misses.values()) for f in fns))\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+
+    def hits_misses():
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr
+        return tuple(int(x) for x in out.stdout.split())
+
+    assert hits_misses() == (0, 2)  # first run: compiled, and written to the cache
+    assert hits_misses() == (2, 0)  # next run: both loaded, nothing compiled
+
+
+def test_slic_shortcut_gives_the_ten_iteration_labels():
+    """Stopping SLIC at its fixed point gives exactly the labels of its ten iterations."""
+    import cv2
+    from skimage.color import rgb2lab
+    from skimage.segmentation import slic
+
+    rgb = np.asarray(Image.fromarray(quadrants(noise=30, size=64)).resize((96, 80)))
+    for n_segments, sigma in ((2000, 5.0), (40, 1.0)):
+        labels = sp.slic_labels(rgb, n_segments, sigma)
+        L = rgb2lab(sp._grey3(rgb, np.float32))[..., 0].astype(np.float32)
+        radius = int(4.0 * sigma + 0.5)
+        kernel = cv2.getGaussianKernel(2 * radius + 1, sigma)
+        L = cv2.sepFilter2D(L, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+        assert np.array_equal(labels, slic(L, n_segments=n_segments, sigma=0, channel_axis=None,
+                                           convert2lab=False))

@@ -11,6 +11,11 @@ from importlib import import_module
 
 __version__ = "0.1.0"
 
+#: The name that ``default`` resolves to: the best trained model shipped in the package, chosen
+#: by ``colorize evaluate`` on ../shared/data/photos/eval (scores in docs/models/). It lives here,
+#: not in :mod:`colorizer.registry`, so that the onnxruntime path finds it without importing torch.
+DEFAULT_MODEL: str | None = "gan"
+
 _LAZY = {
     "colorize": "colorizer.api",
     "get_colorizer": "colorizer.registry",

@@ -9,30 +9,16 @@ rounding).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from colorizer import resize
 from colorizer.color import l_ab_to_srgb
 from colorizer.errors import ColorizerError
 from colorizer.io import Picture, load_input
 from colorizer.registry import Colorizer, Hints, get_colorizer
-
-#: Working resolution for models that state no preferred size: about DEFAULT_SIZE^2 pixels.
-DEFAULT_SIZE = 256
-
-
-def working_shape(height: int, width: int, size: int, multiple: int = 1) -> tuple[int, int]:
-    """Working (h, w) with area about ``size**2``, the input's aspect ratio, multiples of ``multiple``."""
-    if size < 8:
-        raise ColorizerError(f"--size must be at least 8 pixels, got {size}")
-    scale = size / math.sqrt(height * width)
-    m = max(multiple, 1)
-    h = max(m, int(round(height * scale / m)) * m)
-    w = max(m, int(round(width * scale / m)) * m)
-    return h, w
+from colorizer.resize import DEFAULT_SIZE, working_shape  # noqa: F401  (shared with the onnx backend)
 
 
 def _masked_resize(hints: Hints, shape: tuple[int, int]) -> Hints:
@@ -101,19 +87,13 @@ def _downscale(L: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     """Area-average L (N, 1, H, W) down to ``shape``. On the CPU OpenCV's INTER_AREA does it
     about 10x faster than torch's antialiased bilinear on a 12 MP photo (same kind of filter)."""
     if L.device.type == "cpu" and L.shape[0] == 1 and L.shape[-2] >= shape[0] and L.shape[-1] >= shape[1]:
-        import cv2
-
-        small = cv2.resize(L[0, 0].numpy(), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-        return torch.from_numpy(small)[None, None]
+        return torch.from_numpy(resize.downscale_l(L[0, 0].numpy(), shape))[None, None]
     return F.interpolate(L, size=shape, mode="bilinear", antialias=True, align_corners=False)
 
 
 def upsample_ab(ab: torch.Tensor, height: int, width: int) -> np.ndarray:
     """Bilinear upsampling of one working-size ab (1, 2, h, w) to a full-size (H, W, 2) array."""
-    import cv2
-
-    small = np.ascontiguousarray(ab[0].permute(1, 2, 0).cpu().numpy())
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)  # pixel centres
+    return resize.upsample_ab(ab[0].cpu().numpy(), height, width)
 
 
 @torch.inference_mode()

@@ -120,10 +120,14 @@ def cli():
 @click.option("--denoise", is_flag=True,
               help="Remove noise, grain and JPEG damage from the lightness first (the denoise "
                    "model, as `colorize denoise`); the output's L is then the denoised one.")
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "onnx", "torch"]),
+              help="What runs the model: onnxruntime (starts fast, never loads torch) or torch. auto "
+                   "takes onnxruntime when an ONNX file exists for the model (shipped, --weights "
+                   "FILE.onnx, or FILE.onnx beside --weights FILE.safetensors) and nothing needs torch.")
 @cluster_options
 @_user_errors
 def image(inputs, output, out_dir, saturation, model, weights, size, device, overwrite, max_pixels,
-          samples, confidence, denoise, workers, scheduler):
+          samples, confidence, denoise, backend, workers, scheduler):
     """Colorize image files or folders (recursively) at their full resolution.
 
     A colour photo is re-colorized from its lightness. Bad files are reported one line each and
@@ -149,6 +153,18 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
         click.echo(summary.line(), err=True)
         sys.exit(1 if summary.failed else 0)
     first = read_ahead(jobs, max_pixels)
+    from colorizer import onnx_backend  # no torch: loads onnxruntime while the first photo is read
+
+    fast = onnx_backend.load_for_job(
+        backend, model, weights, device=device,
+        torch_only=("--samples" if samples else "--confidence" if confidence is not None
+                    else "--denoise" if denoise else None),
+        warn=lambda line: click.echo(f"warning: {line}", err=True))
+    if fast is not None:
+        summary = run_jobs(jobs, lambda pic, job: onnx_backend.colorize_picture(pic, fast, size, saturation),
+                           overwrite=overwrite, max_pixels=max_pixels, first=first)
+        click.echo(summary.line(), err=True)
+        sys.exit(1 if summary.failed else 0)
     from colorizer.api import colorize_picture  # imports torch while the first photo is read
     from colorizer.registry import get_colorizer
 
@@ -639,6 +655,40 @@ def models():
         for label, text in _card_lines(card):
             click.echo(textwrap.fill(text, 100, initial_indent=f"  {label + ':':14s}",
                                      subsequent_indent=" " * 16))
+
+
+@cli.command()
+@click.option("-m", "--model", default="default", show_default=True,
+              help="Colorizer name; see `colorize models`.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="A .safetensors file to export instead of the shipped weights.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The .onnx file to write. Named FILE.onnx beside --weights FILE.safetensors, "
+                   "colorize image --weights FILE.safetensors runs it in onnxruntime.")
+@click.option("--opset", default=17, show_default=True, type=click.IntRange(min=11),
+              help="ONNX opset version.")
+@click.option("--dynamic", is_flag=True,
+              help="Any batch size, height and width (photos of any shape); without it the file "
+                   "takes 1 x 1 x SIZE x SIZE only.")
+@click.option("--size", type=click.IntRange(min=8),
+              help="Side of a fixed-shape export (default: the model's preferred size).")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@_user_errors
+def export(model, weights, out, opset, dynamic, size, overwrite):
+    """Export a colorizer to ONNX, for onnxruntime (`colorize image --backend onnx`) and other runtimes.
+
+    The graph takes CIELAB L (N x 1 x H x W, 0-100) at the working size and gives ab in Lab
+    units with the calibrated chroma gain applied; the gain and the model card are in its
+    metadata. The file is checked with onnx.checker and compared with torch before it is written.
+    """
+    from colorizer.export import export_model
+
+    r = export_model(model, out, weights=weights, opset=opset, dynamic=dynamic, size=size,
+                     overwrite=overwrite)
+    shapes = ", ".join("x".join(map(str, s)) for s in r["shapes"])
+    click.echo(f"wrote {r['out']} ({r['bytes'] / 1e6:.1f} MB, opset {opset}, "
+               f"{'dynamic N, H, W' if dynamic else 'fixed shape'}): onnx.checker passed; largest "
+               f"|ab - torch| {r['max_abs_diff']:.1e} Lab units on {shapes}", err=True)
 
 
 @cli.command()

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from colorizer.color import ab8_to_ab, l8_to_l, lab_to_lab8, rgb2lab
+from colorizer.color import ab8_to_ab, l8_to_l, lab_to_lab8, srgb_to_lab
 from colorizer.errors import ColorizerError
 from colorizer.io import atomic_write, read_image, remove_stale_temps
 
@@ -90,7 +90,7 @@ def greyscale_chroma(rgb: np.ndarray) -> float:
     import cv2
 
     small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA)
-    lab = rgb2lab(small)
+    lab = srgb_to_lab(small)
     return float(np.percentile(np.hypot(lab[..., 1], lab[..., 2]), 99))
 
 
@@ -101,8 +101,8 @@ def prepare_photo(rgb: np.ndarray, cfg: PrepareConfig) -> tuple[np.ndarray, np.n
         from colorizer.superpixels import smooth
 
         target = smooth(rgb, cfg.n_segments, cfg.sigma, cfg.thresh)
-    lab_target = rgb2lab(target)
-    lab_l = lab_target if cfg.l_from == "smoothed" else rgb2lab(rgb)
+    lab_target = srgb_to_lab(target)  # numpy: preparing never imports torch
+    lab_l = lab_target if cfg.l_from == "smoothed" else srgb_to_lab(rgb)
     return lab_to_lab8(lab_l)[..., 0], lab_to_lab8(lab_target)[..., 1:]
 
 
@@ -119,9 +119,9 @@ _WORK_FILES = ("work_l.npy", "work_ab.npy", "progress.jsonl", "prepare.json")
 
 
 def _init_worker(out: str, files: list[str], cfg: PrepareConfig, threads: int = 1) -> None:
-    import torch
+    import cv2
 
-    torch.set_num_threads(threads)  # one process per core; no thread oversubscription
+    cv2.setNumThreads(threads)  # one process per core; no thread oversubscription
     _WORKER["files"] = files
     _WORKER["cfg"] = cfg
     _WORKER["l"] = np.load(Path(out) / "work_l.npy", mmap_mode="r+")
@@ -301,13 +301,13 @@ def _run_items(todo, out, files, cfg, workers, log_path, done, progress, runner=
 
             runner(todo, files, cfg, Path(out), store)
         elif workers == 1:
-            import torch
-
-            _init_worker(out, files, cfg, torch.get_num_threads())
+            _init_worker(out, files, cfg, os.cpu_count() or 1)
             for i in todo:
                 record(_process(i))
         else:
-            ctx = mp.get_context("fork")
+            # forkserver, not fork: a parent that ran onnxruntime or torch holds thread pools that a
+            # forked child can deadlock on (seen in the test suite)
+            ctx = mp.get_context("forkserver")
             with ctx.Pool(workers, initializer=_init_worker, initargs=(out, files, cfg)) as pool:
                 for rec in pool.imap_unordered(_process, todo, chunksize=8):
                     record(rec)

@@ -17,11 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from colorizer import DEFAULT_MODEL  # kept in the package root, to be read without torch
 from colorizer.errors import ColorizerError
-
-#: The name that ``default`` resolves to: the best trained model shipped in the package, chosen
-#: by ``colorize evaluate`` on ../shared/data/photos/eval (scores in docs/models/).
-DEFAULT_MODEL: str | None = "gan"
 
 
 @dataclass

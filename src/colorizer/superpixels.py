@@ -68,57 +68,83 @@ def reference_smooth(rgb: np.ndarray, n_segments: int = 10000, sigma: float = 5.
 # --- the compiled merge ---------------------------------------------------------------------------
 
 
-# The heap keeps each item's weight inline (hw) next to its index (hi) into an item table whose
-# rows start with (region, neighbour); ties on weight fall back to those ids.
+# An indexed binary heap of regions keyed by (distance to their nearest neighbour, region id):
+# ``hu`` holds region ids in heap order, ``hw`` their keys inline, ``pos[u]`` u's place (-1: not
+# in the heap). A region's key changes in place, so the heap never holds stale entries.
 
 
 @numba.njit(cache=True, inline="always")
-def _less(hw, hi, items, i, j):
-    if hw[i] != hw[j]:
-        return hw[i] < hw[j]
-    a, b = hi[i], hi[j]
-    if items[a, 0] != items[b, 0]:
-        return items[a, 0] < items[b, 0]
-    return items[a, 1] < items[b, 1]
+def _less(hw, hu, i, j):
+    return hw[i] < hw[j] or (hw[i] == hw[j] and hu[i] < hu[j])
 
 
 @numba.njit(cache=True, inline="always")
-def _swap(hw, hi, i, j):
+def _swap(hw, hu, pos, i, j):
     hw[i], hw[j] = hw[j], hw[i]
-    hi[i], hi[j] = hi[j], hi[i]
+    hu[i], hu[j] = hu[j], hu[i]
+    pos[hu[i]], pos[hu[j]] = i, j
 
 
 @numba.njit(cache=True, inline="always")
-def _sift_up(hw, hi, items, i):
+def _sift_up(hw, hu, pos, i):
     while i > 0:
         p = (i - 1) // 2
-        if not _less(hw, hi, items, i, p):
+        if not _less(hw, hu, i, p):
             break
-        _swap(hw, hi, i, p)
+        _swap(hw, hu, pos, i, p)
         i = p
 
 
 @numba.njit(cache=True, inline="always")
-def _sift_down(hw, hi, items, size, i):
+def _sift_down(hw, hu, pos, size, i):
     while True:
         left, right, best = 2 * i + 1, 2 * i + 2, i
-        if left < size and _less(hw, hi, items, left, best):
+        if left < size and _less(hw, hu, left, best):
             best = left
-        if right < size and _less(hw, hi, items, right, best):
+        if right < size and _less(hw, hu, right, best):
             best = right
         if best == i:
             return
-        _swap(hw, hi, i, best)
+        _swap(hw, hu, pos, i, best)
         i = best
 
 
 @numba.njit(cache=True)
+def _heap_set(hw, hu, pos, size, u, w):
+    """Insert region u with key w, or move it to key w; returns the new size."""
+    i = pos[u]
+    if i < 0:
+        i, size = size, size + 1
+        hu[i], pos[u] = u, i
+    hw[i] = w
+    _sift_up(hw, hu, pos, i)
+    _sift_down(hw, hu, pos, size, pos[u])
+    return size
+
+
+@numba.njit(cache=True)
+def _heap_remove(hw, hu, pos, size, u):
+    """Take region u out of the heap (if it is in); returns the new size."""
+    i = pos[u]
+    if i < 0:
+        return size
+    size -= 1
+    pos[u] = -1
+    if i < size:
+        hw[i], hu[i] = hw[size], hu[size]
+        pos[hu[i]] = i
+        _sift_up(hw, hu, pos, i)
+        _sift_down(hw, hu, pos, size, pos[hu[i]])
+    return size
+
+
+@numba.njit(cache=True, inline="always")
 def _distance(mean, a, b):
     d0, d1, d2 = mean[a, 0] - mean[b, 0], mean[a, 1] - mean[b, 1], mean[a, 2] - mean[b, 2]
     return np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _nearest(u, arena, start, deg, mean, thresh):
     """u's closest neighbour (ties: lower id) and its distance, or (thresh, -1) if none is closer."""
     best_w, best_n = thresh, -1
@@ -137,9 +163,9 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
     This is scikit-image's merge_hierarchical with mean-colour merging: there, every merge
     re-pushes all of the merged region's edges with their new distances, so the heap's valid top
     is always the globally closest adjacent pair at current means. Here each region keeps only its
-    nearest neighbour, and the heap holds those (stale entries are skipped by a per-region
-    stamp); the pair merged next is the same, with far less heap traffic. Exactly tied distances
-    may be merged in a different order.
+    nearest neighbour, and an indexed heap holds each region once, keyed by that distance and
+    updated in place; the pair merged next is the same, with far less heap traffic. Exactly tied
+    distances may be merged in a different order.
 
     Neighbour lists live in one growing arena (start, length and capacity per region).
     """
@@ -160,42 +186,29 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
         arena[start[v] + fill[v]] = u
         fill[v] += 1
     top = 2 * eu.shape[0]
-    alive = np.ones(n, np.bool_)
     parent = np.arange(n)
     mark = np.full(n, -1, np.int64)
     mean = total / count.reshape(-1, 1)
     best_w = np.empty(n)
     best_n = np.empty(n, np.int64)
-    best_stamp = np.zeros(n, np.int64)
-    cap = 2 * n + 16
-    items = np.empty((cap, 3), np.int64)  # (region, its nearest neighbour, stamp)
-    hw = np.empty(cap)
-    hi = np.empty(cap, np.int64)
-    n_items = 0
+    hw = np.empty(n)
+    hu = np.empty(n, np.int64)
+    pos = np.full(n, -1, np.int64)
+    size = 0
     for u in range(n):
         best_w[u], best_n[u] = _nearest(u, arena, start, deg, mean, thresh)
         if best_n[u] >= 0:
-            items[n_items, 0], items[n_items, 1], items[n_items, 2] = u, best_n[u], 0
-            hw[n_items], hi[n_items] = best_w[u], n_items
-            n_items += 1
-    size = n_items
-    for i in range(size // 2 - 1, -1, -1):
-        _sift_down(hw, hi, items, size, i)
+            size = _heap_set(hw, hu, pos, size, u, best_w[u])
     merges = 0
     while size > 0 and hw[0] < thresh:
-        first = hi[0]
-        u, st = items[first, 0], items[first, 2]
-        size -= 1
-        hw[0], hi[0] = hw[size], hi[size]
-        _sift_down(hw, hi, items, size, 0)
-        if not alive[u] or st != best_stamp[u]:
-            continue
+        u = hu[0]
+        size = _heap_remove(hw, hu, pos, size, u)
         src, dst = u, best_n[u]
         merges += 1
-        total[dst] += total[src]
         count[dst] += count[src]
-        mean[dst] = total[dst] / count[dst]
-        alive[src] = False
+        for c in range(3):  # scalar loops: no temporary arrays in the hot loop
+            total[dst, c] += total[src, c]
+            mean[dst, c] = total[dst, c] / count[dst]
         parent[src] = dst
         # The merged region's neighbour list: dst's own (compacted in place), then src's new ones.
         # It stays in dst's slot when it fits, else moves to a slot of twice the size at the end.
@@ -252,22 +265,10 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
                 else:
                     continue
             best_w[m], best_n[m] = w, nb
-            best_stamp[m] += 1
             if nb < 0:
-                continue
-            if n_items == items.shape[0]:
-                bigger_items = np.empty((2 * items.shape[0], 3), np.int64)
-                bigger_items[:n_items] = items[:n_items]
-                items = bigger_items
-            if size == hw.shape[0]:
-                bigger_w, bigger_i = np.empty(2 * size), np.empty(2 * size, np.int64)
-                bigger_w[:size], bigger_i[:size] = hw[:size], hi[:size]
-                hw, hi = bigger_w, bigger_i
-            items[n_items, 0], items[n_items, 1], items[n_items, 2] = m, nb, best_stamp[m]
-            hw[size], hi[size] = w, n_items
-            _sift_up(hw, hi, items, size)
-            n_items += 1
-            size += 1
+                size = _heap_remove(hw, hu, pos, size, m)
+            else:
+                size = _heap_set(hw, hu, pos, size, m, w)
     for i in range(n):  # resolve each label to its surviving region, compressing paths
         r = i
         while parent[r] != r:
@@ -340,6 +341,15 @@ def slic_labels(rgb: np.ndarray, n_segments: int = 10000, sigma: float = 5.0) ->
     kernel and reflect border), and SLIC runs on that one channel with no blur of its own: the
     distances are the same up to float rounding, and so are the labels on real photos (checked
     in the tests), in about 70% of the time.
+
+    SLIC alternates assigning every pixel to its nearest centre and moving every centre to the
+    mean of its pixels, ``max_num_iter=10`` times. Once an assignment repeats, the centres repeat
+    and so does every later assignment: the result is final. At the seed's settings (10000
+    segments on 224x224 photos blurred with sigma 5) that happens after the first iteration on
+    every photo we tried, so one and two iterations are run first and, when they agree, the
+    one-iteration result is returned (with SLIC's connectivity step, as always); it equals the
+    ten-iteration one by that argument, in less than half the time. Otherwise the full ten
+    iterations run.
     """
     import cv2
     from skimage.color import rgb2gray, rgb2lab
@@ -351,7 +361,10 @@ def slic_labels(rgb: np.ndarray, n_segments: int = 10000, sigma: float = 5.0) ->
         radius = int(4.0 * sigma + 0.5)  # scipy.ndimage.gaussian_filter's default truncate=4
         kernel = cv2.getGaussianKernel(2 * radius + 1, sigma)
         L = cv2.sepFilter2D(L, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT)
-    return slic(L, n_segments=n_segments, sigma=0, channel_axis=None, convert2lab=False)
+    kwargs = {"n_segments": n_segments, "sigma": 0, "channel_axis": None, "convert2lab": False}
+    one = slic(L, max_num_iter=1, enforce_connectivity=False, **kwargs)
+    two = slic(L, max_num_iter=2, enforce_connectivity=False, **kwargs)
+    return slic(L, max_num_iter=1 if np.array_equal(one, two) else 10, **kwargs)
 
 
 def smooth(rgb: np.ndarray, n_segments: int = 10000, sigma: float = 5.0,

@@ -1,0 +1,270 @@
+"""The onnxruntime backend: an exported colorizer run without torch, for a fast start.
+
+``import torch`` alone takes 1.1-1.6 s, far longer than the model on one photo (about 0.05 s at
+256x256). A model exported by ``colorize export`` (:mod:`colorizer.export`) runs here in
+onnxruntime, and this module, like everything on its image path (:mod:`colorizer.io`,
+:mod:`colorizer.color` for 8-bit photos, :mod:`colorizer.resize`, :mod:`colorizer.batch`),
+imports no torch. The path takes the same five hops as :func:`colorizer.api.colorize_picture`:
+full-resolution L -> working-size L -> model -> ab upsampled -> joined with the full L.
+
+An exported file holds ``predict_ab`` times the model's calibrated chroma gain (the ab that
+:func:`colorizer.api.predict_working_ab` gives at ``saturation=1``), and in its metadata
+(``colorizer.*`` keys) the model's name, the gain, the side multiple, the preferred working size,
+the model card, and the SHA-256 of the weights it was exported from. Where it finds the weights
+the file was made from, :func:`load` checks that they are still the same, so an ONNX file never
+runs a stale copy of a model.
+
+The default model ships as ``assets/NAME.onnx``. ``colorize image --backend auto`` (the default)
+uses onnxruntime whenever such a file exists for the model and the job needs nothing that only
+torch does (:func:`choose_backend`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from colorizer.errors import ColorizerError
+from colorizer.io import Picture
+from colorizer.resize import DEFAULT_SIZE, downscale_l, upsample_ab, working_shape
+
+#: Prefix of the metadata keys :mod:`colorizer.export` writes.
+META = "colorizer."
+
+#: Backends of ``colorize image --backend``.
+BACKENDS = ("auto", "onnx", "torch")
+
+
+def packaged_onnx(name: str) -> Path:
+    """Where the package ships the ONNX export of model ``name`` (it may not exist)."""
+    return Path(str(resources.files("colorizer") / "assets" / f"{name}.onnx"))
+
+
+def resolve_default(name: str) -> str:
+    """``default`` -> the default model's name, read without importing torch."""
+    if name != "default":
+        return name
+    from colorizer import DEFAULT_MODEL
+
+    return DEFAULT_MODEL or name
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_files(name: str, weights: str | os.PathLike | None) -> tuple[Path | None, Path | None]:
+    """(ONNX file, safetensors it should match) for a job: ``weights`` may be an ``.onnx`` file
+    (used as it is), a ``.safetensors`` file (its ``.onnx`` twin beside it), or None (the
+    packaged files of ``name``). Either path is None where there is none to use."""
+    if weights is not None:
+        weights = Path(weights)
+        if weights.suffix.lower() == ".onnx":
+            return weights, None
+        twin = weights.with_suffix(".onnx")
+        return (twin if twin.is_file() else None), weights
+    onnx_file = packaged_onnx(resolve_default(name))
+    safetensors = onnx_file.with_suffix(".safetensors")
+    return (onnx_file if onnx_file.is_file() else None), (safetensors if safetensors.is_file() else None)
+
+
+@dataclass
+class OnnxColorizer:
+    """A colorizer exported to ONNX, run by onnxruntime.
+
+    :meth:`predict_ab` takes L (N, 1, h, w) float32 in Lab units and returns ab (N, 2, h, w) in
+    Lab units, with the calibrated ``chroma_gain`` already applied (it is part of the graph).
+    """
+
+    name: str
+    session: object  # onnxruntime.InferenceSession
+    path: Path
+    multiple: int = 1
+    preferred_size: int = DEFAULT_SIZE
+    chroma_gain: float = 1.0
+    static_shape: tuple[int, int] | None = None
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def card(self) -> dict:
+        """The model card stored in the file."""
+        return json.loads(self.metadata.get(META + "card", "{}"))
+
+    def predict_ab(self, L: np.ndarray) -> np.ndarray:
+        L = np.ascontiguousarray(L, np.float32)
+        if L.ndim != 4 or L.shape[1] != 1:
+            raise ValueError(f"L must have shape (N, 1, H, W), got {L.shape}")
+        h, w = L.shape[-2:]
+        if self.static_shape is not None and (h, w) != self.static_shape:
+            raise ValueError(f"{self.path.name} takes {self.static_shape[0]}x{self.static_shape[1]} "
+                             f"only (exported without --dynamic), got {h}x{w}")
+        if h % self.multiple or w % self.multiple:
+            raise ValueError(f"{self.path.name}: height and width must be multiples of "
+                             f"{self.multiple}, got {h}x{w}")
+        return self.session.run(None, {self.session.get_inputs()[0].name: L})[0]
+
+
+def _session(path: Path, device: str = "cpu"):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ColorizerError("the onnx backend needs onnxruntime: pip install onnxruntime") from None
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise ColorizerError("--device cuda with --backend onnx needs onnxruntime-gpu; use "
+                                 "--backend torch for the GPU")
+        providers.insert(0, "CUDAExecutionProvider")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # errors only: no optimiser chatter on the user's terminal
+    # worker threads that spin after a run take the cores from the OpenCV work that follows
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(path), opts, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
+        raise ColorizerError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
+
+
+def load(path: str | os.PathLike, *, source: str | os.PathLike | None = None,
+         device: str = "cpu") -> OnnxColorizer:
+    """Open an ONNX file written by ``colorize export``.
+
+    ``source``, the safetensors file the export should stand for, is checked against the SHA-256
+    in the metadata (and the chroma gain and config against its card), so that a model that
+    was retrained or recalibrated after its export is never run from the stale ONNX copy.
+
+    Raises
+    ------
+    ColorizerError
+        For a missing or unreadable file, one without colorizer metadata, or a stale one.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ColorizerError(f"{path}: ONNX file not found")
+    session = _session(path, device)
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    if META + "model" not in meta:
+        raise ColorizerError(f"{path}: not exported by `colorize export` (no colorizer metadata); "
+                             "export the model with `colorize export`")
+    if source is not None:
+        stale = stale_reason(meta, Path(source))
+        if stale:
+            raise ColorizerError(f"{path}: {stale}; export it again with `colorize export --model "
+                                 f"{meta[META + 'model']} --weights {source} --dynamic --out {path}`")
+    if len(session.get_inputs()) != 1:
+        raise ColorizerError(f"{path}: the graph takes {len(session.get_inputs())} inputs, not one "
+                             "(L); a model whose output ignores L exports with --dynamic only")
+    shape = session.get_inputs()[0].shape
+    static = tuple(shape[2:]) if all(isinstance(d, int) for d in shape[2:]) else None
+    return OnnxColorizer(name=meta[META + "model"], session=session, path=path,
+                         multiple=int(meta.get(META + "multiple", 1)),
+                         preferred_size=int(meta.get(META + "preferred_size", DEFAULT_SIZE)),
+                         chroma_gain=float(meta.get(META + "chroma_gain", 1.0)),
+                         static_shape=static, metadata=meta)
+
+
+def stale_reason(meta: dict, source: Path) -> str | None:
+    """Why an export's metadata does not match the safetensors ``source`` (and its card), or None."""
+    if not source.is_file():
+        return f"the weights it was exported from are missing ({source})"
+    if meta.get(META + "weights_sha256") != file_sha256(source):
+        return f"it was exported from other weights than {source.name}"
+    card_file = source.with_suffix(".json")
+    card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+    exported = json.loads(meta.get(META + "card", "{}"))
+    for key in ("chroma_gain", "config", "architecture"):
+        if card.get(key) != exported.get(key):
+            return f"its card's {key} differs from {card_file.name}'s"
+    return None
+
+
+def choose_backend(backend: str, model: str, weights: str | os.PathLike | None = None, *,
+                   device: str = "auto", torch_only: str | None = None) -> tuple[str, Path | None,
+                                                                                  Path | None]:
+    """Which backend runs a job: ("onnx" or "torch", ONNX file, safetensors to check it against).
+
+    ``backend="auto"`` takes onnxruntime when an ONNX file exists for the model (packaged, given
+    as ``weights``, or beside the given safetensors), the device is the CPU (``auto`` or
+    ``cpu``), and nothing in the job needs torch: ``torch_only`` names such an option
+    (``"--samples"``, ...). ``backend="onnx"`` insists, with an error saying what is missing.
+    """
+    if backend not in BACKENDS:
+        raise ColorizerError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    onnx_file, source = source_files(model, weights)
+    given_onnx = weights is not None and Path(weights).suffix.lower() == ".onnx"
+    if backend == "torch":
+        if given_onnx:
+            raise ColorizerError(f"{weights}: an ONNX file runs with --backend onnx (or auto), "
+                                 "not torch; pass the .safetensors file to --weights for torch")
+        return "torch", None, None
+    if backend == "onnx" or given_onnx:
+        if torch_only:
+            raise ColorizerError(f"{torch_only} needs the torch backend; use --backend torch")
+        if onnx_file is None:
+            where = f"beside {weights}" if weights is not None else "in this install"
+            raise ColorizerError(
+                f"no ONNX file for model {model!r} {where}; make one with `colorize export --model "
+                f"{model}{f' --weights {weights}' if weights else ''} --dynamic --out FILE.onnx` "
+                "and pass --weights FILE.onnx, or use --backend torch")
+        return "onnx", onnx_file, source
+    if onnx_file is None or torch_only or device == "cuda":
+        return "torch", None, None
+    return "onnx", onnx_file, source
+
+
+def load_for_job(backend: str, model: str, weights: str | os.PathLike | None = None, *,
+                 device: str = "auto", torch_only: str | None = None,
+                 warn=None) -> OnnxColorizer | None:
+    """The ONNX colorizer for a job, or None when it runs on torch (:func:`choose_backend`).
+
+    With ``backend="auto"`` an export that is stale or unreadable gives a ``warn`` line and None
+    (torch runs instead); with ``backend="onnx"`` it is an error.
+    """
+    kind, onnx_file, source = choose_backend(backend, model, weights, device=device,
+                                             torch_only=torch_only)
+    if kind == "torch":
+        return None
+    try:
+        net = load(onnx_file, source=source, device="cuda" if device == "cuda" else "cpu")
+    except ColorizerError as exc:
+        if backend == "onnx" or (weights is not None and Path(weights).suffix.lower() == ".onnx"):
+            raise
+        if warn is not None:
+            warn(f"{exc}; using torch")
+        return None
+    wanted = resolve_default(model)
+    if model != "default" and net.name != wanted:
+        raise ColorizerError(f"{onnx_file}: holds model {net.name!r}, not {wanted!r}; drop --model "
+                             "or pass the matching file")
+    return net
+
+
+def colorize_picture(pic: Picture, model: OnnxColorizer, size: int | None = None,
+                     saturation: float = 1.0) -> Picture:
+    """Colorize a :class:`~colorizer.io.Picture` at full resolution with an ONNX model.
+
+    The counterpart of :func:`colorizer.api.colorize_picture` (same hops, same resizes), without
+    torch: full-res L -> working-size L -> model -> ab upsampled -> joined with the full L.
+    A model exported without ``--dynamic`` sees L resized to its fixed shape.
+    """
+    L = pic.lightness()
+    height, width = L.shape
+    shape = model.static_shape or working_shape(height, width, size or model.preferred_size,
+                                                model.multiple)
+    ab = model.predict_ab(downscale_l(L, shape)[None, None])[0]
+    if saturation != 1.0:
+        ab = ab * np.float32(saturation)
+    from colorizer.color import l_ab_to_srgb
+
+    return pic.with_pixels(l_ab_to_srgb(L, upsample_ab(ab, height, width), pic.pixels.dtype))

@@ -1,0 +1,61 @@
+"""The image path's geometry in numpy: the working size a model sees, and the two resizes.
+
+A model sees a working-size copy of the full-resolution lightness (about ``size`` x ``size``
+pixels, aspect ratio kept, sides a multiple of the model's ``multiple``); its ab is brought back
+to full size by bilinear upsampling. These functions import no torch, so that the onnxruntime
+backend (:mod:`colorizer.onnx_backend`) and the torch backend (:mod:`colorizer.api`) share them.
+
+    >>> working_shape(3000, 4000, 256, 32)
+    (224, 288)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from colorizer.errors import ColorizerError
+
+#: Working resolution for models that state no preferred size: about DEFAULT_SIZE^2 pixels.
+DEFAULT_SIZE = 256
+
+
+def working_shape(height: int, width: int, size: int, multiple: int = 1) -> tuple[int, int]:
+    """Working (h, w) with area about ``size**2``, the input's aspect ratio, multiples of ``multiple``."""
+    if size < 8:
+        raise ColorizerError(f"--size must be at least 8 pixels, got {size}")
+    scale = size / math.sqrt(height * width)
+    m = max(multiple, 1)
+    h = max(m, int(round(height * scale / m)) * m)
+    w = max(m, int(round(width * scale / m)) * m)
+    return h, w
+
+
+def downscale_l(L: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Full-resolution L (H, W) float32 area-averaged down to ``shape`` (OpenCV's INTER_AREA).
+
+    Where ``shape`` is larger than L in a dimension, that dimension is interpolated bilinearly
+    (pixel centres, as torch's ``align_corners=False``) instead.
+    """
+    import cv2
+
+    L = np.ascontiguousarray(L, np.float32)
+    h, w = shape
+    if L.shape[0] >= h and L.shape[1] >= w:
+        return cv2.resize(L, (w, h), interpolation=cv2.INTER_AREA)
+    if L.shape[0] <= h and L.shape[1] <= w:
+        return cv2.resize(L, (w, h), interpolation=cv2.INTER_LINEAR)
+    # one side shrinks, the other grows: one pass per axis
+    flag = cv2.INTER_AREA if L.shape[1] >= w else cv2.INTER_LINEAR
+    L = cv2.resize(L, (w, L.shape[0]), interpolation=flag)
+    flag = cv2.INTER_AREA if L.shape[0] >= h else cv2.INTER_LINEAR
+    return cv2.resize(L, (w, h), interpolation=flag)
+
+
+def upsample_ab(ab: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear upsampling of a working-size ab (2, h, w) to a full-size (H, W, 2) float32 array."""
+    import cv2
+
+    small = np.ascontiguousarray(np.asarray(ab, np.float32).transpose(1, 2, 0))
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)  # pixel centres
