@@ -200,9 +200,12 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, devic
 @click.option("--temporal", default="flow", show_default=True, type=click.Choice(["flow", "none"]),
               help="flow: carry colours along the optical flow so they stay steady; none: each "
                    "frame alone.")
-@click.option("--strength", default=0.85, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+@click.option("--strength", default=0.9, show_default=True, type=click.FloatRange(0, 1, max_open=True),
               help="With --temporal flow: how much of the previous frame's colour is kept where the "
                    "motion is reliable.")
+@click.option("--keyframe-interval", default=2, show_default=True, type=click.IntRange(min=1),
+              help="With --temporal flow: the model colours every Nth frame (and any frame the motion "
+                   "cannot carry); the flow carries the colours in between. 1: every frame.")
 @click.option("-s", "--scribbles", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON strokes with \"frame\": N; each hint holds along its shot, following the motion.")
 @click.option("--fps", type=click.FloatRange(min=0.01),
@@ -210,7 +213,7 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, devic
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 @_user_errors
 def video(inputs, output, out_dir, saturation, model, weights, size, device, temporal, strength,
-          scribbles, fps, overwrite):
+          keyframe_interval, scribbles, fps, overwrite):
     """Colorize video files or folders of frames, with steady colours from frame to frame.
 
     \b
@@ -229,7 +232,7 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
     jobs = plan_video_jobs(inputs, output, out_dir)
     hints = read_frame_strokes(scribbles) if scribbles is not None else None
     net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
-    cfg = TemporalConfig(method=temporal, strength=strength)
+    cfg = TemporalConfig(method=temporal, strength=strength, keyframe_interval=keyframe_interval)
     failed = 0
     for job in jobs:
         try:
