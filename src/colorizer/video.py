@@ -3,9 +3,12 @@
 Each frame takes the same hops as a photo (:func:`colorizer.api.colorize_picture`): full-res L ->
 working-size L -> model -> ab -> upsampled and joined with the full L. Between the model and the
 upsampling, :class:`TemporalSmoother` makes the colours steady: DIS optical flow between
-consecutive working-size L frames carries the previous frame's colours onto the current one, and
-they are blended with the current prediction wherever the forward and backward flows agree (an
-occlusion mask). A shot change (the lightness histogram jumps, or the flow finds too little in
+consecutive working-size L frames carries the previous frame's colours onto the current one,
+and a trust map marks where the forward and backward flows agree and L matches (no occlusion).
+The model colours every second frame (a keyframe); the frames in between take the carried
+colours. On a keyframe the carried colours are blended with the model's where trusted, and the
+untrusted pixels get the colour shift their trusted neighbours received, so regions keep their
+colour balance. A shot change (the lightness histogram jumps, or the flow finds too little in
 common) starts afresh. Colour hints tied to frame numbers are carried along their shot by the
 same flow and applied with Levin et al.'s propagation on top of the model's colours.
 
@@ -307,7 +310,9 @@ class TemporalConfig:
     ``l_tolerance``: L difference (Lab units) between a pixel and its flow-warped predecessor
     still trusted.
     ``cut_threshold``: lightness-histogram distance (0-1) between frames that means a new shot;
-    ``min_overlap``: a shot change also when fewer than this share of pixels are trusted.
+    ``min_overlap``: a shot change also when fewer than this share of pixels are trusted. Both,
+    the flow and the L check compare a frame with its predecessor after matching their mean
+    brightness and contrast, so that the flicker of old film is not taken for a change.
     """
 
     method: str = "flow"
@@ -319,7 +324,7 @@ class TemporalConfig:
     fb_tolerance: float = 1.0
     l_tolerance: float = 6.0
     cut_threshold: float = 0.4
-    min_overlap: float = 0.4
+    min_overlap: float = 0.6
 
     def __post_init__(self):
         if self.method not in ("flow", "none"):
@@ -344,6 +349,20 @@ def _remap(image: np.ndarray, flow: np.ndarray, grid: tuple[np.ndarray, np.ndarr
 
     return cv2.remap(image, grid[0] + flow[..., 0], grid[1] + flow[..., 1],
                      cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _histogram(grey: np.ndarray) -> np.ndarray:
+    hist = np.bincount((grey >> 2).ravel(), minlength=64).astype(np.float64)
+    return hist / hist.sum()
+
+
+def _match_brightness(grey: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``grey`` (uint8) mapped linearly so that its mean and spread match ``ref``'s: a global
+    change of brightness or contrast between two frames (old film flickers) is then no
+    difference to the cut detector, the flow or the L check."""
+    g, r = grey.astype(np.float32), ref.astype(np.float32)
+    gain = float(np.clip(r.std() / max(float(g.std()), 1.0), 0.5, 2.0))
+    return np.clip((g - g.mean()) * gain + r.mean() + 0.5, 0, 255).astype(np.uint8)
 
 
 def _weighted_lowpass(x: np.ndarray, weight: np.ndarray, scale: float) -> np.ndarray:
@@ -395,12 +414,6 @@ class TemporalSmoother:
         self._pending = None
         self._since_prediction = 0
 
-    def _is_cut(self, grey: np.ndarray) -> tuple[bool, np.ndarray]:
-        hist = np.bincount((grey >> 2).ravel(), minlength=64).astype(np.float64)
-        hist /= hist.sum()
-        cut = self._hist is not None and 0.5 * np.abs(hist - self._hist).sum() > self.cfg.cut_threshold
-        return cut, hist
-
     def _trust(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Backward flow (t -> t-1) and trust (H, W) float32 in [0, 1]."""
         import cv2
@@ -426,12 +439,14 @@ class TemporalSmoother:
             self.reset()
             h, w = grey.shape
             self._grid = tuple(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
-        cut, hist = self._is_cut(grey)
-        if cut:
-            self.reset()
+        hist = _histogram(grey)
+        if self._grey is not None:  # compared with the previous frame at its brightness
+            matched = _match_brightness(grey, self._grey)
+            if 0.5 * np.abs(_histogram(matched) - self._hist).sum() > self.cfg.cut_threshold:
+                self.reset()
         back = trust = None
         if self._grey is not None and self.cfg.method == "flow":
-            back, trust = self._trust(grey)
+            back, trust = self._trust(matched)
             self.overlap = float(trust.mean())
             if self.overlap < self.cfg.min_overlap:
                 self.reset()
