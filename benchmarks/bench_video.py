@@ -1,17 +1,20 @@
 """Video colorization speed at 854x480, end to end (decode, model, temporal blend, encode), in one run.
 
-    python benchmarks/bench_video.py [--frames 48] [--model default]
+    python benchmarks/bench_video.py [--frames 48] [--model default] [--threads N]
 
 Writes a test clip once (the first frames of ../shared/data/video/davis/<clip> when present,
 otherwise a synthetic panning texture), then times ``colorize_video`` to an H.264 mp4 with
-``--temporal none`` (the per-frame baseline) and with the default flow blend, and prints frames
-per second for each and the ratio to the per-frame baseline. Each setting is run ``--repeat``
-times and the best run is kept.
+``--temporal none`` (the per-frame baseline) and with the default temporal method, and prints
+frames per second for each and the ratio to the per-frame baseline. Each setting is run
+``--repeat`` times and the best run is kept. Then it times each stage of the default pipeline
+alone over the same frames (decode, lightness, model, flow and blend, join to RGB, encode), in
+milliseconds per frame, with how many frames the model coloured.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from colorizer.registry import get_colorizer
-from colorizer.video import DEFAULT_FPS, FrameReader, TemporalConfig, colorize_video
+from colorizer.video import (
+    DEFAULT_FPS,
+    FrameReader,
+    TemporalConfig,
+    TemporalSmoother,
+    VideoWriter,
+    colorize_video,
+    frame_lightness,
+    join_frame,
+    predict_ab,
+    video_threads,
+)
 
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "davis"
 WIDTH, HEIGHT = 854, 480
@@ -61,18 +75,62 @@ def write_test_clip(path: Path, n: int, clip: str) -> None:
             out.mux(packet)
 
 
+def stage_times(src: Path, dst: Path, model) -> tuple[dict, int, int]:
+    """Milliseconds per frame of each stage of the default pipeline, run one after another on
+    the frames of ``src`` (what ``colorize_video`` does, with a clock around each step)."""
+    totals = dict.fromkeys(("decode", "lightness", "model", "flow + blend", "join to RGB", "encode"), 0.0)
+    smoother = TemporalSmoother(TemporalConfig())
+    n = 0
+    with FrameReader(src) as reader:
+        writer = VideoWriter(dst, "mp4", reader)
+        frames = iter(reader)
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            t1 = time.perf_counter()
+            totals["decode"] += t1 - t0
+            if frame is None:
+                break
+            L, small_L = frame_lightness(frame.rgb, model)
+            t2 = time.perf_counter()
+            need = smoother.needs_prediction(small_L)
+            t3 = time.perf_counter()
+            ab = predict_ab(L, model) if need else None
+            t4 = time.perf_counter()
+            out = smoother.step(small_L, ab)
+            t5 = time.perf_counter()
+            rgb = join_frame(L, out)
+            t6 = time.perf_counter()
+            writer.write(rgb, frame.pts)
+            t7 = time.perf_counter()
+            for key, dt in zip(list(totals)[1:], (t2 - t1, t4 - t3, (t3 - t2) + (t5 - t4), t6 - t5, t7 - t6),
+                               strict=True):
+                totals[key] += dt
+            n += 1
+        t0 = time.perf_counter()
+        writer.close()
+        totals["encode"] += time.perf_counter() - t0
+    return {k: 1000 * v / n for k, v in totals.items()}, n, smoother.predictions
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--model", default="default")
     parser.add_argument("--clip", default="blackswan", help="DAVIS clip used when ../shared/data is there")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--threads", type=int,
+                        help="torch threads for the model (default: colorize video's, video_threads())")
     args = parser.parse_args()
+    import torch
+
+    threads = args.threads or video_threads()
+    torch.set_num_threads(threads)
     model = get_colorizer(args.model, device="cpu")
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.mp4"
         write_test_clip(src, args.frames, args.clip)
-        colorize_video(src, Path(tmp) / "warm.mp4", model, progress=False)  # warm-up: kernels, caches
+        colorize_video(src, Path(tmp) / "warm.mp4", model, progress=False, threads=threads)  # warm-up
         results = {}
         for name, cfg in (("per-frame (--temporal none)", TemporalConfig("none")),
                           ("temporal (--temporal flow, default)", TemporalConfig())):
@@ -80,13 +138,20 @@ def main():
             for k in range(args.repeat):
                 start = time.perf_counter()
                 r = colorize_video(src, Path(tmp) / f"out{k}.mp4", model, temporal=cfg, overwrite=True,
-                                   progress=False)
+                                   progress=False, threads=threads)
                 best = min(best, time.perf_counter() - start)
             results[name] = r.frames / best
+        stages, n, predicted = stage_times(src, Path(tmp) / "stages.mp4", model)
+
     base = next(iter(results.values()))
-    print(f"{args.frames} frames at {WIDTH}x{HEIGHT}, model {model.name}, decode + encode included")
+    print(f"{args.frames} frames at {WIDTH}x{HEIGHT}, model {model.name}, decode + encode included, "
+          f"{threads} torch threads, {os.cpu_count()} CPUs")
     for name, fps in results.items():
         print(f"  {name:38s} {fps:6.2f} fps   x{fps / base:.2f} vs per-frame")
+    print(f"default pipeline by stage, ms per frame (model on {predicted} of {n} frames):")
+    for name, ms in stages.items():
+        print(f"  {name:14s} {ms:7.1f}")
+    print(f"  {'total':14s} {sum(stages.values()):7.1f}  ({1000 / sum(stages.values()):.2f} fps)")
 
 
 if __name__ == "__main__":

@@ -310,6 +310,22 @@ def test_flow_blend_removes_most_flicker():
     assert c_flow < c_none
 
 
+def test_old_film_brightness_flicker_keeps_the_flow_trusted():
+    """Old film flickers in brightness from frame to frame; the frames still match along the
+    flow once the global change is set aside, so the colours stay steady and no cut is seen."""
+    gains = [1.0, 1.18, 0.9, 1.12, 0.95] * 4
+    frames = [np.clip(f * g, 0, 255).astype(np.uint8) for f, g in zip(moving_frames(20), gains, strict=True)]
+    smoother = TemporalSmoother()
+    from colorizer.video import Frame
+
+    feed = (Frame(f, i, "", i) for i, f in enumerate(frames))
+    flow = [rgb2lab(rgb)[..., 1:].astype(np.float64)
+            for _, rgb in colorize_frames(feed, Flicker(), size=48, smoother=smoother)]
+    none = run_ab(frames, Flicker(), TemporalConfig("none"))
+    assert smoother.shots == 1
+    assert clip_warp_error(frames, flow) < 0.5 * clip_warp_error(frames, none)
+
+
 def cv2_rgb(frame, ab):
     from colorizer.color import l_ab_to_srgb
     from colorizer.io import Picture
@@ -317,14 +333,71 @@ def cv2_rgb(frame, ab):
     return l_ab_to_srgb(Picture(frame).lightness(), ab.astype(np.float32), np.uint8)
 
 
+class Shade(Colorizer):
+    """A deterministic stand-in: ab follows L (a = (L - 50) / 2, b = 20), counting its calls."""
+
+    name = "shade"
+    preferred_size = 48
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def predict_ab(self, L, hints=None):
+        self.calls += 1
+        return torch.cat([(L - 50) / 2, torch.full_like(L, 20.0)], dim=1)
+
+
 def test_shot_change_resets_the_state():
+    """A cut (the lightness histogram jumps) starts afresh: from the cut on, the output is the
+    model's own colours, with nothing carried over from the previous shot."""
     frames = moving_frames(16, cut_at=8)
     smoother = TemporalSmoother()
     from colorizer.video import Frame
 
     feed = (Frame(f, i, "", i) for i, f in enumerate(frames))
-    list(colorize_frames(feed, Flicker(), size=48, smoother=smoother))
+    flow = [rgb2lab(rgb)[..., 1:] for _, rgb in colorize_frames(feed, Shade(), size=48, smoother=smoother)]
     assert smoother.shots == 2
+    none = run_ab(frames, Shade(), TemporalConfig("none"))
+    for t in range(8, 16):  # the new shot is still: what the model says, unchanged
+        assert np.abs(flow[t] - none[t]).max() < 1.0, t
+
+
+def test_cut_between_lookalike_scenes_is_found_by_the_flow():
+    """Two unrelated textures of the same brightness: the histograms hardly differ, but the flow
+    finds nothing in common, so the state is dropped all the same."""
+    a, b = texture(H, W + 40, 0), texture(H, W + 40, 11)
+    frames = [a[:, i:i + W] for i in range(6)] + [b[:, i:i + W] for i in range(6)]
+    smoother = TemporalSmoother()
+    from colorizer.video import Frame
+
+    feed = (Frame(f, i, "", i) for i, f in enumerate(frames))
+    flow = [rgb2lab(rgb)[..., 1:] for _, rgb in colorize_frames(feed, Shade(), size=48, smoother=smoother)]
+    assert smoother.shots == 2
+    none = run_ab(frames, Shade(), TemporalConfig("none"))
+    assert np.abs(flow[6] - none[6]).max() < 1.0
+
+
+def test_keyframes_call_the_model_on_every_other_frame():
+    frames = moving_frames(20)
+    every, other = Shade(), Shade()
+    run_ab(frames, every, TemporalConfig("flow", keyframe_interval=1))
+    out = run_ab(frames, other, TemporalConfig("flow", keyframe_interval=2))
+    assert every.calls == 20
+    assert 10 <= other.calls <= 12, other.calls
+    # the frames in between still carry the colours: the red square keeps its colour
+    ref = run_ab(frames, Shade(), TemporalConfig("none"))
+    t = 11  # a frame without a prediction
+    square = (slice(14, 30), slice(6 + t + 2, 6 + t + 18))
+    assert np.abs(out[t][square] - ref[t][square]).mean() < 3.0
+
+
+def test_cli_temporal_defaults_mirror_the_config():
+    params = {p.name: p.default for p in cli.commands["video"].params}
+    assert params["strength"] == TemporalConfig.strength
+    assert params["keyframe_interval"] == TemporalConfig.keyframe_interval
+    with pytest.raises(ColorizerError):
+        TemporalConfig(keyframe_interval=0)
 
 
 def test_still_clip_keeps_one_colour():
@@ -391,11 +464,23 @@ def test_evaluate_videos_cli(tmp_path):
     r = CliRunner().invoke(cli, ["evaluate", "--videos", str(clips), "--models", "gray", "--out", str(out)])
     assert r.exit_code == 0, r.output
     made = {p.name for p in out.iterdir()}
-    assert {"videos.md", "videos.json", "per_frame_video.csv", "flicker.png"} <= made
+    assert {"videos.md", "videos.json", "per_frame_video.csv", "flicker.png", "strip_a.mp4.png",
+            "strip_b.png"} <= made
     summary = json.loads((out / "videos.json").read_text())
     assert set(summary["clips"]) == {"a.mp4", "b"}
     assert set(summary["mean"]) == {"truth", "gray/none", "gray/flow"}
     assert summary["clips"]["b"]["truth"]["auc"] == pytest.approx(100)
+    assert summary["clips"]["b"]["gray/none"]["model_frames"] == 6
+    assert summary["clips"]["b"]["gray/flow"]["model_frames"] < 6  # keyframes
+    against = summary["against_none"]["gray/flow vs gray/none"]
+    assert set(against) == {"a.mp4", "b", "mean", "worst"}
+    assert set(against["mean"]) == {"warp_error_reduction", "cdc_reduction", "auc_change",
+                                    "truth_cdc_reduction"}
+    from PIL import Image
+
+    with Image.open(out / "strip_a.mp4.png") as im:  # 3 rows (truth, none, flow) of 6 frames
+        assert im.width > im.height
+    assert "strip_b.png" in (out / "videos.md").read_text()
 
 
 @pytest.mark.slow
@@ -409,4 +494,5 @@ def test_davis_clip_default_model(shared_data, tmp_path):
     s = evaluate_videos(cfg, say=lambda _: None)
     none, flow = s["mean"]["default/none"], s["mean"]["default/flow"]
     assert flow["warp_error"] < none["warp_error"]
+    assert flow["cdc"] < none["cdc"]
     assert flow["auc"] > none["auc"] - 0.5

@@ -309,9 +309,12 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, satur
 @click.option("--temporal", default="flow", show_default=True, type=click.Choice(["flow", "none"]),
               help="flow: carry colours along the optical flow so they stay steady; none: each "
                    "frame alone.")
-@click.option("--strength", default=0.85, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+@click.option("--strength", default=0.9, show_default=True, type=click.FloatRange(0, 1, max_open=True),
               help="With --temporal flow: how much of the previous frame's colour is kept where the "
                    "motion is reliable.")
+@click.option("--keyframe-interval", default=2, show_default=True, type=click.IntRange(min=1),
+              help="With --temporal flow: the model colours every Nth frame (and any frame the motion "
+                   "cannot carry); the flow carries the colours in between. 1: every frame.")
 @click.option("-s", "--scribbles", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON strokes with \"frame\": N; each hint holds along its shot, following the motion.")
 @click.option("--fps", type=click.FloatRange(min=0.01),
@@ -320,7 +323,7 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, satur
 @cluster_options
 @_user_errors
 def video(inputs, output, out_dir, saturation, model, weights, size, device, temporal, strength,
-          scribbles, fps, overwrite, workers, scheduler):
+          keyframe_interval, scribbles, fps, overwrite, workers, scheduler):
     """Colorize video files or folders of frames, with steady colours from frame to frame.
 
     \b
@@ -338,7 +341,7 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
 
     jobs = plan_video_jobs(inputs, output, out_dir)
     hints = read_frame_strokes(scribbles) if scribbles is not None else None
-    cfg = TemporalConfig(method=temporal, strength=strength)
+    cfg = TemporalConfig(method=temporal, strength=strength, keyframe_interval=keyframe_interval)
     if workers or scheduler:  # one clip per task
         from colorizer.distributed import ClusterConfig, videos_on_cluster
 

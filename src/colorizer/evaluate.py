@@ -391,43 +391,76 @@ def find_clips(folder: str | os.PathLike) -> list[Path]:
     return clips
 
 
-def score_clip(clip: Path, runs: dict, max_frames: int | None = None) -> tuple[list, dict]:
+#: Frames of each clip shown in the report's strip.
+STRIP_FRAMES = 6
+
+
+def _strip_indices(count: int | None, max_frames: int | None) -> set[int]:
+    n = min(c for c in (count, max_frames) if c) if (count or max_frames) else STRIP_FRAMES * 10
+    return {int(round(i)) for i in np.linspace(0, n - 1, STRIP_FRAMES)}
+
+
+def _thumb(rgb: np.ndarray, width: int = 240) -> np.ndarray:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    return cv2.resize(rgb, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+
+
+def score_clip(clip: Path, runs: dict, max_frames: int | None = None) -> tuple[list, dict, dict]:
     """Colorize one clip with every entry of ``runs`` (name -> (model, TemporalConfig, size)) in
     step, and score each frame: AuC and PSNR against the frame, warp error along the ground-truth
-    flow. Runs that share a model and size share its prediction.
+    flow, and the Jensen-Shannon divergence of its RGB histograms from the previous frame's.
 
-    Returns per-frame rows and, per run, the clip's means, CDC and colorization fps (model time
-    split evenly between the runs that share it). The row ``truth`` scores the ground truth
-    itself (its warp error and CDC are what real colour gives).
+    A run calls the model only on the frames its temporal method asks for; runs that share a
+    model and size share those predictions. Returns per-frame rows; per run, the clip's means, CDC
+    and colorization fps (each run charged the full time of what it used, decoding and metrics
+    excluded); and thumbnails of :data:`STRIP_FRAMES` frames per run (frame index -> RGB). The
+    run ``truth`` is the ground truth itself (its warp error and CDC are what real colour gives).
     """
     import time
 
     from colorizer.color import rgb2lab
-    from colorizer.video import FrameReader, TemporalSmoother, ground_truth_flow, join_frame, predict_frame
+    from colorizer.video import (
+        FrameReader,
+        TemporalSmoother,
+        frame_lightness,
+        ground_truth_flow,
+        join_frame,
+        predict_ab,
+    )
 
     smoothers = {name: TemporalSmoother(temporal) for name, (_, temporal, _) in runs.items()}
-    groups: dict = {}
-    for name, (model, _, size) in runs.items():
-        groups.setdefault((id(model), size), (model, size, []))[2].append(name)
     names = ["truth", *runs]
     hists = {n: [] for n in names}
     seconds = dict.fromkeys(runs, 0.0)
     prev_truth, prev_ab = None, {}
     rows = []
+    strips: dict = {n: {} for n in names}
     with FrameReader(clip) as reader:
+        show = _strip_indices(reader.count, max_frames)
         for frame in reader:
             if max_frames is not None and frame.index >= max_frames:
                 break
             truth = frame.rgb
             preds = {"truth": truth}
-            for model, size, members in groups.values():
-                start = time.perf_counter()
-                L, small_L, ab_small = predict_frame(truth, model, size)
-                shared = (time.perf_counter() - start) / len(members)
-                for name in members:
+            lights, abs_ = {}, {}  # per (model, size): (L, small L, seconds), (ab, seconds)
+            for name, (model, _, size) in runs.items():
+                key = (id(model), size)
+                if key not in lights:
                     start = time.perf_counter()
-                    preds[name] = join_frame(L, smoothers[name].step(small_L, ab_small))
-                    seconds[name] += shared + time.perf_counter() - start
+                    lights[key] = (*frame_lightness(truth, model, size), time.perf_counter() - start)
+                L, small_L, spent = lights[key]
+                start = time.perf_counter()
+                need = smoothers[name].needs_prediction(small_L)
+                spent += time.perf_counter() - start
+                if need and key not in abs_:
+                    start = time.perf_counter()
+                    abs_[key] = (predict_ab(L, model, size), time.perf_counter() - start)
+                ab, model_seconds = abs_[key] if need else (None, 0.0)
+                start = time.perf_counter()
+                preds[name] = join_frame(L, smoothers[name].step(small_L, ab))
+                seconds[name] += spent + model_seconds + time.perf_counter() - start
             flow = ground_truth_flow(prev_truth, truth) if prev_truth is not None else None
             for name in names:
                 pred = preds[name]
@@ -437,10 +470,14 @@ def score_clip(clip: Path, runs: dict, max_frames: int | None = None) -> tuple[l
                 hists[name].append(metrics.rgb_histograms(pred))
                 werr = metrics.warp_error(prev_ab[name], ab, flow[0], flow[1]) if flow is not None \
                     else float("nan")
+                js = float(np.mean([metrics.js_divergence(hists[name][-2][c], hists[name][-1][c])
+                                    for c in range(3)])) if len(hists[name]) > 1 else float("nan")
                 rows.append({"clip": clip.name, "run": name, "frame": frame.index,
                              "auc": metrics.auc(ab, truth_ab), "psnr": metrics.psnr(pred, truth),
-                             "warp_error": werr})
+                             "warp_error": werr, "js_prev": js})
                 prev_ab[name] = ab
+                if frame.index in show:
+                    strips[name][frame.index] = _thumb(pred)
             prev_truth = truth
     clip_summary = {}
     for name in names:
@@ -453,12 +490,45 @@ def score_clip(clip: Path, runs: dict, max_frames: int | None = None) -> tuple[l
             "cdc": metrics.cdc(hists[name]),
             "fps": len(sel) / seconds[name] if seconds.get(name) else float("nan"),
         }
-    return rows, clip_summary
+        if name in smoothers:
+            clip_summary[name]["model_frames"] = smoothers[name].predictions
+            clip_summary[name]["shots"] = smoothers[name].shots
+    return rows, clip_summary, strips
+
+
+def _strip_png(path: Path, clip: str, strips: dict) -> None:
+    """One row of thumbnails per run (ground truth first), one column per chosen frame."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in strips if strips[n]]
+    frames = sorted(strips[names[0]])
+    h, w = strips[names[0]][frames[0]].shape[:2]
+    fig, axes = plt.subplots(len(names), len(frames), squeeze=False,
+                             figsize=(len(frames) * w / 100 + 0.4, len(names) * (h / 100 + 0.25)))
+    for r, name in enumerate(names):
+        for c, f in enumerate(frames):
+            ax = axes[r, c]
+            ax.imshow(strips[name][f])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"frame {f}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=8)
+    fig.suptitle(clip, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def evaluate_videos(cfg: VideoEvalConfig, say=print) -> dict:
-    """Score clips (see :func:`score_clip`); writes ``videos.md``, ``videos.json``,
-    ``per_frame_video.csv`` and ``flicker.png`` (warp error per frame) into ``cfg.out``."""
+    """Score clips (see :func:`score_clip`); writes into ``cfg.out``: ``videos.md`` (tables per
+    clip and mean, and each temporal run against its model's ``none`` run), ``videos.json``,
+    ``per_frame_video.csv``, ``flicker.png`` (per clip, per frame: warp error and the histogram
+    change from the previous frame) and ``strip_CLIP.png`` (a few frames of each run)."""
     from colorizer.registry import get_colorizer
     from colorizer.video import TemporalConfig
 
@@ -470,26 +540,30 @@ def evaluate_videos(cfg: VideoEvalConfig, say=print) -> dict:
             runs[f"{m}/{t}"] = (model, TemporalConfig(method=t), cfg.working_size)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    all_rows, per_clip = [], {}
+    all_rows, per_clip, strip_files = [], {}, {}
     for clip in clips:
         try:
-            rows, per_clip[clip.name] = score_clip(clip, runs, cfg.max_frames)
+            rows, per_clip[clip.name], strips = score_clip(clip, runs, cfg.max_frames)
         except ColorizerError as exc:
             say(f"skipped: {exc}")
             continue
         all_rows += rows
+        strip_files[clip.name] = f"strip_{_safe_name(clip.name)}.png"
+        _strip_png(out / strip_files[clip.name], clip.name, strips)
         say(f"{clip.name}: " + ", ".join(f"{n} warp {s['warp_error']:.2f} cdc {s['cdc']:.5f} "
                                           f"auc {s['auc']:.2f}" for n, s in per_clip[clip.name].items()))
     if not per_clip:
         raise ColorizerError(f"{cfg.videos}: no clip could be scored")
     names = list(next(iter(per_clip.values())))
+
     def nanmean(values):
         values = np.array(values, np.float64)
         return float(values[np.isfinite(values)].mean()) if np.isfinite(values).any() else float("nan")
 
     mean = {n: {k: nanmean([c[n][k] for c in per_clip.values()])
                 for k in ("auc", "psnr", "warp_error", "cdc", "fps")} for n in names}
-    summary = {"config": asdict(cfg), "clips": per_clip, "mean": mean}
+    summary = {"config": asdict(cfg), "clips": per_clip, "mean": mean,
+               "against_none": _against_none(per_clip, cfg.models), "strips": strip_files}
     _write_csv(out / "per_frame_video.csv", all_rows)
     (out / "videos.json").write_text(json.dumps(summary, indent=1))
     (out / "videos.md").write_text(_video_markdown(summary))
@@ -497,36 +571,87 @@ def evaluate_videos(cfg: VideoEvalConfig, say=print) -> dict:
     return summary
 
 
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _against_none(per_clip: dict, models: list[str]) -> dict:
+    """Per temporal run (not ``none``) and clip, and over the clips: warp error and CDC
+    reductions (%) against the same model's ``none`` run, the change in mean AuC, and the CDC
+    reduction the ground truth itself has against ``none`` (real colour moves with the scene, so
+    no steadier colouring can take CDC far below the truth's)."""
+    runs = list(next(iter(per_clip.values())))
+    out = {}
+    for model in models:
+        base = f"{model}/none"
+        for run in runs:
+            if not run.startswith(f"{model}/") or run == base or base not in runs:
+                continue
+            rows = {}
+            for clip, s in per_clip.items():
+                new, old = s[run], s[base]
+                rows[clip] = {"warp_error_reduction": 100 * (1 - new["warp_error"] / old["warp_error"]),
+                              "cdc_reduction": 100 * (1 - new["cdc"] / old["cdc"]),
+                              "auc_change": new["auc"] - old["auc"],
+                              "truth_cdc_reduction": 100 * (1 - s["truth"]["cdc"] / old["cdc"])}
+            keys = list(next(iter(rows.values())))
+            per = list(rows.values())
+            rows["mean"] = {k: float(np.mean([r[k] for r in per])) for k in keys}
+            rows["worst"] = {k: float(min(r[k] for r in per)) for k in keys}
+            out[f"{run} vs {base}"] = rows
+    return out
+
+
 def _video_markdown(summary: dict) -> str:
     lines = ["Per clip: mean per-frame AuC % and PSNR dB against the ground truth, warp error (ab, "
              "along the ground-truth flow, non-occluded pixels; lower is steadier), CDC (lower is "
-             "steadier) and colorization fps. `truth` is the ground truth itself.", "",
-             "| clip | run | frames | AuC | PSNR | warp error | CDC | fps |",
-             "|---|---|---|---|---|---|---|---|"]
+             "steadier), colorization fps (decoding, encoding and scoring excluded) and the frames "
+             "the model coloured. `truth` is the ground truth itself.", "",
+             "| clip | run | frames | AuC | PSNR | warp error | CDC | fps | model frames |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for clip, runs in [*summary["clips"].items(), ("**mean**", summary["mean"])]:
         for name, s in runs.items():
             lines.append(f"| {clip} | {name} | {s.get('frames', '')} | {s['auc']:.2f} | {s['psnr']:.2f} | "
-                         f"{s['warp_error']:.3f} | {s['cdc']:.5f} | {s['fps']:.1f} |")
+                         f"{s['warp_error']:.3f} | {s['cdc']:.5f} | {s['fps']:.1f} | "
+                         f"{s.get('model_frames', '')} |")
+    for title, rows in summary.get("against_none", {}).items():
+        lines += ["", f"**{title}**: reduction of warp error and CDC (%, higher is steadier) and change "
+                  "of mean per-frame AuC (points); the last column is the ground truth's own CDC "
+                  "against the same baseline. `mean` averages the clips' figures, `worst` is the "
+                  "lowest of each.", "", "| clip | warp error | CDC | AuC | truth's CDC |",
+                  "|---|---|---|---|---|"]
+        for clip, r in rows.items():
+            lines.append(f"| {clip} | {r['warp_error_reduction']:.1f}% | {r['cdc_reduction']:.1f}% | "
+                         f"{r['auc_change']:+.2f} | {r['truth_cdc_reduction']:.1f}% |")
+    if summary.get("strips"):
+        lines += ["", "Frames of each clip (rows: ground truth, then each run):", ""]
+        lines += [f"![{clip}]({f})" for clip, f in summary["strips"].items()]
     return "\n".join(lines) + "\n"
 
 
 def _flicker_plot(path: Path, rows: list[dict], names: list[str]) -> None:
+    """Per clip (a row) and frame: warp error, and the RGB-histogram change (Jensen-Shannon
+    divergence, as in CDC) from the previous frame."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     clips = list(dict.fromkeys(r["clip"] for r in rows))
-    fig, axes = plt.subplots(len(clips), 1, figsize=(9, 2.2 * len(clips)), squeeze=False)
-    for ax, clip in zip(axes[:, 0], clips, strict=True):
+    fig, axes = plt.subplots(len(clips), 2, figsize=(13, 2.2 * len(clips)), squeeze=False)
+    for (ax_w, ax_j), clip in zip(axes, clips, strict=True):
         for name in names:
             sel = [r for r in rows if r["clip"] == clip and r["run"] == name]
-            ax.plot([r["frame"] for r in sel], [r["warp_error"] for r in sel], label=name, lw=1)
-        ax.set_title(clip, fontsize=9)
-        ax.set_ylabel("warp error", fontsize=8)
-        ax.tick_params(labelsize=7)
+            frames = [r["frame"] for r in sel]
+            ax_w.plot(frames, [r["warp_error"] for r in sel], label=name, lw=1)
+            ax_j.plot(frames, [r["js_prev"] for r in sel], label=name, lw=1)
+        ax_w.set_title(f"{clip}: warp error", fontsize=9)
+        ax_j.set_title(f"{clip}: histogram change from the previous frame (JS)", fontsize=9)
+        for ax in (ax_w, ax_j):
+            ax.tick_params(labelsize=7)
     axes[0, 0].legend(fontsize=7)
-    axes[-1, 0].set_xlabel("frame", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("frame", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -3,9 +3,12 @@
 Each frame takes the same hops as a photo (:func:`colorizer.api.colorize_picture`): full-res L ->
 working-size L -> model -> ab -> upsampled and joined with the full L. Between the model and the
 upsampling, :class:`TemporalSmoother` makes the colours steady: DIS optical flow between
-consecutive working-size L frames carries the previous frame's colours onto the current one, and
-they are blended with the current prediction wherever the forward and backward flows agree (an
-occlusion mask). A shot change (the lightness histogram jumps, or the flow finds too little in
+consecutive working-size L frames carries the previous frame's colours onto the current one,
+and a trust map marks where the forward and backward flows agree and L matches (no occlusion).
+The model colours every second frame (a keyframe); the frames in between take the carried
+colours. On a keyframe the carried colours are blended with the model's where trusted, and the
+untrusted pixels get the colour shift their trusted neighbours received, so regions keep their
+colour balance. A shot change (the lightness histogram jumps, or the flow finds too little in
 common) starts afresh. Colour hints tied to frame numbers are carried along their shot by the
 same flow and applied with Levin et al.'s propagation on top of the model's colours.
 
@@ -18,6 +21,7 @@ where the output should be. Only a few frames are in memory at any time.
 
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import os
 import shutil
@@ -300,30 +304,49 @@ def check_video_output(dst: Path, src: Path, overwrite: bool) -> None:
 
 @dataclass
 class TemporalConfig:
-    """Settings of the flow-based temporal blend (:class:`TemporalSmoother`).
+    """Settings of the flow-based temporal method (:class:`TemporalSmoother`).
 
     ``method``: ``"flow"`` or ``"none"`` (plain per-frame colorization).
-    ``strength``: weight of the colours carried from the previous frame where the flow is
-    reliable (0: per-frame; close to 1: steadier but slower to follow real colour changes).
+    ``strength``: where the flow is trusted, the weight of the colours carried from the previous
+    frame against the model's new ones (0: per-frame; close to 1: steadier, slower to follow).
+    ``correction``: where the flow is not trusted (occlusions, fast motion, new content), the
+    weight of the regional colour shift that the trusted pixels nearby received, so that a whole
+    region keeps its colour balance instead of flickering (0: off).
+    ``correction_scale``: working-size pixels over which that shift is averaged.
+    ``keyframe_interval``: the model colours every Nth frame of a shot; the frames in between
+    take the colours carried by the flow (1: the model sees every frame).
+    ``refresh``: ... and also any frame whose untrusted share of pixels is above this.
     ``fb_tolerance``: forward-backward flow disagreement (working-size pixels^2) still trusted.
     ``l_tolerance``: L difference (Lab units) between a pixel and its flow-warped predecessor
     still trusted.
     ``cut_threshold``: lightness-histogram distance (0-1) between frames that means a new shot;
-    ``min_overlap``: a shot change also when fewer than this share of pixels are trusted.
+    ``min_overlap``: a shot change also when fewer than this share of pixels are trusted. Both,
+    the flow and the L check compare a frame with its predecessor after matching their mean
+    brightness and contrast, so that the flicker of old film is not taken for a change.
     """
 
     method: str = "flow"
-    strength: float = 0.85
+    strength: float = 0.9
+    correction: float = 0.9
+    correction_scale: float = 16.0
+    keyframe_interval: int = 2
+    refresh: float = 0.25
     fb_tolerance: float = 1.0
     l_tolerance: float = 6.0
     cut_threshold: float = 0.4
-    min_overlap: float = 0.4
+    min_overlap: float = 0.6
 
     def __post_init__(self):
         if self.method not in ("flow", "none"):
             raise ColorizerError(f"temporal method must be 'flow' or 'none', got {self.method!r}")
-        if not 0 <= self.strength < 1:
-            raise ColorizerError(f"temporal strength must be in [0, 1), got {self.strength}")
+        for name in ("strength", "correction"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ColorizerError(f"temporal {name} must be in [0, 1), got {getattr(self, name)}")
+        if int(self.keyframe_interval) != self.keyframe_interval or self.keyframe_interval < 1:
+            raise ColorizerError(f"keyframe interval must be a whole number >= 1, "
+                                 f"got {self.keyframe_interval}")
+        if self.correction_scale <= 0:
+            raise ColorizerError(f"correction scale must be positive, got {self.correction_scale}")
 
 
 def _grey8(L: np.ndarray) -> np.ndarray:
@@ -338,13 +361,50 @@ def _remap(image: np.ndarray, flow: np.ndarray, grid: tuple[np.ndarray, np.ndarr
                      cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def _histogram(grey: np.ndarray) -> np.ndarray:
+    hist = np.bincount((grey >> 2).ravel(), minlength=64).astype(np.float64)
+    return hist / hist.sum()
+
+
+def _match_brightness(grey: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``grey`` (uint8) mapped linearly so that its mean and spread match ``ref``'s: a global
+    change of brightness or contrast between two frames (old film flickers) is then no
+    difference to the cut detector, the flow or the L check."""
+    g, r = grey.astype(np.float32), ref.astype(np.float32)
+    gain = float(np.clip(r.std() / max(float(g.std()), 1.0), 0.5, 2.0))
+    return np.clip((g - g.mean()) * gain + r.mean() + 0.5, 0, 255).astype(np.uint8)
+
+
+def _weighted_lowpass(x: np.ndarray, weight: np.ndarray, scale: float) -> np.ndarray:
+    """Normalised convolution: the ``weight``-weighted local mean of ``x`` (h, w, c) over about
+    ``scale`` pixels, computed on a copy 8x smaller. Where hardly any weight is near, the result
+    fades to 0 (no evidence, no shift)."""
+    import cv2
+
+    h, w = weight.shape
+    small = (max(1, round(w / 8)), max(1, round(h / 8)))
+    ws = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
+    xs = cv2.resize(np.ascontiguousarray(x * weight[..., None]), small, interpolation=cv2.INTER_AREA)
+    sigma = scale / 8
+    ws = cv2.GaussianBlur(ws, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    xs = cv2.GaussianBlur(xs, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE).reshape(*ws.shape, -1)
+    xs /= np.maximum(ws, 0.05)[..., None]
+    return cv2.resize(xs, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+
+
 class TemporalSmoother:
     """State carried between the frames of one clip, at the model's working resolution.
 
-    :meth:`step` takes a frame's working-size L and the model's ab and returns steadier ab:
-    ``ab + strength * trust * (warped_previous - ab)``, where ``warped_previous`` is the previous
-    output carried along the backward DIS flow and ``trust`` (0-1) is where the forward and
-    backward flows agree and L matches. Frame-tied colour hints are carried the same way.
+    For each frame, :meth:`needs_prediction` looks at its working-size L: a shot change starts
+    afresh, otherwise DIS optical flow (backward and forward) between it and the previous frame
+    gives the flow and a ``trust`` map (0-1: the two flows agree, L matches, the pixel comes from
+    inside the frame). It says whether the model's colours are needed: on the first frame of a
+    shot, every ``keyframe_interval``-th frame, and when too much is untrusted. :meth:`step`
+    then gives the frame's ab: the previous output carried along the flow, and on frames with a
+    prediction ``P``, ``P + s * trust * d + c * (1 - s * trust) * lowpass_trust(d)``, where
+    ``d`` is carried minus ``P``. The first term keeps each tracked pixel's colour; the second
+    gives untrusted pixels the colour shift their trusted neighbours received, which keeps the
+    colour statistics of the frame steady. Frame-tied colour hints are carried the same way.
     """
 
     def __init__(self, cfg: TemporalConfig | None = None):
@@ -353,18 +413,16 @@ class TemporalSmoother:
         self.cfg = cfg or TemporalConfig()
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self.shots = 0
+        self.predictions = 0  # frames the model coloured
         self.overlap = float("nan")  # share of pixels carried from the previous frame, last step
+        self._grid = None
         self.reset()
 
     def reset(self) -> None:
+        """Forget the clip so far (the next frame starts a shot)."""
         self._grey = self._hist = self._ab = self._hint_ab = self._hint_mask = None
-        self._grid = None
-
-    def _is_cut(self, grey: np.ndarray) -> tuple[bool, np.ndarray]:
-        hist = np.bincount((grey >> 2).ravel(), minlength=64).astype(np.float64)
-        hist /= hist.sum()
-        cut = self._hist is not None and 0.5 * np.abs(hist - self._hist).sum() > self.cfg.cut_threshold
-        return cut, hist
+        self._pending = None
+        self._since_prediction = 0
 
     def _trust(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Backward flow (t -> t-1) and trust (H, W) float32 in [0, 1]."""
@@ -383,42 +441,75 @@ class TemporalSmoother:
         trust = cv2.GaussianBlur(ok.astype(np.float32), (5, 5), 0)
         return back, trust
 
-    def step(self, L: np.ndarray, ab: np.ndarray,
-             new_hints: tuple[np.ndarray, np.ndarray] | None = None,
-             spread: Callable | None = None) -> np.ndarray:
-        """Blend one frame's ab (h, w, 2) with the carried state; returns the frame's ab.
-
-        ``new_hints``: (ab (h, w, 2), mask (h, w) bool) given on this frame, at working size.
-        ``spread(L, hint_ab, mask, prior_ab) -> ab`` applies the (carried) hints.
-        """
+    def needs_prediction(self, L: np.ndarray) -> bool:
+        """Look at one frame's working-size L (h, w) before :meth:`step`; True when the step needs
+        the model's colours for it (see the class docstring)."""
         grey = _grey8(L)
         if self._grid is None or self._grid[0].shape != grey.shape:
             self.reset()
             h, w = grey.shape
             self._grid = tuple(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
-        cut, hist = self._is_cut(grey)
-        if cut:
-            self.reset_keep_grid()
-        out = ab
+        hist = _histogram(grey)
+        if self._grey is not None:  # compared with the previous frame at its brightness
+            matched = _match_brightness(grey, self._grey)
+            if 0.5 * np.abs(_histogram(matched) - self._hist).sum() > self.cfg.cut_threshold:
+                self.reset()
+        back = trust = None
         if self._grey is not None and self.cfg.method == "flow":
-            back, trust = self._trust(grey)
+            back, trust = self._trust(matched)
             self.overlap = float(trust.mean())
             if self.overlap < self.cfg.min_overlap:
-                self.reset_keep_grid()
-            else:
-                carried = _remap(self._ab, back, self._grid)
-                out = ab + (self.cfg.strength * trust)[..., None] * (carried - ab)
-                if self._hint_mask is not None:  # nearest: hints stay crisp and undiluted
-                    mask = _remap(self._hint_mask, back, self._grid, nearest=True) > 0.5
-                    self._hint_ab = _remap(self._hint_ab, back, self._grid, nearest=True)
-                    self._hint_mask = (mask & (trust > 0.5)).astype(np.float32)
+                self.reset()
+                back = trust = None
         if self._grey is None:
             self.shots += 1
+        need = (trust is None or self._since_prediction + 1 >= self.cfg.keyframe_interval
+                or 1 - self.overlap > self.cfg.refresh)
+        self._pending = (L, grey, hist, back, trust, need)
+        return need
+
+    def step(self, L: np.ndarray, ab: np.ndarray | None,
+             new_hints: tuple[np.ndarray, np.ndarray] | None = None,
+             spread: Callable | None = None) -> np.ndarray:
+        """One frame's ab (h, w, 2) from its working-size L and the model's ab (None when
+        :meth:`needs_prediction` said it is not needed; it is then ignored if given).
+
+        ``new_hints``: (ab (h, w, 2), mask (h, w) bool) given on this frame, at working size.
+        ``spread(L, hint_ab, mask, prior_ab) -> ab`` applies the (carried) hints.
+        """
+        if self._pending is None or self._pending[0] is not L:
+            self.needs_prediction(L)
+        _, grey, hist, back, trust, need = self._pending
+        self._pending = None
+        if need and ab is None:
+            raise ValueError("this frame needs the model's colours (needs_prediction was True)")
+        if need:
+            self.predictions += 1
+            self._since_prediction = 0
+            out = np.asarray(ab, np.float32)
+        else:
+            self._since_prediction += 1
+        if trust is not None:
+            cfg = self.cfg
+            carried = _remap(self._ab, back, self._grid)
+            if not need:
+                out = carried
+            else:
+                d = carried - out
+                kept = cfg.strength * trust
+                out = out + kept[..., None] * d
+                if cfg.correction > 0:
+                    lo = _weighted_lowpass(d, trust, cfg.correction_scale)
+                    out += (cfg.correction * (1 - kept))[..., None] * lo
+            if self._hint_mask is not None:  # nearest: hints stay crisp and undiluted
+                mask = _remap(self._hint_mask, back, self._grid, nearest=True) > 0.5
+                self._hint_ab = _remap(self._hint_ab, back, self._grid, nearest=True)
+                self._hint_mask = (mask & (trust > 0.5)).astype(np.float32)
         if new_hints is not None:
             hint_ab, mask = new_hints
             if self._hint_mask is None:
-                self._hint_ab = np.zeros_like(ab, dtype=np.float32)
-                self._hint_mask = np.zeros(ab.shape[:2], np.float32)
+                self._hint_ab = np.zeros((*grey.shape, 2), np.float32)
+                self._hint_mask = np.zeros(grey.shape, np.float32)
             self._hint_ab = np.where(mask[..., None], hint_ab, self._hint_ab).astype(np.float32)
             self._hint_mask = np.maximum(self._hint_mask, mask.astype(np.float32))
         if self._hint_mask is not None and spread is not None:
@@ -427,11 +518,6 @@ class TemporalSmoother:
                 out = spread(L, self._hint_ab, active, out)
         self._grey, self._hist, self._ab = grey, hist, np.ascontiguousarray(out, dtype=np.float32)
         return self._ab
-
-    def reset_keep_grid(self) -> None:
-        grid = self._grid
-        self.reset()
-        self._grid = grid
 
 
 def ground_truth_flow(rgb_prev: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -511,7 +597,8 @@ def colorize_frames(frames, model, *, size: int | None = None, saturation: float
     spread = _levin_spread(prior_weight)
     hints = hints or {}
     for frame in frames:
-        L, small_L, ab_small = predict_frame(frame.rgb, model, size, saturation)
+        L, small_L = frame_lightness(frame.rgb, model, size)
+        ab_small = predict_ab(L, model, size, saturation) if smoother.needs_prediction(small_L) else None
         new = None
         if frame.index in hints:
             new = _hints_at_working_size(hints[frame.index], *L.shape, small_L.shape,
@@ -519,19 +606,35 @@ def colorize_frames(frames, model, *, size: int | None = None, saturation: float
         yield frame, join_frame(L, smoother.step(small_L, ab_small, new, spread))
 
 
+def frame_lightness(rgb: np.ndarray, model, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A uint8 RGB frame's full-size L (H, W) and its working-size L (h, w) for ``model``
+    (:func:`colorizer.api.working_l`)."""
+    import torch
+
+    from colorizer.api import working_l
+
+    L = Picture(rgb).lightness()
+    return L, working_l(torch.from_numpy(L)[None, None], model, size)[0, 0].numpy()
+
+
+def predict_ab(L: np.ndarray, model, size: int | None = None, saturation: float = 1.0) -> np.ndarray:
+    """The model's working-size ab (h, w, 2) for a frame's full-size L (H, W)
+    (:func:`colorizer.api.predict_working_ab`)."""
+    import torch
+
+    from colorizer.api import predict_working_ab
+
+    L_t = torch.from_numpy(L)[None, None].to(model.device)
+    ab = predict_working_ab(L_t, model, size, saturation=saturation)
+    return np.ascontiguousarray(ab[0].permute(1, 2, 0).cpu().numpy())
+
+
 def predict_frame(rgb: np.ndarray, model, size: int | None = None,
                   saturation: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The first hops for one uint8 RGB frame: its full-size L (H, W), the working-size L (h, w)
     and the model's working-size ab (h, w, 2) (:func:`colorizer.api.predict_working_ab`)."""
-    import torch
-
-    from colorizer.api import predict_working_ab, working_l
-
-    L = Picture(rgb).lightness()
-    L_t = torch.from_numpy(L)[None, None]
-    ab = predict_working_ab(L_t.to(model.device), model, size, saturation=saturation)
-    small_L = working_l(L_t, model, size)[0, 0].numpy()
-    return L, small_L, np.ascontiguousarray(ab[0].permute(1, 2, 0).cpu().numpy())
+    L, small_L = frame_lightness(rgb, model, size)
+    return L, small_L, predict_ab(L, model, size, saturation)
 
 
 def join_frame(L: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
@@ -559,10 +662,37 @@ class VideoResult:
         return self.frames / self.seconds if self.seconds > 0 else float("nan")
 
 
+def video_threads() -> int:
+    """Torch threads for the model while a video is coded: one fewer than torch's own count
+    (at least 1). The video decoder and the H.264 encoder run threads of their own; on a 2-core
+    CPU a 2-thread model fights them for the cores and the whole pipeline runs about 2-3x slower
+    (``benchmarks/bench_video.py --threads``)."""
+    import torch
+
+    return max(1, torch.get_num_threads() - 1)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """Run the block with ``n`` torch threads, then restore the previous count. torch keeps the
+    count per thread once a thread has used it, so other threads of a server are not changed."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n != before:
+            torch.set_num_threads(before)
+
+
 def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, size: int | None = None,
                    saturation: float = 1.0, temporal: TemporalConfig | None = None,
                    hints: dict[int, list] | None = None, overwrite: bool = False,
-                   fps: float | None = None, progress: bool = True) -> VideoResult:
+                   fps: float | None = None, progress: bool = True,
+                   threads: int | None = None) -> VideoResult:
     """Colorize a video file or frame folder ``src`` into ``dst`` (a video file, or a folder of PNGs).
 
     ``dst`` with a video extension (:data:`VIDEO_FORMATS`) gets a video with the input's fps,
@@ -570,6 +700,9 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
     input frames (``00000.png``... for a video). ``fps`` is the frame rate of a frame folder.
     The output is written to a temporary name and moved into place when complete; an existing
     ``dst`` is kept unless ``overwrite``. Errors in the input raise a one-line ColorizerError.
+
+    ``threads``: torch threads for the model during the call (default :func:`video_threads`:
+    one fewer than torch's own count, so that the decoder and encoder threads keep a core).
 
     Examples
     --------
@@ -584,7 +717,7 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
     check_video_output(dst, src, overwrite)
     temporal = temporal or TemporalConfig()
     start = time.perf_counter()
-    with FrameReader(src, fps) as reader:
+    with FrameReader(src, fps) as reader, _torch_threads(threads or video_threads()):
         bar = tqdm(total=reader.count, unit="frame", desc=src.name, disable=not progress,
                    dynamic_ncols=True, leave=False)
         smoother = TemporalSmoother(temporal)
