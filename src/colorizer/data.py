@@ -114,10 +114,8 @@ def split_of(sha256: str, val_fraction: float) -> str:
 _WORKER: dict = {}
 
 
-def _init_worker(out: str, files: list[str], cfg: PrepareConfig, threads: int = 1) -> None:
-    import cv2
-
-    cv2.setNumThreads(threads)  # one process per core; no thread oversubscription
+def _init_worker(out: str, files: list[str], cfg: PrepareConfig) -> None:
+    # no torch here: a worker's whole job is numpy, OpenCV, scikit-image and numba
     _WORKER["files"] = files
     _WORKER["cfg"] = cfg
     _WORKER["l"] = np.load(Path(out) / "work_l.npy", mmap_mode="r+")
@@ -237,7 +235,7 @@ def _run_items(todo, out, files, cfg, workers, log_path, done, progress) -> None
             bar.update()
 
         if workers == 1:
-            _init_worker(out, files, cfg, os.cpu_count() or 1)
+            _init_worker(out, files, cfg)
             for i in todo:
                 record(_process(i))
         else:
