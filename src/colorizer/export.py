@@ -182,7 +182,10 @@ def export_onnx(model: Colorizer, out: str | os.PathLike, *, weights: str | os.P
         except onnx.checker.ValidationError as exc:
             raise ColorizerError(f"the exported graph fails onnx.checker: {str(exc).splitlines()[0]}") \
                 from None
-        diff = measured["diff"] = compare(model, tmp, checks)
+        try:
+            diff = measured["diff"] = compare(model, tmp, checks)
+        except ColorizerError as exc:  # name the file the user asked for, not the temporary one
+            raise ColorizerError(str(exc).replace(str(tmp), str(out))) from None
         if not diff <= tolerance:
             raise ColorizerError(f"the ONNX export differs from torch by {diff:.2g} ab units "
                                  f"(more than {tolerance:g}); not written")
