@@ -29,6 +29,20 @@ def test_same_padding_pads_right_and_bottom_on_even_sizes():
     assert conv(torch.ones(1, 1, 5, 5))[0, 0].tolist() == [[4.0, 6.0, 4.0], [6.0, 9.0, 6.0], [4.0, 6.0, 4.0]]
 
 
+def test_constant_padding_is_same_padding_when_sides_are_multiples_of_32():
+    """What colorize export sets (divisible_input) changes nothing for the sizes it promises."""
+    torch.manual_seed(0)
+    encoder = mobilenet.MobileNetV2Encoder().eval()
+    L = torch.rand(1, 1, 64, 96) * 100
+    with torch.no_grad():
+        want = encoder(L)
+        for module in encoder.modules():
+            if isinstance(module, mobilenet.SameConv2d):
+                module.divisible_input = True
+        got = encoder(L)
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+
+
 def test_grey_input_range():
     L = torch.tensor([0.0, 50.0, 100.0]).view(1, 1, 1, 3)
     x = mobilenet.grey_rgb_input(L)

@@ -118,10 +118,8 @@ _WORKER: dict = {}
 _WORK_FILES = ("work_l.npy", "work_ab.npy", "progress.jsonl", "prepare.json")
 
 
-def _init_worker(out: str, files: list[str], cfg: PrepareConfig, threads: int = 1) -> None:
-    import cv2
-
-    cv2.setNumThreads(threads)  # one process per core; no thread oversubscription
+def _init_worker(out: str, files: list[str], cfg: PrepareConfig) -> None:
+    # no torch here: a worker's whole job is numpy, OpenCV, scikit-image and numba
     _WORKER["files"] = files
     _WORKER["cfg"] = cfg
     _WORKER["l"] = np.load(Path(out) / "work_l.npy", mmap_mode="r+")
@@ -301,13 +299,11 @@ def _run_items(todo, out, files, cfg, workers, log_path, done, progress, runner=
 
             runner(todo, files, cfg, Path(out), store)
         elif workers == 1:
-            _init_worker(out, files, cfg, os.cpu_count() or 1)
+            _init_worker(out, files, cfg)
             for i in todo:
                 record(_process(i))
         else:
-            # forkserver, not fork: a parent that ran onnxruntime or torch holds thread pools that a
-            # forked child can deadlock on (seen in the test suite)
-            ctx = mp.get_context("forkserver")
+            ctx = mp.get_context("fork")
             with ctx.Pool(workers, initializer=_init_worker, initargs=(out, files, cfg)) as pool:
                 for rec in pool.imap_unordered(_process, todo, chunksize=8):
                     record(rec)

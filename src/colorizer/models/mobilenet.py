@@ -40,7 +40,15 @@ FEATURE_CHANNELS = (16, 24, 32, 96, 320)
 
 
 class SameConv2d(nn.Conv2d):
-    """A convolution with TensorFlow's "SAME" padding (asymmetric when it has to be)."""
+    """A convolution with TensorFlow's "SAME" padding (asymmetric when it has to be).
+
+    ``divisible_input``: promise that every input side is a multiple of the stride (true for a
+    MobileNetV2 whose input sides are multiples of 32). The padding is then the constant
+    ``k - s`` (split as TensorFlow does) rather than a function of the size, which is what
+    ``colorize export`` sets so that onnxruntime can fold the padding into the convolution.
+    """
+
+    divisible_input = False
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
         super().__init__(cin, cout, kernel, stride, padding=0, groups=groups, bias=True)
@@ -50,7 +58,7 @@ class SameConv2d(nn.Conv2d):
         if k > 1:
             pads = []
             for size in (x.shape[-1], x.shape[-2]):  # F.pad wants the last dimension first
-                total = max((-(-size // s) - 1) * s + k - size, 0)
+                total = max(k - s, 0) if self.divisible_input else max((-(-size // s) - 1) * s + k - size, 0)
                 pads += [total // 2, total - total // 2]
             x = F.pad(x, pads)
         return super().forward(x)
