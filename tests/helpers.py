@@ -1,4 +1,6 @@
-"""Synthetic test images with known content; no external data."""
+"""Synthetic test images and datasets with known content; no external data."""
+
+from pathlib import Path
 
 import numpy as np
 
@@ -10,3 +12,16 @@ def smooth_photo(h: int, w: int, seed: int = 0) -> np.ndarray:
     img = np.stack([xx / w, yy / h, 0.5 + 0.5 * np.sin(xx / 17 + yy / 23)], -1)
     img += r.normal(0, 0.02, img.shape).astype(np.float32)
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def tiny_lab_dataset(root: Path, n: int = 40, size: int = 32) -> Path:
+    """A small prepared dataset (Kaggle layout: l.npy, ab.npy, split.npy; every 10th photo for
+    validation) of flat-ish random photos, enough for a few training steps; returns ``root``."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    base = rng.integers(60, 200, (n, 1, 1, 1))
+    L = np.clip(base[..., 0] + rng.integers(0, 30, (n, size, size)), 0, 255)
+    np.save(root / "l.npy", L.astype(np.uint8))
+    np.save(root / "ab.npy", rng.integers(100, 160, (n, size, size, 2), dtype=np.uint8))
+    np.save(root / "split.npy", (np.arange(n) % 10 == 0).astype(np.uint8))
+    return root

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import smooth_photo
+from helpers import smooth_photo, tiny_lab_dataset
 from PIL import Image
 
 pytestmark = pytest.mark.slow
@@ -214,14 +214,7 @@ def test_kill_colorize_video(tmp_path):
 
 
 def test_kill_colorize_train(tmp_path):
-    rng = np.random.default_rng(0)
-    data = tmp_path / "ds"
-    data.mkdir()
-    base = rng.integers(60, 200, (40, 1, 1, 1))
-    L = np.clip(base[..., 0] + rng.integers(0, 30, (40, 32, 32)), 0, 255)
-    np.save(data / "l.npy", L.astype(np.uint8))
-    np.save(data / "ab.npy", rng.integers(100, 160, (40, 32, 32, 2), dtype=np.uint8))
-    np.save(data / "split.npy", (np.arange(40) % 10 == 0).astype(np.uint8))
+    data = tiny_lab_dataset(tmp_path / "ds")
     args = ["train", "--model", "gan", "--data", data, "--epochs", "3", "--batch-size", "4", "--size", "32",
             "--checkpoint-every", "1", "--threads", "1", "--set", "encoder=none",
             "--set", "channels=[4, 8, 8, 8]", "--set", "disc_channels=4"]

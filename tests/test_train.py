@@ -14,21 +14,14 @@ from safetensors.torch import load_file
 
 from colorizer.errors import ColorizerError
 from colorizer.train import TrainConfig, train
+from helpers import tiny_lab_dataset
 
 TINY = {"encoder": "none", "channels": [4, 8, 8, 8], "disc_channels": 4}
 
 
 @pytest.fixture
 def dataset(tmp_path):
-    rng = np.random.default_rng(0)
-    root = tmp_path / "ds"
-    root.mkdir()
-    base = rng.integers(60, 200, (40, 1, 1, 1))
-    L = np.clip(base[..., 0] + rng.integers(0, 30, (40, 32, 32)), 0, 255)
-    np.save(root / "l.npy", L.astype(np.uint8))
-    np.save(root / "ab.npy", rng.integers(100, 160, (40, 32, 32, 2), dtype=np.uint8))
-    np.save(root / "split.npy", (np.arange(40) % 10 == 0).astype(np.uint8))
-    return root
+    return tiny_lab_dataset(tmp_path / "ds")
 
 
 def config(dataset, out, **kw):

@@ -21,6 +21,11 @@ from colorizer.registry import Colorizer, Hints, get_colorizer
 from colorizer.resize import DEFAULT_SIZE, working_shape  # noqa: F401  (shared with the onnx backend)
 
 
+def _check_saturation(saturation: float) -> None:
+    if saturation < 0:
+        raise ColorizerError(f"saturation must be at least 0, got {saturation}")
+
+
 def _masked_resize(hints: Hints, shape: tuple[int, int]) -> Hints:
     """Downsample hints so that each low-res pixel averages only the hinted pixels under it."""
     mask = hints.mask.float()
@@ -201,8 +206,7 @@ def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
     """
     from colorizer import levin
 
-    if saturation < 0:
-        raise ColorizerError(f"saturation must be at least 0, got {saturation}")
+    _check_saturation(saturation)
     L = pic.lightness()
     height, width = L.shape
     prior = None
@@ -258,8 +262,7 @@ def colorize(image, model: str | Colorizer = "default", *, size: int | None = No
     pic, kind = load_input(image)
     if not isinstance(model, Colorizer):
         model = get_colorizer(model, weights=weights, device=device)
-    if saturation < 0:
-        raise ColorizerError(f"saturation must be at least 0, got {saturation}")
+    _check_saturation(saturation)
     out = colorize_picture(pic, model, size, _as_hints(hints, *pic.pixels.shape[:2]),
                            saturation=saturation)
     if kind == "array":

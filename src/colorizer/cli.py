@@ -75,6 +75,24 @@ def model_options(fn):
     return fn
 
 
+def image_io_options(file_default: str, folder_default: str):
+    """INPUTS, -o/--output, --out-dir, --overwrite and --max-pixels, shared by the commands that
+    turn image files into image files; the defaults name where outputs go without --out-dir."""
+
+    def decorate(fn):
+        fn = click.option("--max-pixels", default=MAX_PIXELS_DEFAULT, show_default=True,
+                          type=click.IntRange(min=1), help="Refuse images larger than this many pixels.")(fn)
+        fn = click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")(fn)
+        fn = click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+                          help="Output folder; folders keep their layout inside it. Default: beside "
+                               f"each file as {file_default}, or a sibling folder {folder_default}.")(fn)
+        fn = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                          help="Output file, for a single input file.")(fn)
+        return click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))(fn)
+
+    return decorate
+
+
 def cluster_options(fn):
     """--workers and --scheduler: run on a Dask cluster (colorizer.distributed)."""
     fn = click.option("--scheduler", metavar="tcp://HOST:PORT",
@@ -101,16 +119,8 @@ def cli():
 
 
 @cli.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file, for a single input file.")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder; folders keep their layout inside it. Default: beside each "
-                   "file as NAME_color.EXT, or a sibling folder FOLDER_colorized.")
+@image_io_options("NAME_color.EXT", "FOLDER_colorized")
 @model_options
-@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
-@click.option("--max-pixels", default=MAX_PIXELS_DEFAULT, show_default=True,
-              type=click.IntRange(min=1), help="Refuse images larger than this many pixels.")
 @click.option("--samples", type=click.IntRange(min=1),
               help="Write K different colorizations per photo (NAME_sample1..K), for models that "
                    "sample (vae).")
@@ -210,21 +220,13 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
 
 
 @cli.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file, for a single input file.")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder; folders keep their layout inside it. Default: beside each "
-                   "file as NAME_denoised.EXT, or a sibling folder FOLDER_denoised.")
+@image_io_options("NAME_denoised.EXT", "FOLDER_denoised")
 @click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0, 2),
               help="How much of the estimated noise is removed: 1 as trained, 0.5 keeps some grain.")
 @click.option("-m", "--model", default="denoise", show_default=True, help="Denoiser name.")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
               help="A .safetensors file to use instead of the shipped weights.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
-@click.option("--max-pixels", default=MAX_PIXELS_DEFAULT, show_default=True,
-              type=click.IntRange(min=1), help="Refuse images larger than this many pixels.")
 @_user_errors
 def denoise(inputs, output, out_dir, strength, model, weights, device, overwrite, max_pixels):
     """Remove noise, film grain and JPEG damage from photos (grey or colour) at full resolution.
