@@ -475,7 +475,8 @@ def test_evaluate_videos_cli(tmp_path):
     against = summary["against_none"]["gray/flow vs gray/none"]
     assert set(against) == {"a.mp4", "b", "mean", "worst"}
     assert set(against["mean"]) == {"warp_error_reduction", "cdc_reduction", "auc_change",
-                                    "truth_cdc_reduction"}
+                                    "truth_cdc_reduction", "gray_cdc_reduction"}
+    assert against["b"]["gray_cdc_reduction"] == pytest.approx(0)  # gray/none against itself
     from PIL import Image
 
     with Image.open(out / "strip_a.mp4.png") as im:  # 3 rows (truth, none, flow) of 6 frames

@@ -579,7 +579,9 @@ def _against_none(per_clip: dict, models: list[str]) -> dict:
     """Per temporal run (not ``none``) and clip, and over the clips: warp error and CDC
     reductions (%) against the same model's ``none`` run, the change in mean AuC, and the CDC
     reduction the ground truth itself has against ``none`` (real colour moves with the scene, so
-    no steadier colouring can take CDC far below the truth's)."""
+    no steadier colouring can take CDC far below the truth's) and, when the ``gray`` model was
+    run, that of the bare input L (``gray/none``): with the frames' own L kept, how far CDC can
+    fall with no colour changing at all."""
     runs = list(next(iter(per_clip.values())))
     out = {}
     for model in models:
@@ -594,6 +596,8 @@ def _against_none(per_clip: dict, models: list[str]) -> dict:
                               "cdc_reduction": 100 * (1 - new["cdc"] / old["cdc"]),
                               "auc_change": new["auc"] - old["auc"],
                               "truth_cdc_reduction": 100 * (1 - s["truth"]["cdc"] / old["cdc"])}
+                if "gray/none" in s:
+                    rows[clip]["gray_cdc_reduction"] = 100 * (1 - s["gray/none"]["cdc"] / old["cdc"])
             keys = list(next(iter(rows.values())))
             per = list(rows.values())
             rows["mean"] = {k: float(np.mean([r[k] for r in per])) for k in keys}
@@ -615,14 +619,18 @@ def _video_markdown(summary: dict) -> str:
                          f"{s['warp_error']:.3f} | {s['cdc']:.5f} | {s['fps']:.1f} | "
                          f"{s.get('model_frames', '')} |")
     for title, rows in summary.get("against_none", {}).items():
+        gray = "gray_cdc_reduction" in next(iter(rows.values()))
         lines += ["", f"**{title}**: reduction of warp error and CDC (%, higher is steadier) and change "
-                  "of mean per-frame AuC (points); the last column is the ground truth's own CDC "
-                  "against the same baseline. `mean` averages the clips' figures, `worst` is the "
-                  "lowest of each.", "", "| clip | warp error | CDC | AuC | truth's CDC |",
-                  "|---|---|---|---|---|"]
+                  "of mean per-frame AuC (points); `truth's CDC` is the ground truth's own CDC against "
+                  "the same baseline" + (", `gray's CDC` that of the bare input L (no colour)" if gray
+                                         else "") + ". `mean` averages the clips' figures, `worst` is "
+                  "the lowest of each.", "",
+                  "| clip | warp error | CDC | AuC | truth's CDC |" + (" gray's CDC |" if gray else ""),
+                  "|---|---|---|---|---|" + ("---|" if gray else "")]
         for clip, r in rows.items():
             lines.append(f"| {clip} | {r['warp_error_reduction']:.1f}% | {r['cdc_reduction']:.1f}% | "
-                         f"{r['auc_change']:+.2f} | {r['truth_cdc_reduction']:.1f}% |")
+                         f"{r['auc_change']:+.2f} | {r['truth_cdc_reduction']:.1f}% |"
+                         + (f" {r['gray_cdc_reduction']:.1f}% |" if gray else ""))
     if summary.get("strips"):
         lines += ["", "Frames of each clip (rows: ground truth, then each run):", ""]
         lines += [f"![{clip}]({f})" for clip, f in summary["strips"].items()]
