@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_lab_dataset
 from safetensors.torch import load_file
 
 from colorizer.errors import ColorizerError
 from colorizer.train import TrainConfig, train
-from helpers import tiny_lab_dataset
 
 TINY = {"encoder": "none", "channels": [4, 8, 8, 8], "disc_channels": 4}
 
