@@ -1,10 +1,12 @@
 """Batch colorization throughput: in-process, and on local Dask clusters of 1 and 2 workers.
 
     python benchmarks/bench_dask.py [--photos 48] [--repeat 2] [--folder ../shared/data/photos/eval]
+                                    [--backend auto|onnx|torch]
 
 Prints files per second for, in one run and on the same photos:
 
-* in-process: what ``colorize image`` does without ``--workers`` (one process, torch on all cores);
+* in-process: what ``colorize image`` does without ``--workers`` (one process, the model on all
+  cores);
 * 1 worker x 1 thread and 2 workers x 1 thread (``--workers 1`` / ``--workers 2``),
 
 and the ratios against the in-process run and against 1 worker. The cluster figures are timed
@@ -15,6 +17,9 @@ that a burst of other load on a shared machine does not fall on one of them only
 reference, 1 and 2 plain processes x 1 thread without Dask (a multiprocessing pool, the same
 library calls) show what the machine itself allows at the moment. The photos are read from
 ``--folder`` (cycled to ``--photos``); outputs go to a temporary folder.
+
+``--backend`` is resolved once as ``colorize image`` does (:func:`colorizer.distributed.resolve_model`:
+``auto`` takes onnxruntime for a model that ships an ONNX export) and every run above uses it.
 """
 
 from __future__ import annotations
@@ -44,14 +49,30 @@ def inputs(folder: Path, n: int, tmp: Path) -> Path:
     return src
 
 
-def in_process(src: Path, out: Path, model: str, size) -> tuple[float, float]:
-    """(model load seconds, run seconds) of the in-process ``colorize image`` path."""
+def load_model(spec, threads: int | None = None):
+    """(model, its ``colorize_picture(pic, net, size)``) for ``spec``'s resolved backend, with
+    ``threads`` per run (None: all cores)."""
+    if spec.backend == "onnx":
+        from colorizer import onnx_backend
+
+        return (onnx_backend.load_for_job("onnx", spec.model, spec.weights, device=spec.device,
+                                          threads=threads), onnx_backend.colorize_picture)
+    import torch
+
     from colorizer.api import colorize_picture
-    from colorizer.batch import plan_jobs, run_jobs
     from colorizer.registry import get_colorizer
 
+    if threads:
+        torch.set_num_threads(threads)
+    return get_colorizer(spec.model, weights=spec.weights, device=spec.device), colorize_picture
+
+
+def in_process(src: Path, out: Path, spec, size) -> tuple[float, float]:
+    """(model load seconds, run seconds) of the in-process ``colorize image`` path."""
+    from colorizer.batch import plan_jobs, run_jobs
+
     t = time.perf_counter()
-    net = get_colorizer(model, device="cpu")
+    net, colorize_picture = load_model(spec)
     load = time.perf_counter() - t
     jobs = plan_jobs([src], out_dir=out)
     t = time.perf_counter()
@@ -63,26 +84,21 @@ def in_process(src: Path, out: Path, model: str, size) -> tuple[float, float]:
 _NET = None
 
 
-def _plain_init(model: str, ready) -> None:
+def _plain_init(spec, ready) -> None:
     global _NET
-    import torch
-
-    from colorizer.registry import get_colorizer
-
-    torch.set_num_threads(1)
-    _NET = get_colorizer(model, device="cpu")
+    _NET = load_model(spec, threads=1)
     ready.wait()
 
 
 def _plain_one(job_size) -> None:
-    from colorizer.api import colorize_picture
     from colorizer.io import read_image, write_image
 
     job, size = job_size
-    write_image(colorize_picture(read_image(job.src), _NET, size), job.dst)
+    net, colorize_picture = _NET
+    write_image(colorize_picture(read_image(job.src), net, size), job.dst)
 
 
-def plain(src: Path, out: Path, processes: int, model: str, size) -> float:
+def plain(src: Path, out: Path, processes: int, spec, size) -> float:
     """Run seconds on a pool of ``processes`` x 1 torch thread (models loaded before timing)."""
     import multiprocessing as mp
 
@@ -91,40 +107,41 @@ def plain(src: Path, out: Path, processes: int, model: str, size) -> float:
     ctx = mp.get_context("spawn")
     ready = ctx.Barrier(processes + 1)
     jobs = plan_jobs([src], out_dir=out)
-    with ctx.Pool(processes, _plain_init, (model, ready)) as pool:
+    with ctx.Pool(processes, _plain_init, (spec, ready)) as pool:
         ready.wait()  # every process has loaded the model
         t = time.perf_counter()
         pool.map(_plain_one, [(j, size) for j in jobs], chunksize=1)
         return time.perf_counter() - t
 
 
-def start_cluster(stack: ExitStack, workers: int, model: str) -> tuple[str, float]:
+def start_cluster(stack: ExitStack, workers: int, spec) -> tuple[str, float]:
     """(scheduler address, start-up seconds) of a new local cluster of ``workers`` x 1 thread whose
     workers have loaded the model."""
     from distributed import Client, LocalCluster
 
-    from colorizer.distributed import ModelSpec, preload
+    from colorizer.distributed import preload
 
     t = time.perf_counter()
     cluster = stack.enter_context(LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
         dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR))
     with Client(cluster) as client:
-        threads = client.gather([client.submit(preload, ModelSpec(model, None, "cpu"), workers=[w],
-                                               pure=False) for w in client.nthreads()])
-    assert set(threads) == {1}, threads  # one torch thread per task
+        threads = client.gather([client.submit(preload, spec, workers=[w], pure=False)
+                                 for w in client.nthreads()])
+    assert set(threads) == {1}, threads  # one model thread per task
     return cluster.scheduler_address, time.perf_counter() - t
 
 
-def on_cluster(src: Path, out: Path, scheduler: str, model: str, size) -> float:
+def on_cluster(src: Path, out: Path, scheduler: str, spec, size) -> float:
     """Run seconds of ``colorize image --scheduler`` (client connection included)."""
     from colorizer.batch import plan_jobs
     from colorizer.distributed import ClusterConfig, colorize_on_cluster
 
     jobs = plan_jobs([src], out_dir=out)
     t = time.perf_counter()
-    s = colorize_on_cluster(jobs, ClusterConfig(scheduler=scheduler), model=model, device="cpu",
-                            size=size, progress=False, say=lambda line: None)
+    s = colorize_on_cluster(jobs, ClusterConfig(scheduler=scheduler), model=spec.model,
+                            weights=spec.weights, device=spec.device, backend=spec.backend, size=size,
+                            progress=False, say=lambda line: None)
     run = time.perf_counter() - t
     assert len(s.done) == len(jobs), s.line()
     return run
@@ -138,30 +155,39 @@ def main():
     ap.add_argument("--size", type=int, default=None, help="working resolution (default: the model's)")
     ap.add_argument("--repeat", type=int, default=2,
                     help="runs on each cluster, alternating 1 and 2 workers; the fastest counts")
+    ap.add_argument("--backend", default="auto", choices=("auto", "onnx", "torch"),
+                    help="what runs the model, everywhere, resolved as `colorize image --backend` does")
     args = ap.parse_args()
-    import torch
+    from colorizer.distributed import resolve_model
 
-    print(f"{args.photos} photos from {args.folder}, model {args.model}, {os.cpu_count()} cores, "
-          f"torch {torch.get_num_threads()} threads in-process")
+    spec = resolve_model(args.model, None, "cpu", args.backend, say=print)
+    if spec.backend == "torch":
+        import torch
+
+        threads = f"torch {torch.get_num_threads()} threads in-process"
+    else:
+        threads = "onnxruntime on all cores in-process"
+    print(f"{args.photos} photos from {args.folder}, model {args.model}, backend {spec.backend} "
+          f"(--backend {args.backend}), {os.cpu_count()} cores, {threads}")
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         tmp = Path(tmp)
         src = inputs(args.folder, args.photos, tmp)
-        load, t_in = in_process(src, tmp / "out0", args.model, args.size)
+        load, t_in = in_process(src, tmp / "out0", spec, args.size)
         rate = {"in-process": args.photos / t_in}
         print(f"in-process:            {rate['in-process']:6.2f} files/s ({t_in:.1f} s; "
               f"model load {load:.1f} s)")
-        clusters = {n: start_cluster(stack, n, args.model) for n in (1, 2)}
+        clusters = {n: start_cluster(stack, n, spec) for n in (1, 2)}
         runs = {n: [] for n in clusters}
         for r in range(args.repeat):
             for n, (address, _) in clusters.items():
-                runs[n].append(on_cluster(src, tmp / f"out{n}_{r}", address, args.model, args.size))
+                runs[n].append(on_cluster(src, tmp / f"out{n}_{r}", address, spec, args.size))
         for n, (_, startup) in clusters.items():
             key, t = f"{n} worker{'s' if n > 1 else ''} x 1 thread", min(runs[n])
             rate[key] = args.photos / t
             times = " ".join(f"{x:.1f}" for x in runs[n])
             print(f"{key + ':':22s} {rate[key]:6.2f} files/s (best of {times} s; start-up {startup:.1f} s, "
                   f"{args.photos / (t + startup):.2f} files/s with it)")
-        ceiling = [args.photos / plain(src, tmp / f"plain{n}", n, args.model, args.size) for n in (1, 2)]
+        ceiling = [args.photos / plain(src, tmp / f"plain{n}", n, spec, args.size) for n in (1, 2)]
         print(f"for reference, no Dask: 1 process x 1 thread {ceiling[0]:.2f} files/s, 2 processes "
               f"{ceiling[1]:.2f} files/s: {ceiling[1] / ceiling[0]:.2f}x")
     one, two = rate["1 worker x 1 thread"], rate["2 workers x 1 thread"]

@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -24,9 +25,12 @@ from colorizer.data import PrepareConfig, prepare
 from colorizer.distributed import (
     MANIFEST_NAME,
     ClusterConfig,
+    ModelSpec,
     colorize_on_cluster,
+    preload,
     prepare_on_cluster,
     prepare_shard,
+    resolve_model,
     videos_on_cluster,
 )
 from colorizer.errors import ColorizerError
@@ -118,6 +122,59 @@ def test_user_errors(tmp_path):
         colorize_on_cluster(plan_jobs([tmp_path / "scans"]), ClusterConfig(workers=1), model="nope")
 
 
+def test_onnx_backend_reaches_the_workers(tmp_path):
+    """The default --backend auto picks onnxruntime on the workers as in-process: outputs within
+    1 grey level of the in-process --backend onnx run, a bad file fails alone, one onnxruntime
+    thread per task, and the worker process never imports torch."""
+    src = make_photos(tmp_path / "scans", 3)
+    (src / "broken.jpg").write_bytes(b"not a jpeg")
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    r = CliRunner().invoke(cli, ["image", str(src), "--out-dir", str(ref), "--backend", "onnx"])
+    assert r.exit_code == 1 and "done 3, skipped 0, failed 1" in r.output, r.output
+    # a cluster of its own: the shared one's workers have run torch models
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as cluster, \
+            distributed.Client(cluster) as client:
+        r = CliRunner().invoke(cli, ["image", str(src), "--out-dir", str(out),
+                                     "--scheduler", cluster.scheduler_address])
+        assert r.exit_code == 1 and "done 3, skipped 0, failed 1" in r.output, r.output
+        errors = [line for line in r.output.splitlines() if "error:" in line]
+        assert len(errors) == 1 and "broken.jpg" in errors[0] and "Traceback" not in r.output
+        assert client.submit(preload, ModelSpec(backend="onnx"), pure=False).result() == 1
+        assert list(client.run(lambda: "torch" in sys.modules).values()) == [False]
+    for p in sorted(ref.glob("*.png")):
+        got = np.asarray(Image.open(out / p.name)).astype(int)
+        assert np.abs(got - np.asarray(Image.open(p)).astype(int)).max() <= 1, p.name
+    assert sorted(p.name for p in out.glob("*.png")) == ["p00.png", "p01.png", "p02.png"]
+
+
+def test_backend_errors_as_in_process(tmp_path):
+    """Impossible --backend combinations fail on the client, before any cluster is reached, with
+    the in-process route's one line; auto falls back to torch with a warning as in-process."""
+    src = make_photos(tmp_path / "scans", 1)
+    (tmp_path / "x.onnx").write_bytes(b"not onnx")
+    for args, why in [(["--model", "gray", "--backend", "onnx"], "no ONNX file for model 'gray'"),
+                      (["--backend", "onnx", "--samples", "2"], "--samples needs the torch backend"),
+                      (["--backend", "torch", "--weights", str(tmp_path / "x.onnx")],
+                       "runs with --backend onnx")]:
+        base = ["image", str(src), "--out-dir", str(tmp_path / "out"), *args]
+        here = CliRunner().invoke(cli, base)
+        there = CliRunner().invoke(cli, [*base, "--scheduler", "tcp://127.0.0.1:9"])
+        assert here.exit_code == there.exit_code == 1 and why in there.output, there.output
+        assert there.output == here.output and len(there.output.splitlines()) == 1
+    assert resolve_model().backend == "onnx"  # the default model ships its ONNX export
+    assert resolve_model("default", backend="torch").backend == "torch"
+    assert resolve_model("gray").backend == "torch"
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"x")
+    weights.with_suffix(".onnx").write_bytes(b"not onnx")  # a broken twin beside the weights
+    lines = []
+    assert resolve_model("gan", str(weights), say=lines.append).backend == "torch"
+    assert len(lines) == 1 and lines[0].startswith("warning:") and "using torch" in lines[0]
+    with pytest.raises(ColorizerError, match="not a readable ONNX model"):
+        resolve_model("gan", str(weights), backend="onnx")
+
+
 def digest(folder):
     return {n: hashlib.sha256((folder / n).read_bytes()).hexdigest()
             for n in ("l.npy", "ab.npy", "split.npy", "manifest.csv")}
@@ -178,7 +235,8 @@ def test_videos_on_cluster(scheduler, tmp_path):
 @pytest.mark.slow
 def test_worker_killed_mid_run_every_output_complete(tmp_path):
     """kill -9 one of two workers while it colorizes: its task runs again elsewhere, and all 40
-    outputs are complete and within 1 grey level of the in-process result."""
+    outputs are complete and within 1 grey level of the in-process result (torch: slower than
+    onnxruntime, so that the run is still going when the kill comes)."""
     src = make_photos(tmp_path / "scans", 40, 36, 48)
     ref, out = tmp_path / "ref", tmp_path / "out"
     import torch
@@ -186,7 +244,8 @@ def test_worker_killed_mid_run_every_output_complete(tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a worker; on a busy machine, OpenMP threads spin for long
     try:
-        r = CliRunner().invoke(cli, ["image", str(src), "--out-dir", str(ref), "--size", "64"])
+        r = CliRunner().invoke(cli, ["image", str(src), "--out-dir", str(ref), "--size", "64",
+                                     "--backend", "torch"])
     finally:
         torch.set_num_threads(threads)
     assert r.exit_code == 0, r.output
@@ -198,7 +257,8 @@ def test_worker_killed_mid_run_every_output_complete(tmp_path):
             jobs = plan_jobs([src], out_dir=out)
             result["summary"] = colorize_on_cluster(jobs, ClusterConfig(scheduler=cluster.scheduler_address,
                                                                         files_per_task=2),
-                                                    size=64, progress=False, say=quiet)
+                                                    backend="torch", size=64, progress=False,
+                                                    say=quiet)
 
         thread = threading.Thread(target=run)
         thread.start()

@@ -158,7 +158,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
 
         summary = colorize_on_cluster(jobs, ClusterConfig(workers, scheduler), model=model,
                                       weights=str(weights.absolute()) if weights else None, device=device,
-                                      size=size, saturation=saturation, samples=samples,
+                                      backend=backend, size=size, saturation=saturation, samples=samples,
                                       overwrite=overwrite, max_pixels=max_pixels)
         click.echo(summary.line(), err=True)
         sys.exit(1 if summary.failed else 0)

@@ -5,11 +5,12 @@
 
 The work is cut into tasks of a few files each. A worker loads the model once (a cache per
 process) and calls the same library function as the in-process path: :func:`colorizer.batch.run_jobs`
-with :func:`colorizer.api.colorize_picture` for photos, :func:`colorizer.video.colorize_video` for
-clips, :func:`colorizer.data.prepare_item` for ``prepare``. Outputs are written atomically by the
-workers. The client shows a bar over finished files and appends one JSON line per output to a
-manifest (``file``, ``output``, ``status``, ``seconds``, ``error``), so a rerun skips the work
-already done.
+with :func:`colorizer.api.colorize_picture` for photos (or, where ``--backend`` resolves to onnx as
+in-process, :func:`colorizer.onnx_backend.colorize_picture`, and the worker never imports torch),
+:func:`colorizer.video.colorize_video` for clips, :func:`colorizer.data.prepare_item` for
+``prepare``. Outputs are written atomically by the workers. The client shows a bar over finished
+files and appends one JSON line per output to a manifest (``file``, ``output``, ``status``,
+``seconds``, ``error``), so a rerun skips the work already done.
 
 Faults: when a worker dies (``kill -9``, out of memory) Dask runs its tasks again on another one;
 an output is complete or absent, never half-written, and the temporary files of a killed writer
@@ -209,11 +210,16 @@ def _check_workers(client, cluster: ClusterConfig) -> None:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What a worker needs to load the model itself (data, not a model object)."""
+    """What a worker needs to load the model itself (data, not a model object).
+
+    ``backend`` is the one already resolved on the client (:func:`resolve_model`): ``"onnx"``
+    (onnxruntime, no torch) or ``"torch"``.
+    """
 
     model: str = "default"
     weights: str | None = None
     device: str = "auto"
+    backend: str = "torch"
 
 
 _MODELS: dict = {}
@@ -240,24 +246,38 @@ def _one_thread_per_task() -> None:
             torch.set_num_threads(1)
 
 
+def _load(spec: ModelSpec):
+    if spec.backend == "onnx":
+        from colorizer.onnx_backend import load_for_job
+
+        # the client chose onnx (resolve_model), so the file must load here: "onnx", not "auto",
+        # fails this task with the reason rather than falling back to torch on some workers only
+        return load_for_job("onnx", spec.model, spec.weights, device=spec.device,
+                            threads=1 if _in_worker() else None)
+    from colorizer.registry import get_colorizer
+
+    _one_thread_per_task()
+    return get_colorizer(spec.model, weights=spec.weights, device=spec.device)
+
+
 def worker_model(spec: ModelSpec):
-    """The model for ``spec``, loaded once per process and kept (one at a time)."""
+    """The model for ``spec``, loaded once per process and kept (one at a time): a torch colorizer,
+    or an :class:`~colorizer.onnx_backend.OnnxColorizer` for ``backend="onnx"``."""
     with _MODELS_LOCK:
         if spec not in _MODELS:
-            from colorizer.registry import get_colorizer
-
-            _one_thread_per_task()
             _MODELS.clear()
-            _MODELS[spec] = get_colorizer(spec.model, weights=spec.weights, device=spec.device)
+            _MODELS[spec] = _load(spec)
         return _MODELS[spec]
 
 
 def preload(spec: ModelSpec) -> int:
-    """As a task on a worker: load the model now (:func:`worker_model`); returns the worker's torch
-    threads per task. Benchmarks use it to time work without start-up."""
+    """As a task on a worker: load the model now (:func:`worker_model`); returns the worker's
+    threads per task (torch's, or onnxruntime's). Benchmarks use it to time work without start-up."""
+    net = worker_model(spec)
+    if spec.backend == "onnx":
+        return net.session.get_session_options().intra_op_num_threads
     import torch
 
-    worker_model(spec)
     return torch.get_num_threads()
 
 
@@ -284,14 +304,20 @@ class ImageTask:
 
 def colorize_chunk(jobs: list[Job], task: ImageTask) -> list[dict]:
     """On a worker: colorize ``jobs`` with :func:`colorizer.batch.run_jobs` and
-    :func:`colorizer.api.colorize_picture`, as ``colorize image`` does in-process. One record per
-    job; a file's problem fails that file only."""
-    from colorizer.api import colorize_picture
-
+    :func:`colorizer.api.colorize_picture` (:func:`colorizer.onnx_backend.colorize_picture` for the
+    onnx backend), as ``colorize image`` does in-process. One record per job; a file's problem fails
+    that file only."""
     net = worker_model(task.model)
+    if task.model.backend == "onnx":
+        from colorizer import onnx_backend
 
-    def process(pic, job):
-        return colorize_picture(pic, net, task.size, sample=job.variant, saturation=task.saturation)
+        def process(pic, job):
+            return onnx_backend.colorize_picture(pic, net, task.size, task.saturation)
+    else:
+        from colorizer.api import colorize_picture
+
+        def process(pic, job):
+            return colorize_picture(pic, net, task.size, sample=job.variant, saturation=task.saturation)
 
     records = []
     for job in jobs:
@@ -536,14 +562,37 @@ def _check_model(spec: ModelSpec, samples: int | None) -> None:
         require_sampler(get_colorizer(spec.model, weights=spec.weights, device="cpu"))
 
 
+def resolve_model(model: str = "default", weights: str | None = None, device: str = "auto",
+                  backend: str = "auto", *, samples: int | None = None,
+                  say: Callable[[str], None] = _say) -> ModelSpec:
+    """The :class:`ModelSpec` for ``colorize image`` on a cluster, its backend chosen once, here on
+    the client, by :func:`colorizer.onnx_backend.load_for_job` as in-process: the same rules
+    (``auto`` takes onnxruntime where an ONNX file exists and nothing needs torch), the same errors
+    (``--backend onnx`` without an ONNX file, or with ``--samples``) and the same ``warning:`` line
+    when ``auto`` meets a stale export and falls back to torch. Errors in the model options are
+    raised here rather than once per file on the workers; the onnx route imports no torch.
+    """
+    from colorizer.onnx_backend import load_for_job
+
+    fast = load_for_job(backend, model, weights, device=device,
+                        torch_only="--samples" if samples else None,
+                        warn=lambda line: say(f"warning: {line}"))
+    spec = ModelSpec(model, weights, device, "torch" if fast is None else "onnx")
+    if spec.backend == "torch":
+        _check_model(spec, samples)
+    return spec
+
+
 def colorize_on_cluster(jobs: list[Job], cluster: ClusterConfig, *, model: str = "default",
-                        weights: str | None = None, device: str = "auto", size: int | None = None,
-                        saturation: float = 1.0, samples: int | None = None, overwrite: bool = False,
-                        max_pixels: int = DEFAULT_MAX_PIXELS, manifest: str | os.PathLike | None = None,
-                        progress: bool = True, say: Callable[[str], None] = _say) -> Summary:
+                        weights: str | None = None, device: str = "auto", backend: str = "auto",
+                        size: int | None = None, saturation: float = 1.0, samples: int | None = None,
+                        overwrite: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+                        manifest: str | os.PathLike | None = None, progress: bool = True,
+                        say: Callable[[str], None] = _say) -> Summary:
     """``colorize image`` on a Dask cluster: the jobs of :func:`colorizer.batch.plan_jobs`
     colorized by :func:`colorize_chunk` on the workers.
 
+    ``backend`` (auto, onnx, torch) is resolved as in-process (:func:`resolve_model`).
     ``manifest`` defaults to :data:`MANIFEST_NAME` in the folder holding all outputs.
 
     Examples
@@ -553,8 +602,7 @@ def colorize_on_cluster(jobs: list[Job], cluster: ClusterConfig, *, model: str =
     'done 40, skipped 0, failed 0'
     """
     cluster.check()
-    spec = ModelSpec(model, weights, device)
-    _check_model(spec, samples)
+    spec = resolve_model(model, weights, device, backend, samples=samples, say=say)
     jobs = _absolute(jobs)
     if samples:
         jobs = with_samples(jobs, samples)

@@ -115,7 +115,7 @@ class OnnxColorizer:
         return self.session.run(None, {self.session.get_inputs()[0].name: L})[0]
 
 
-def _session(path: Path, device: str = "cpu"):
+def _session(path: Path, device: str = "cpu", threads: int | None = None):
     try:
         import onnxruntime as ort
     except ImportError:
@@ -130,6 +130,8 @@ def _session(path: Path, device: str = "cpu"):
     opts.log_severity_level = 3  # errors only: no optimiser chatter on the user's terminal
     # worker threads that spin after a run take the cores from the OpenCV work that follows
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:  # e.g. 1 in a Dask worker that runs one task per thread
+        opts.intra_op_num_threads = threads
     try:
         return ort.InferenceSession(str(path), opts, providers=providers)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
@@ -137,12 +139,13 @@ def _session(path: Path, device: str = "cpu"):
 
 
 def load(path: str | os.PathLike, *, source: str | os.PathLike | None = None,
-         device: str = "cpu") -> OnnxColorizer:
+         device: str = "cpu", threads: int | None = None) -> OnnxColorizer:
     """Open an ONNX file written by ``colorize export``.
 
     ``source``, the safetensors file the export should stand for, is checked against the SHA-256
     in the metadata (and the chroma gain and config against its card), so that a model that
     was retrained or recalibrated after its export is never run from the stale ONNX copy.
+    ``threads``: onnxruntime's threads per run (default: all cores).
 
     Raises
     ------
@@ -152,7 +155,7 @@ def load(path: str | os.PathLike, *, source: str | os.PathLike | None = None,
     path = Path(path)
     if not path.is_file():
         raise ColorizerError(f"{path}: ONNX file not found")
-    session = _session(path, device)
+    session = _session(path, device, threads)
     meta = dict(session.get_modelmeta().custom_metadata_map)
     if META + "model" not in meta:
         raise ColorizerError(f"{path}: not exported by `colorize export` (no colorizer metadata); "
@@ -225,18 +228,19 @@ def choose_backend(backend: str, model: str, weights: str | os.PathLike | None =
 
 def load_for_job(backend: str, model: str, weights: str | os.PathLike | None = None, *,
                  device: str = "auto", torch_only: str | None = None,
-                 warn=None) -> OnnxColorizer | None:
+                 warn=None, threads: int | None = None) -> OnnxColorizer | None:
     """The ONNX colorizer for a job, or None when it runs on torch (:func:`choose_backend`).
 
     With ``backend="auto"`` an export that is stale or unreadable gives a ``warn`` line and None
-    (torch runs instead); with ``backend="onnx"`` it is an error.
+    (torch runs instead); with ``backend="onnx"`` it is an error. ``threads`` as in :func:`load`.
     """
     kind, onnx_file, source = choose_backend(backend, model, weights, device=device,
                                              torch_only=torch_only)
     if kind == "torch":
         return None
     try:
-        net = load(onnx_file, source=source, device="cuda" if device == "cuda" else "cpu")
+        net = load(onnx_file, source=source, device="cuda" if device == "cuda" else "cpu",
+                   threads=threads)
     except ColorizerError as exc:
         if backend == "onnx" or (weights is not None and Path(weights).suffix.lower() == ".onnx"):
             raise
