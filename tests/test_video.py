@@ -33,6 +33,7 @@ cv2 = pytest.importorskip("cv2")
 
 W, H = 64, 48
 RED = (200, 40, 40)
+GRAY = ["--model", "gray", "--size", "32"]
 
 
 def texture(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -294,6 +295,21 @@ def test_reader_streams_frames(clip):
         it = iter(reader)
         first = next(it)
         assert first.rgb.shape == (H, W, 3) and first.rgb.dtype == np.uint8 and first.index == 0
+
+
+def test_output_folder_holding_the_input_is_refused_even_with_overwrite(tmp_path):
+    """--overwrite replaces an existing output folder; one that holds the input (here the folder
+    of the clip, or of the frame folder) would take the input and its neighbours with it."""
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    src = write_clip(vids / "a.mp4", moving_frames(3), audio=None)
+    (vids / "notes.txt").write_text("mine")
+    frames = write_folder(vids / "shot", moving_frames(3))
+    for clip in (src, frames):
+        r = CliRunner().invoke(cli, ["video", str(clip), "-o", str(vids), "--overwrite", *GRAY])
+        assert r.exit_code == 1 and r.output.count("error:") == 1, r.output
+        assert "holds the input" in r.output
+    assert src.is_file() and (vids / "notes.txt").read_text() == "mine" and len(list(frames.iterdir())) == 3
 
 
 # --- temporal consistency ----------------------------------------------------------------------------

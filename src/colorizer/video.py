@@ -289,12 +289,16 @@ def _replace_folder(tmp: Path, dst: Path, overwrite: bool) -> None:
 
 
 def check_video_output(dst: Path, src: Path, overwrite: bool) -> None:
-    """Validate an output before any work: known kind, not the input, not existing (unless asked)."""
+    """Validate an output before any work: known kind, not the input nor a folder holding it, not
+    existing (unless asked)."""
     if dst.suffix and not is_video_file(dst) and not dst.is_dir():
         raise ColorizerError(f"{dst}: unsupported video output {dst.suffix!r}; use one of "
                              f"{', '.join(sorted(VIDEO_FORMATS))}, or a folder name for PNG frames")
     if src.exists() and dst.exists() and (dst.resolve() == src.resolve() or dst.samefile(src)):
         raise ColorizerError(f"{dst}: refusing to write over the input")
+    if src.exists() and dst.is_dir() and src.resolve().is_relative_to(dst.resolve()):
+        # replacing this folder with the frames would delete the input (and all beside it)
+        raise ColorizerError(f"{dst}: holds the input {src}; refusing to replace it, choose a new folder")
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst}: exists, not overwritten (use --overwrite)")
 
