@@ -58,12 +58,13 @@ def moving_frames(n: int = 20, cut_at: int | None = None, step: int = 1) -> list
     return frames
 
 
-def write_clip(path: Path, frames, fps: int = 10, audio: str | None = "aac", faststart: bool = False):
+def write_clip(path: Path, frames, fps: int = 10, audio: str | None = "aac", faststart: bool = False,
+               audio_rate: int = 8000):
     out = av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {})
     vs = out.add_stream("libx264", rate=fps)
     vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
     if audio:
-        a = out.add_stream(audio, rate=8000)
+        a = out.add_stream(audio, rate=audio_rate)
         a.layout = "mono"
     for img in frames:
         for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
@@ -71,14 +72,14 @@ def write_clip(path: Path, frames, fps: int = 10, audio: str | None = "aac", fas
     for p in vs.encode(None):
         out.mux(p)
     if audio:
-        t = np.arange(int(8000 * len(frames) / fps)) / 8000
+        t = np.arange(int(audio_rate * len(frames) / fps)) / audio_rate
         tone = np.sin(2 * np.pi * 440 * t)
         if audio == "pcm_s16le":
             fr = av.AudioFrame.from_ndarray((tone * 9000).astype(np.int16)[None], format="s16", layout="mono")
         else:
             fr = av.AudioFrame.from_ndarray((tone * 0.3).astype(np.float32)[None], format="flt",
                                             layout="mono")
-        fr.sample_rate = 8000
+        fr.sample_rate = audio_rate
         for p in a.encode(fr):
             out.mux(p)
         for p in a.encode(None):
@@ -310,6 +311,14 @@ def test_output_folder_holding_the_input_is_refused_even_with_overwrite(tmp_path
         assert r.exit_code == 1 and r.output.count("error:") == 1, r.output
         assert "holds the input" in r.output
     assert src.is_file() and (vids / "notes.txt").read_text() == "mine" and len(list(frames.iterdir())) == 3
+
+
+def test_audio_at_44100_hz_is_reencoded_for_webm(tmp_path):
+    src = write_clip(tmp_path / "cd.mp4", moving_frames(6), audio_rate=44100)
+    out = tmp_path / "out.webm"  # Opus takes 48, 24, 16, 12 or 8 kHz only
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(out), *GRAY])
+    assert r.exit_code == 0, r.output
+    assert probe(out)["audio"] == ["opus"] and probe(out)["frames"] == 6
 
 
 # --- temporal consistency ----------------------------------------------------------------------------

@@ -193,6 +193,19 @@ def _fallback_audio_codec(container_format: str) -> str:
     return "libopus" if container_format == "webm" else "aac"
 
 
+def _encoder_rate(codec: str, rate: int | None) -> int:
+    """``rate`` if the audio encoder ``codec`` takes it, else the nearest higher rate it takes
+    (Opus: 48 kHz for 44.1 kHz audio; the encoder resamples)."""
+    import av
+
+    rate = rate or 48000
+    rates = av.Codec(codec, "w").audio_rates
+    if not rates or rate in rates:
+        return rate
+    higher = [r for r in rates if r >= rate]
+    return min(higher) if higher else max(rates)
+
+
 def _can_copy_audio(container_format: str, audio) -> bool:
     """Whether ``container_format`` accepts ``audio``'s packets as they are (tried in memory)."""
     import av
@@ -238,8 +251,8 @@ class VideoWriter:
                 self._audio_out = self.out.add_stream_from_template(reader.audio)
             else:
                 self._reencode = True
-                self._audio_out = self.out.add_stream(_fallback_audio_codec(container_format),
-                                                      rate=reader.audio.rate or 48000)
+                codec = _fallback_audio_codec(container_format)
+                self._audio_out = self.out.add_stream(codec, rate=_encoder_rate(codec, reader.audio.rate))
             reader.on_audio = self.audio_packet
 
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
