@@ -4,6 +4,7 @@ Every clip is made at test time (64x48, 10-30 frames, with PyAV); no external da
 last, slow test.
 """
 
+import errno
 import json
 from pathlib import Path
 
@@ -319,6 +320,21 @@ def test_audio_at_44100_hz_is_reencoded_for_webm(tmp_path):
     r = CliRunner().invoke(cli, ["video", str(src), "-o", str(out), *GRAY])
     assert r.exit_code == 0, r.output
     assert probe(out)["audio"] == ["opus"] and probe(out)["frames"] == 6
+
+
+def test_write_errors_met_while_reading_are_not_blamed_on_the_input(tmp_path):
+    """Audio packets are written while the input is read: a full disk there is an OSError (the
+    CLI says "no space left"), not "truncated or corrupt video"."""
+    src = write_clip(tmp_path / "a.mp4", moving_frames(6))
+
+    def disk_full(packet):
+        av.error.err_check(-errno.ENOSPC)
+
+    with FrameReader(src) as reader:
+        reader.on_audio = disk_full
+        with pytest.raises(OSError) as info:
+            list(reader)
+    assert info.value.errno == errno.ENOSPC and not isinstance(info.value, ColorizerError)
 
 
 # --- temporal consistency ----------------------------------------------------------------------------

@@ -166,19 +166,27 @@ class FrameReader:
         import av
 
         streams = [self._video] + ([self.audio] if self.audio is not None else [])
+        packets = self._container.demux(streams)
         i = 0
-        try:
-            for packet in self._container.demux(streams):
-                if packet.stream.type == "audio":
-                    if self.on_audio is not None and packet.dts is not None:
-                        self.on_audio(packet)
-                    continue
-                for vf in packet.decode():
-                    yield Frame(vf.to_ndarray(format="rgb24"), i, f"{i:05d}.png", vf.pts)
-                    i += 1
-        except (av.FFmpegError, ValueError) as exc:
-            raise ColorizerError(f"{self.path}: truncated or corrupt video at frame {i} "
-                                 f"({_av_message(exc)})") from None
+        while True:
+            # only reading and decoding errors are the input's: what ``on_audio`` (the writer)
+            # raises, a full disk say, goes up as it is
+            try:
+                packet = next(packets, None)
+                video = packet is not None and packet.stream.type != "audio"
+                decoded = [(vf.to_ndarray(format="rgb24"), vf.pts) for vf in packet.decode()] if video else []
+            except (av.FFmpegError, ValueError) as exc:
+                raise ColorizerError(f"{self.path}: truncated or corrupt video at frame {i} "
+                                     f"({_av_message(exc)})") from None
+            if packet is None:
+                break
+            if not video:
+                if self.on_audio is not None and packet.dts is not None:
+                    self.on_audio(packet)
+                continue
+            for rgb, pts in decoded:
+                yield Frame(rgb, i, f"{i:05d}.png", pts)
+                i += 1
         if i == 0:
             raise ColorizerError(f"{self.path}: no frame could be decoded (truncated or corrupt video)")
         if self.count and i < self.count:
