@@ -6,6 +6,7 @@ last, slow test.
 
 import errno
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -335,6 +336,27 @@ def test_write_errors_met_while_reading_are_not_blamed_on_the_input(tmp_path):
         with pytest.raises(OSError) as info:
             list(reader)
     assert info.value.errno == errno.ENOSPC and not isinstance(info.value, ColorizerError)
+
+
+def test_edit_list_that_trims_the_start_is_not_taken_for_truncation(tmp_path):
+    """An mp4 cut without re-encoding keeps the frames before the cut and an edit list that hides
+    them: the file declares 10 frames and shows 7; all 7 are colorized."""
+    src = tmp_path / "trimmed.mp4"
+    out = av.open(str(src), "w")
+    vs = out.add_stream("libx264", rate=10)
+    vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+    vs.codec_context.time_base = Fraction(1, 1000)
+    for i, img in enumerate(moving_frames(10)):
+        f = av.VideoFrame.from_ndarray(img, format="rgb24")
+        f.pts, f.time_base = 100 * i - 300, Fraction(1, 1000)
+        for p in vs.encode(f):
+            out.mux(p)
+    for p in vs.encode(None):
+        out.mux(p)
+    out.close()
+    assert probe(src)["frames"] == 7
+    r = colorize_video(src, tmp_path / "out.mp4", get_colorizer("gray"), size=32, progress=False)
+    assert r.frames == 7 and probe(tmp_path / "out.mp4")["frames"] == 7
 
 
 # --- temporal consistency ----------------------------------------------------------------------------

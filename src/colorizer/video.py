@@ -167,7 +167,7 @@ class FrameReader:
 
         streams = [self._video] + ([self.audio] if self.audio is not None else [])
         packets = self._container.demux(streams)
-        i = 0
+        i = read = 0  # frames decoded, video packets read
         while True:
             # only reading and decoding errors are the input's: what ``on_audio`` (the writer)
             # raises, a full disk say, goes up as it is
@@ -184,13 +184,16 @@ class FrameReader:
                 if self.on_audio is not None and packet.dts is not None:
                     self.on_audio(packet)
                 continue
+            read += packet.size > 0
             for rgb, pts in decoded:
                 yield Frame(rgb, i, f"{i:05d}.png", pts)
                 i += 1
         if i == 0:
             raise ColorizerError(f"{self.path}: no frame could be decoded (truncated or corrupt video)")
-        if self.count and i < self.count:
-            raise ColorizerError(f"{self.path}: truncated video: decoded {i} of the {self.count} "
+        # packets, not frames: an edit list (an mp4 cut without re-encoding) hides frames that
+        # are still in the file and counted, and the decoder drops them
+        if self.count and read < self.count:
+            raise ColorizerError(f"{self.path}: truncated video: read {read} of the {self.count} "
                                  "frames it declares")
 
 
