@@ -359,6 +359,39 @@ def test_edit_list_that_trims_the_start_is_not_taken_for_truncation(tmp_path):
     assert r.frames == 7 and probe(tmp_path / "out.mp4")["frames"] == 7
 
 
+def test_rotation_metadata_is_applied_as_for_photos(tmp_path):
+    """A phone clip stored landscape with a 90-degree display rotation comes out upright, as
+    players show it (and as EXIF orientation is applied to photos)."""
+    src = tmp_path / "phone.mp4"
+    frames = moving_frames(4)
+    out = av.open(str(src), "w")
+    vs = out.add_stream("libx264", rate=10)
+    vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+    vs.set_display_rotation(90)
+    for img in frames:
+        for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            out.mux(p)
+    for p in vs.encode(None):
+        out.mux(p)
+    out.close()
+    model = get_colorizer("gray")
+    colorize_video(src, tmp_path / "out.mp4", model, size=32, progress=False)
+    colorize_video(src, tmp_path / "png", model, size=32, progress=False)
+    info = probe(tmp_path / "out.mp4")
+    assert info["size"] == (48, 64) and info["frames"] == 4
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        first = next(c.decode(video=0))
+        assert first.rotation == 0
+        got = first.to_ndarray(format="rgb24").astype(float).mean(2)
+    from colorizer.io import read_image
+
+    png = read_image(tmp_path / "png" / "00000.png").to_array(np.uint8).astype(float).mean(2)
+    upright = np.rot90(frames[0], 1).astype(float).mean(2)  # 90 degrees counter-clockwise
+    for img in (got, png):
+        assert img.shape == (64, 48)
+        assert np.abs(img - upright).mean() < 6 < np.abs(img - np.rot90(upright, 2)).mean()
+
+
 # --- temporal consistency ----------------------------------------------------------------------------
 
 

@@ -132,10 +132,28 @@ class FrameReader:
         if not self.width or not self.height:
             self.close()
             raise ColorizerError(f"{self.path}: video stream has no frame size (broken file?)")
+        # a display rotation (phones film landscape and tag the clip) is applied to the pixels, as
+        # players do and as EXIF orientation is for photos: frames come out upright
+        self._turns = round(self._rotation() / 90) % 4
+        if self._turns % 2:
+            self.width, self.height = self.height, self.width
         rate = self._video.average_rate or self._video.guessed_rate or fps or DEFAULT_FPS
         self.fps = Fraction(rate).limit_denominator(100000)
         self.time_base = self._video.time_base or 1 / self.fps
         self.count = int(self._video.frames) or None
+
+    def _rotation(self) -> float:
+        """The counter-clockwise display rotation of the clip in degrees, from its first frame
+        (decoded from a second handle, so that reading starts at the beginning)."""
+        import av
+
+        try:
+            with av.open(str(self.path), metadata_errors="ignore") as peek:
+                for vf in peek.decode(peek.streams[self._video.index]):
+                    return vf.rotation
+        except (av.FFmpegError, ValueError):  # the frames are read again, and errors reported, later
+            pass
+        return 0
 
     def __enter__(self) -> FrameReader:
         return self
@@ -186,6 +204,8 @@ class FrameReader:
                 continue
             read += packet.size > 0
             for rgb, pts in decoded:
+                if self._turns:
+                    rgb = np.ascontiguousarray(np.rot90(rgb, self._turns))
                 yield Frame(rgb, i, f"{i:05d}.png", pts)
                 i += 1
         if i == 0:
