@@ -392,6 +392,14 @@ def test_rotation_metadata_is_applied_as_for_photos(tmp_path):
         assert np.abs(img - upright).mean() < 6 < np.abs(img - np.rot90(upright, 2)).mean()
 
 
+def test_frame_folder_numbers_in_natural_order(tmp_path):
+    frames = write_folder(tmp_path / "f", moving_frames(12))
+    for i, p in enumerate(sorted(frames.iterdir())):
+        p.rename(frames / f"{i + 1}.png")  # 1.png ... 12.png, as ffmpeg's %d.png names them
+    with FrameReader(frames) as reader:
+        assert [f.name for f in reader] == [f"{i}.png" for i in range(1, 13)]
+
+
 # --- temporal consistency ----------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -68,9 +69,16 @@ def is_video_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in VIDEO_FORMATS
 
 
+def _natural_key(path: Path) -> tuple:
+    """Numbers in a name compare as numbers: ``2.png`` before ``10.png`` (ffmpeg's ``%d.png``)."""
+    parts = re.split(r"(\d+)", path.name)
+    return [int(t) if i % 2 else t for i, t in enumerate(parts)], path.name
+
+
 def _frame_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in FORMATS)
+    return sorted((p for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in FORMATS),
+                  key=_natural_key)
 
 
 def _av_message(exc: BaseException) -> str:
