@@ -400,6 +400,17 @@ def test_frame_folder_numbers_in_natural_order(tmp_path):
         assert [f.name for f in reader] == [f"{i}.png" for i in range(1, 13)]
 
 
+def test_frames_that_would_share_an_output_name_are_refused(tmp_path):
+    """f000.png and f000.jpg would both be written as f000.png: one frame silently lost."""
+    from PIL import Image
+
+    frames = write_folder(tmp_path / "f", moving_frames(3))
+    Image.fromarray(moving_frames(1)[0]).save(frames / "f000.jpg")
+    r = CliRunner().invoke(cli, ["video", str(frames), "-o", str(tmp_path / "out"), *GRAY])
+    assert r.exit_code == 1 and r.output.count("error:") == 1 and "f000" in r.output, r.output
+    assert not (tmp_path / "out").exists()
+
+
 # --- temporal consistency ----------------------------------------------------------------------------
 
 

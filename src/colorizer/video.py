@@ -113,6 +113,12 @@ class FrameReader:
             if not self._files:
                 raise ColorizerError(f"{self.path}: no image frames in this folder (expected "
                                      f"{', '.join(sorted(FORMATS))} files)")
+            seen: dict[str, Path] = {}
+            for f in self._files:  # frames are written as STEM.png: one name, one frame
+                if f.stem in seen:
+                    raise ColorizerError(f"{self.path}: {seen[f.stem].name} and {f.name} would both be "
+                                         f"frame {f.stem}.png; keep one of them")
+                seen[f.stem] = f
             first = read_image(self._files[0])
             self.width, self.height = first.size
             self.fps = Fraction(fps or DEFAULT_FPS).limit_denominator(100000)
