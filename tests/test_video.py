@@ -411,6 +411,28 @@ def test_frames_that_would_share_an_output_name_are_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_clip_is_the_main_video_stream_not_a_thumbnail(tmp_path):
+    """Two video streams, a one-frame 32x32 picture first: the 8-frame clip is colorized."""
+    src = tmp_path / "two.mkv"
+    out = av.open(str(src), "w")
+    thumb = out.add_stream("mpeg4", rate=10)
+    thumb.width, thumb.height, thumb.pix_fmt = 32, 32, "yuv420p"
+    main = out.add_stream("libx264", rate=10)
+    main.width, main.height, main.pix_fmt = 64, 48, "yuv420p"
+    for p in thumb.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")):
+        out.mux(p)
+    for p in thumb.encode(None):
+        out.mux(p)
+    for img in moving_frames(8):
+        for p in main.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            out.mux(p)
+    for p in main.encode(None):
+        out.mux(p)
+    out.close()
+    r = colorize_video(src, tmp_path / "out.mp4", get_colorizer("gray"), size=32, progress=False)
+    assert r.frames == 8 and probe(tmp_path / "out.mp4")["size"] == (64, 48)
+
+
 # --- temporal consistency ----------------------------------------------------------------------------
 
 

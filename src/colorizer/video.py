@@ -138,7 +138,11 @@ class FrameReader:
         if not self._container.streams.video:
             self.close()
             raise ColorizerError(f"{self.path}: has no video stream")
-        self._video = self._container.streams.video[0]
+        # the main clip: FFmpeg's pick (the stream with most frames...), never a cover picture
+        videos = [s for s in self._container.streams.video
+                  if not s.disposition & av.stream.Disposition.attached_pic] or self._container.streams.video
+        best = self._container.streams.best("video")
+        self._video = best if best in videos else videos[0]
         self._video.thread_type = "AUTO"
         self.audio = self._container.streams.audio[0] if self._container.streams.audio else None
         ctx = self._video.codec_context
