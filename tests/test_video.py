@@ -433,6 +433,19 @@ def test_the_clip_is_the_main_video_stream_not_a_thumbnail(tmp_path):
     assert r.frames == 8 and probe(tmp_path / "out.mp4")["size"] == (64, 48)
 
 
+def test_a_second_run_on_a_folder_of_videos_skips_the_outputs_of_the_first(tmp_path):
+    """The outputs land beside the clips; run again, they were colorized too (a_color_color.mp4)."""
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    write_clip(vids / "a.mp4", moving_frames(3), audio=None)
+    write_clip(vids / "b_color.mkv", moving_frames(3), audio=None)  # a user's own clip
+    runner = CliRunner()
+    for _ in range(2):
+        assert runner.invoke(cli, ["video", str(vids), *GRAY]).exit_code == 0
+    assert {p.name for p in vids.iterdir()} == {"a.mp4", "a_color.mp4", "b_color.mkv", "b_color_color.mkv"}
+    assert [j.src.name for j in plan_video_jobs([vids])] == ["a.mp4", "b_color.mkv"]
+
+
 # --- temporal consistency ----------------------------------------------------------------------------
 
 

@@ -863,6 +863,8 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
     ``output``: one input, to that path (a video extension: a video; otherwise a frame folder).
     ``out_dir``: ``out_dir/NAME.EXT`` for a video, ``out_dir/FOLDER`` for a frame folder.
     Neither: ``STEM_color.EXT`` beside a video, ``FOLDER_colorized`` beside a frame folder.
+    In a folder of video files, ``STEM_color.EXT`` beside ``STEM.*`` is taken for an earlier
+    output and skipped.
     """
     inputs = [Path(p) for p in inputs]
     if output is not None and out_dir is not None:
@@ -873,7 +875,10 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
             found = sorted(f for f in p.iterdir() if f.is_file() and is_video_file(f))
             if not found:
                 raise ColorizerError(f"{p}: holds neither image frames nor video files")
-            clips += found
+            # STEM_color.EXT beside a STEM.* clip is what an earlier run wrote: not an input
+            stems = {f.stem for f in found}
+            clips += [f for f in found if not (f.stem.endswith(OUTPUT_SUFFIX)
+                                               and f.stem[:-len(OUTPUT_SUFFIX)] in stems)]
         else:
             clips.append(p)
     if output is not None:
