@@ -446,6 +446,22 @@ def test_a_second_run_on_a_folder_of_videos_skips_the_outputs_of_the_first(tmp_p
     assert [j.src.name for j in plan_video_jobs([vids])] == ["a.mp4", "b_color.mkv"]
 
 
+def test_avi_output_keeps_fps_frame_count_and_duration(tmp_path):
+    """AVI has a frame rate, no timestamps: the mp4's 1/10240 time base became a 600 fps clip
+    of 600 declared frames."""
+    src = write_clip(tmp_path / "a.mp4", moving_frames(10), audio=None)
+    out = tmp_path / "out.avi"
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(out), *GRAY])
+    assert r.exit_code == 0, r.output
+    a, b = probe(src), probe(out)
+    assert b["frames"] == 10 and b["fps"] == a["fps"] == 10
+    assert b["duration"] == pytest.approx(a["duration"], rel=0.02)
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].frames == 10
+        pts = [f.pts for f in c.decode(video=0)]
+    assert pts == sorted(pts)  # frames in order: no B-frames, which AVI cannot describe
+
+
 # --- temporal consistency ----------------------------------------------------------------------------
 
 

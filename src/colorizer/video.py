@@ -272,7 +272,8 @@ class VideoWriter:
     """Encode RGB frames (and the input's audio) into a video file at ``path``.
 
     H.264 (libx264, yuv420p; yuv444p for odd frame sizes) for mp4, mov, mkv and avi; VP9 for webm.
-    Frames keep the input's timestamps, so fps, frame count and duration match it.
+    Frames keep the input's timestamps, so fps, frame count and duration match it (in AVI, which
+    has a frame rate only, the timestamps rounded to whole frames).
     """
 
     def __init__(self, path: Path, container_format: str, reader: FrameReader, crf: int = 18):
@@ -288,11 +289,16 @@ class VideoWriter:
         self.stream.width, self.stream.height = reader.width, reader.height
         even = reader.width % 2 == 0 and reader.height % 2 == 0
         self.stream.pix_fmt = "yuv420p" if even or webm else "yuv444p"
-        self.stream.codec_context.time_base = reader.time_base
-        self.stream.time_base = reader.time_base
+        # AVI has no timestamps, only a frame rate: its frames are numbered in 1/fps units (the
+        # input's time base there made the muxer take it for the frame rate)
+        self._in_time_base = reader.time_base
+        self.time_base = 1 / reader.fps if container_format == "avi" else reader.time_base
+        self.stream.codec_context.time_base = self.time_base
+        self.stream.time_base = self.time_base
         self.stream.options = ({"crf": str(crf + 12), "b": "0", "deadline": "realtime", "cpu-used": "8"}
                                if webm else {"crf": str(crf), "preset": "veryfast"})
-        self.time_base = reader.time_base
+        if container_format == "avi":  # no B-frames: AVI cannot say that frames are reordered
+            self.stream.options = {**self.stream.options, "bf": "0"}
         self._audio_out, self._reencode = None, False
         self._next_pts = 0
         if reader.audio is not None:
@@ -306,6 +312,8 @@ class VideoWriter:
 
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        if pts is not None and self.time_base != self._in_time_base:
+            pts = max(self._next_pts, round(pts * self._in_time_base / self.time_base))
         frame.pts = self._next_pts if pts is None else pts
         frame.time_base = self.time_base
         self._next_pts = frame.pts + 1
