@@ -462,6 +462,28 @@ def test_avi_output_keeps_fps_frame_count_and_duration(tmp_path):
     assert pts == sorted(pts)  # frames in order: no B-frames, which AVI cannot describe
 
 
+def test_avi_with_b_frames_and_dropped_frames_as_input(tmp_path):
+    """AVIs made elsewhere often have B-frames (decoded timestamps then come out of order) and
+    dropped-frame slots (counted in the declared length, no data): both were fatal."""
+    src = tmp_path / "old.avi"
+    out = av.open(str(src), "w")
+    vs = out.add_stream("libx264", rate=10)  # B-frames on, as libx264 makes by default
+    vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+    vs.codec_context.time_base = Fraction(1, 10)
+    for i, img in enumerate(moving_frames(10)):
+        f = av.VideoFrame.from_ndarray(img, format="rgb24")
+        f.pts, f.time_base = i + 2 * (i >= 5), Fraction(1, 10)  # two frames dropped after the 5th
+        for p in vs.encode(f):
+            out.mux(p)
+    for p in vs.encode(None):
+        out.mux(p)
+    out.close()
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(tmp_path / "out.mp4"), *GRAY])
+    assert r.exit_code == 0, r.output
+    info = probe(tmp_path / "out.mp4")
+    assert info["frames"] == 10 and info["duration"] == pytest.approx(probe(src)["duration"], rel=0.1)
+
+
 # --- temporal consistency ----------------------------------------------------------------------------
 
 

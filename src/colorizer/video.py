@@ -204,6 +204,7 @@ class FrameReader:
         streams = [self._video] + ([self.audio] if self.audio is not None else [])
         packets = self._container.demux(streams)
         i = read = 0  # frames decoded, video packets read
+        last_dts = None
         while True:
             # only reading and decoding errors are the input's: what ``on_audio`` (the writer)
             # raises, a full disk say, goes up as it is
@@ -220,7 +221,8 @@ class FrameReader:
                 if self.on_audio is not None and packet.dts is not None:
                     self.on_audio(packet)
                 continue
-            read += packet.size > 0
+            if packet.size > 0:
+                read, last_dts = read + 1, packet.dts
             for rgb, pts in decoded:
                 if self._turns:
                     rgb = np.ascontiguousarray(np.rot90(rgb, self._turns))
@@ -229,7 +231,10 @@ class FrameReader:
         if i == 0:
             raise ColorizerError(f"{self.path}: no frame could be decoded (truncated or corrupt video)")
         # packets, not frames: an edit list (an mp4 cut without re-encoding) hides frames that
-        # are still in the file and counted, and the decoder drops them
+        # are still in the file and counted, and the decoder drops them. AVI numbers its frame
+        # slots and counts dropped frames (slots without data) too
+        if self._container.format.name == "avi" and last_dts is not None:
+            read = max(read, last_dts + 1)
         if self.count and read < self.count:
             raise ColorizerError(f"{self.path}: truncated video: read {read} of the {self.count} "
                                  "frames it declares")
@@ -313,8 +318,10 @@ class VideoWriter:
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         if pts is not None and self.time_base != self._in_time_base:
-            pts = max(self._next_pts, round(pts * self._in_time_base / self.time_base))
-        frame.pts = self._next_pts if pts is None else pts
+            pts = round(pts * self._in_time_base / self.time_base)
+        # frames come in display order; a timestamp that does not increase (an AVI with B-frames
+        # decodes with shuffled ones) would make the muxer fail: such a frame follows the last
+        frame.pts = self._next_pts if pts is None else max(pts, self._next_pts)
         frame.time_base = self.time_base
         self._next_pts = frame.pts + 1
         for packet in self.stream.encode(frame):
