@@ -484,6 +484,24 @@ def test_avi_with_b_frames_and_dropped_frames_as_input(tmp_path):
     assert info["frames"] == 10 and info["duration"] == pytest.approx(probe(src)["duration"], rel=0.1)
 
 
+def test_an_encoder_failure_is_one_line_and_the_other_clips_go_on(tmp_path):
+    """libx264 takes frames up to 16384 pixels wide: a wider clip (a panorama strip, lossless
+    FFV1) fails to encode; it is one error line, and the next clip is still done."""
+    wide = tmp_path / "wide.mkv"
+    with av.open(str(wide), "w") as out:
+        vs = out.add_stream("ffv1", rate=5)
+        vs.width, vs.height, vs.pix_fmt = 17000, 2, "yuv444p"
+        strip = av.VideoFrame.from_ndarray(np.full((2, 17000, 3), 128, np.uint8), format="rgb24")
+        for p in [*vs.encode(strip), *vs.encode(None)]:
+            out.mux(p)
+    clip = write_clip(tmp_path / "a.mp4", moving_frames(3), audio=None)
+    r = CliRunner().invoke(cli, ["video", str(wide), str(clip), "--out-dir", str(tmp_path / "o"), *GRAY])
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    errors = [line for line in r.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "wide.mkv" in errors[0], r.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.mp4"]
+
+
 # --- temporal consistency ----------------------------------------------------------------------------
 
 

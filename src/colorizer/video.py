@@ -826,13 +826,21 @@ def _write_video(reader: FrameReader, dst: Path, run, overwrite: bool) -> int:
     count = []
 
     def encode(tmp: Path) -> None:
-        writer = VideoWriter(tmp, VIDEO_FORMATS[dst.suffix.lower()], reader)
+        import av
+
+        writer = None
         try:
+            writer = VideoWriter(tmp, VIDEO_FORMATS[dst.suffix.lower()], reader)
             count.append(run(lambda frame, rgb: writer.write(rgb, frame.pts)))
-        except BaseException:
-            writer.abort()
+            writer.close()
+        except BaseException as exc:
+            if writer is not None:
+                writer.abort()
+            if isinstance(exc, av.FFmpegError) and not isinstance(exc, OSError):  # OSError: disk
+                # the encoder or muxer refused (a frame too large for H.264, say): this clip's error
+                raise ColorizerError(f"{dst}: could not write the video ({reader.width}x{reader.height} "
+                                     f"frames): {_av_message(exc)}") from None
             raise
-        writer.close()
 
     try:
         atomic_write(dst, encode, overwrite=overwrite)
