@@ -4,7 +4,9 @@ Every clip is made at test time (64x48, 10-30 frames, with PyAV); no external da
 last, slow test.
 """
 
+import errno
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,7 @@ cv2 = pytest.importorskip("cv2")
 
 W, H = 64, 48
 RED = (200, 40, 40)
+GRAY = ["--model", "gray", "--size", "32"]
 
 
 def texture(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -57,12 +60,13 @@ def moving_frames(n: int = 20, cut_at: int | None = None, step: int = 1) -> list
     return frames
 
 
-def write_clip(path: Path, frames, fps: int = 10, audio: str | None = "aac", faststart: bool = False):
+def write_clip(path: Path, frames, fps: int = 10, audio: str | None = "aac", faststart: bool = False,
+               audio_rate: int = 8000):
     out = av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {})
     vs = out.add_stream("libx264", rate=fps)
     vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
     if audio:
-        a = out.add_stream(audio, rate=8000)
+        a = out.add_stream(audio, rate=audio_rate)
         a.layout = "mono"
     for img in frames:
         for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
@@ -70,14 +74,14 @@ def write_clip(path: Path, frames, fps: int = 10, audio: str | None = "aac", fas
     for p in vs.encode(None):
         out.mux(p)
     if audio:
-        t = np.arange(int(8000 * len(frames) / fps)) / 8000
+        t = np.arange(int(audio_rate * len(frames) / fps)) / audio_rate
         tone = np.sin(2 * np.pi * 440 * t)
         if audio == "pcm_s16le":
             fr = av.AudioFrame.from_ndarray((tone * 9000).astype(np.int16)[None], format="s16", layout="mono")
         else:
             fr = av.AudioFrame.from_ndarray((tone * 0.3).astype(np.float32)[None], format="flt",
                                             layout="mono")
-        fr.sample_rate = 8000
+        fr.sample_rate = audio_rate
         for p in a.encode(fr):
             out.mux(p)
         for p in a.encode(None):
@@ -294,6 +298,208 @@ def test_reader_streams_frames(clip):
         it = iter(reader)
         first = next(it)
         assert first.rgb.shape == (H, W, 3) and first.rgb.dtype == np.uint8 and first.index == 0
+
+
+def test_output_folder_holding_the_input_is_refused_even_with_overwrite(tmp_path):
+    """--overwrite replaces an existing output folder; one that holds the input (here the folder
+    of the clip, or of the frame folder) would take the input and its neighbours with it."""
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    src = write_clip(vids / "a.mp4", moving_frames(3), audio=None)
+    (vids / "notes.txt").write_text("mine")
+    frames = write_folder(vids / "shot", moving_frames(3))
+    for clip in (src, frames):
+        r = CliRunner().invoke(cli, ["video", str(clip), "-o", str(vids), "--overwrite", *GRAY])
+        assert r.exit_code == 1 and r.output.count("error:") == 1, r.output
+        assert "holds the input" in r.output
+    assert src.is_file() and (vids / "notes.txt").read_text() == "mine" and len(list(frames.iterdir())) == 3
+
+
+def test_audio_at_44100_hz_is_reencoded_for_webm(tmp_path):
+    src = write_clip(tmp_path / "cd.mp4", moving_frames(6), audio_rate=44100)
+    out = tmp_path / "out.webm"  # Opus takes 48, 24, 16, 12 or 8 kHz only
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(out), *GRAY])
+    assert r.exit_code == 0, r.output
+    assert probe(out)["audio"] == ["opus"] and probe(out)["frames"] == 6
+
+
+def test_write_errors_met_while_reading_are_not_blamed_on_the_input(tmp_path):
+    """Audio packets are written while the input is read: a full disk there is an OSError (the
+    CLI says "no space left"), not "truncated or corrupt video"."""
+    src = write_clip(tmp_path / "a.mp4", moving_frames(6))
+
+    def disk_full(packet):
+        av.error.err_check(-errno.ENOSPC)
+
+    with FrameReader(src) as reader:
+        reader.on_audio = disk_full
+        with pytest.raises(OSError) as info:
+            list(reader)
+    assert info.value.errno == errno.ENOSPC and not isinstance(info.value, ColorizerError)
+
+
+def test_edit_list_that_trims_the_start_is_not_taken_for_truncation(tmp_path):
+    """An mp4 cut without re-encoding keeps the frames before the cut and an edit list that hides
+    them: the file declares 10 frames and shows 7; all 7 are colorized."""
+    src = tmp_path / "trimmed.mp4"
+    out = av.open(str(src), "w")
+    vs = out.add_stream("libx264", rate=10)
+    vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+    vs.codec_context.time_base = Fraction(1, 1000)
+    for i, img in enumerate(moving_frames(10)):
+        f = av.VideoFrame.from_ndarray(img, format="rgb24")
+        f.pts, f.time_base = 100 * i - 300, Fraction(1, 1000)
+        for p in vs.encode(f):
+            out.mux(p)
+    for p in vs.encode(None):
+        out.mux(p)
+    out.close()
+    assert probe(src)["frames"] == 7
+    r = colorize_video(src, tmp_path / "out.mp4", get_colorizer("gray"), size=32, progress=False)
+    assert r.frames == 7 and probe(tmp_path / "out.mp4")["frames"] == 7
+
+
+def test_rotation_metadata_is_applied_as_for_photos(tmp_path):
+    """A phone clip stored landscape with a 90-degree display rotation comes out upright, as
+    players show it (and as EXIF orientation is applied to photos)."""
+    src = tmp_path / "phone.mp4"
+    frames = moving_frames(4)
+    out = av.open(str(src), "w")
+    vs = out.add_stream("libx264", rate=10)
+    vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+    vs.set_display_rotation(90)
+    for img in frames:
+        for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            out.mux(p)
+    for p in vs.encode(None):
+        out.mux(p)
+    out.close()
+    model = get_colorizer("gray")
+    colorize_video(src, tmp_path / "out.mp4", model, size=32, progress=False)
+    colorize_video(src, tmp_path / "png", model, size=32, progress=False)
+    info = probe(tmp_path / "out.mp4")
+    assert info["size"] == (48, 64) and info["frames"] == 4
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        first = next(c.decode(video=0))
+        assert first.rotation == 0
+        got = first.to_ndarray(format="rgb24").astype(float).mean(2)
+    from colorizer.io import read_image
+
+    png = read_image(tmp_path / "png" / "00000.png").to_array(np.uint8).astype(float).mean(2)
+    upright = np.rot90(frames[0], 1).astype(float).mean(2)  # 90 degrees counter-clockwise
+    for img in (got, png):
+        assert img.shape == (64, 48)
+        assert np.abs(img - upright).mean() < 6 < np.abs(img - np.rot90(upright, 2)).mean()
+
+
+def test_frame_folder_numbers_in_natural_order(tmp_path):
+    frames = write_folder(tmp_path / "f", moving_frames(12))
+    for i, p in enumerate(sorted(frames.iterdir())):
+        p.rename(frames / f"{i + 1}.png")  # 1.png ... 12.png, as ffmpeg's %d.png names them
+    with FrameReader(frames) as reader:
+        assert [f.name for f in reader] == [f"{i}.png" for i in range(1, 13)]
+
+
+def test_frames_that_would_share_an_output_name_are_refused(tmp_path):
+    """f000.png and f000.jpg would both be written as f000.png: one frame silently lost."""
+    from PIL import Image
+
+    frames = write_folder(tmp_path / "f", moving_frames(3))
+    Image.fromarray(moving_frames(1)[0]).save(frames / "f000.jpg")
+    r = CliRunner().invoke(cli, ["video", str(frames), "-o", str(tmp_path / "out"), *GRAY])
+    assert r.exit_code == 1 and r.output.count("error:") == 1 and "f000" in r.output, r.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_clip_is_the_main_video_stream_not_a_thumbnail(tmp_path):
+    """Two video streams, a one-frame 32x32 picture first: the 8-frame clip is colorized."""
+    src = tmp_path / "two.mkv"
+    out = av.open(str(src), "w")
+    thumb = out.add_stream("mpeg4", rate=10)
+    thumb.width, thumb.height, thumb.pix_fmt = 32, 32, "yuv420p"
+    main = out.add_stream("libx264", rate=10)
+    main.width, main.height, main.pix_fmt = 64, 48, "yuv420p"
+    for p in thumb.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")):
+        out.mux(p)
+    for p in thumb.encode(None):
+        out.mux(p)
+    for img in moving_frames(8):
+        for p in main.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            out.mux(p)
+    for p in main.encode(None):
+        out.mux(p)
+    out.close()
+    r = colorize_video(src, tmp_path / "out.mp4", get_colorizer("gray"), size=32, progress=False)
+    assert r.frames == 8 and probe(tmp_path / "out.mp4")["size"] == (64, 48)
+
+
+def test_a_second_run_on_a_folder_of_videos_skips_the_outputs_of_the_first(tmp_path):
+    """The outputs land beside the clips; run again, they were colorized too (a_color_color.mp4)."""
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    write_clip(vids / "a.mp4", moving_frames(3), audio=None)
+    write_clip(vids / "b_color.mkv", moving_frames(3), audio=None)  # a user's own clip
+    runner = CliRunner()
+    for _ in range(2):
+        assert runner.invoke(cli, ["video", str(vids), *GRAY]).exit_code == 0
+    assert {p.name for p in vids.iterdir()} == {"a.mp4", "a_color.mp4", "b_color.mkv", "b_color_color.mkv"}
+    assert [j.src.name for j in plan_video_jobs([vids])] == ["a.mp4", "b_color.mkv"]
+
+
+def test_avi_output_keeps_fps_frame_count_and_duration(tmp_path):
+    """AVI has a frame rate, no timestamps: the mp4's 1/10240 time base became a 600 fps clip
+    of 600 declared frames."""
+    src = write_clip(tmp_path / "a.mp4", moving_frames(10), audio=None)
+    out = tmp_path / "out.avi"
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(out), *GRAY])
+    assert r.exit_code == 0, r.output
+    a, b = probe(src), probe(out)
+    assert b["frames"] == 10 and b["fps"] == a["fps"] == 10
+    assert b["duration"] == pytest.approx(a["duration"], rel=0.02)
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].frames == 10
+        pts = [f.pts for f in c.decode(video=0)]
+    assert pts == sorted(pts)  # frames in order: no B-frames, which AVI cannot describe
+
+
+def test_avi_with_b_frames_and_dropped_frames_as_input(tmp_path):
+    """AVIs made elsewhere often have B-frames (decoded timestamps then come out of order) and
+    dropped-frame slots (counted in the declared length, no data): both were fatal."""
+    src = tmp_path / "old.avi"
+    out = av.open(str(src), "w")
+    vs = out.add_stream("libx264", rate=10)  # B-frames on, as libx264 makes by default
+    vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+    vs.codec_context.time_base = Fraction(1, 10)
+    for i, img in enumerate(moving_frames(10)):
+        f = av.VideoFrame.from_ndarray(img, format="rgb24")
+        f.pts, f.time_base = i + 2 * (i >= 5), Fraction(1, 10)  # two frames dropped after the 5th
+        for p in vs.encode(f):
+            out.mux(p)
+    for p in vs.encode(None):
+        out.mux(p)
+    out.close()
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(tmp_path / "out.mp4"), *GRAY])
+    assert r.exit_code == 0, r.output
+    info = probe(tmp_path / "out.mp4")
+    assert info["frames"] == 10 and info["duration"] == pytest.approx(probe(src)["duration"], rel=0.1)
+
+
+def test_an_encoder_failure_is_one_line_and_the_other_clips_go_on(tmp_path):
+    """libx264 takes frames up to 16384 pixels wide: a wider clip (a panorama strip, lossless
+    FFV1) fails to encode; it is one error line, and the next clip is still done."""
+    wide = tmp_path / "wide.mkv"
+    with av.open(str(wide), "w") as out:
+        vs = out.add_stream("ffv1", rate=5)
+        vs.width, vs.height, vs.pix_fmt = 17000, 2, "yuv444p"
+        strip = av.VideoFrame.from_ndarray(np.full((2, 17000, 3), 128, np.uint8), format="rgb24")
+        for p in [*vs.encode(strip), *vs.encode(None)]:
+            out.mux(p)
+    clip = write_clip(tmp_path / "a.mp4", moving_frames(3), audio=None)
+    r = CliRunner().invoke(cli, ["video", str(wide), str(clip), "--out-dir", str(tmp_path / "o"), *GRAY])
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    errors = [line for line in r.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "wide.mkv" in errors[0], r.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.mp4"]
 
 
 # --- temporal consistency ----------------------------------------------------------------------------

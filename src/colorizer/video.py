@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -68,9 +69,16 @@ def is_video_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in VIDEO_FORMATS
 
 
+def _natural_key(path: Path) -> tuple:
+    """Numbers in a name compare as numbers: ``2.png`` before ``10.png`` (ffmpeg's ``%d.png``)."""
+    parts = re.split(r"(\d+)", path.name)
+    return [int(t) if i % 2 else t for i, t in enumerate(parts)], path.name
+
+
 def _frame_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in FORMATS)
+    return sorted((p for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in FORMATS),
+                  key=_natural_key)
 
 
 def _av_message(exc: BaseException) -> str:
@@ -105,6 +113,12 @@ class FrameReader:
             if not self._files:
                 raise ColorizerError(f"{self.path}: no image frames in this folder (expected "
                                      f"{', '.join(sorted(FORMATS))} files)")
+            seen: dict[str, Path] = {}
+            for f in self._files:  # frames are written as STEM.png: one name, one frame
+                if f.stem in seen:
+                    raise ColorizerError(f"{self.path}: {seen[f.stem].name} and {f.name} would both be "
+                                         f"frame {f.stem}.png; keep one of them")
+                seen[f.stem] = f
             first = read_image(self._files[0])
             self.width, self.height = first.size
             self.fps = Fraction(fps or DEFAULT_FPS).limit_denominator(100000)
@@ -124,7 +138,11 @@ class FrameReader:
         if not self._container.streams.video:
             self.close()
             raise ColorizerError(f"{self.path}: has no video stream")
-        self._video = self._container.streams.video[0]
+        # the main clip: FFmpeg's pick (the stream with most frames...), never a cover picture
+        videos = [s for s in self._container.streams.video
+                  if not s.disposition & av.stream.Disposition.attached_pic] or self._container.streams.video
+        best = self._container.streams.best("video")
+        self._video = best if best in videos else videos[0]
         self._video.thread_type = "AUTO"
         self.audio = self._container.streams.audio[0] if self._container.streams.audio else None
         ctx = self._video.codec_context
@@ -132,10 +150,28 @@ class FrameReader:
         if not self.width or not self.height:
             self.close()
             raise ColorizerError(f"{self.path}: video stream has no frame size (broken file?)")
+        # a display rotation (phones film landscape and tag the clip) is applied to the pixels, as
+        # players do and as EXIF orientation is for photos: frames come out upright
+        self._turns = round(self._rotation() / 90) % 4
+        if self._turns % 2:
+            self.width, self.height = self.height, self.width
         rate = self._video.average_rate or self._video.guessed_rate or fps or DEFAULT_FPS
         self.fps = Fraction(rate).limit_denominator(100000)
         self.time_base = self._video.time_base or 1 / self.fps
         self.count = int(self._video.frames) or None
+
+    def _rotation(self) -> float:
+        """The counter-clockwise display rotation of the clip in degrees, from its first frame
+        (decoded from a second handle, so that reading starts at the beginning)."""
+        import av
+
+        try:
+            with av.open(str(self.path), metadata_errors="ignore") as peek:
+                for vf in peek.decode(peek.streams[self._video.index]):
+                    return vf.rotation
+        except (av.FFmpegError, ValueError):  # the frames are read again, and errors reported, later
+            pass
+        return 0
 
     def __enter__(self) -> FrameReader:
         return self
@@ -166,23 +202,41 @@ class FrameReader:
         import av
 
         streams = [self._video] + ([self.audio] if self.audio is not None else [])
-        i = 0
-        try:
-            for packet in self._container.demux(streams):
-                if packet.stream.type == "audio":
-                    if self.on_audio is not None and packet.dts is not None:
-                        self.on_audio(packet)
-                    continue
-                for vf in packet.decode():
-                    yield Frame(vf.to_ndarray(format="rgb24"), i, f"{i:05d}.png", vf.pts)
-                    i += 1
-        except (av.FFmpegError, ValueError) as exc:
-            raise ColorizerError(f"{self.path}: truncated or corrupt video at frame {i} "
-                                 f"({_av_message(exc)})") from None
+        packets = self._container.demux(streams)
+        i = read = 0  # frames decoded, video packets read
+        last_dts = None
+        while True:
+            # only reading and decoding errors are the input's: what ``on_audio`` (the writer)
+            # raises, a full disk say, goes up as it is
+            try:
+                packet = next(packets, None)
+                video = packet is not None and packet.stream.type != "audio"
+                decoded = [(vf.to_ndarray(format="rgb24"), vf.pts) for vf in packet.decode()] if video else []
+            except (av.FFmpegError, ValueError) as exc:
+                raise ColorizerError(f"{self.path}: truncated or corrupt video at frame {i} "
+                                     f"({_av_message(exc)})") from None
+            if packet is None:
+                break
+            if not video:
+                if self.on_audio is not None and packet.dts is not None:
+                    self.on_audio(packet)
+                continue
+            if packet.size > 0:
+                read, last_dts = read + 1, packet.dts
+            for rgb, pts in decoded:
+                if self._turns:
+                    rgb = np.ascontiguousarray(np.rot90(rgb, self._turns))
+                yield Frame(rgb, i, f"{i:05d}.png", pts)
+                i += 1
         if i == 0:
             raise ColorizerError(f"{self.path}: no frame could be decoded (truncated or corrupt video)")
-        if self.count and i < self.count:
-            raise ColorizerError(f"{self.path}: truncated video: decoded {i} of the {self.count} "
+        # packets, not frames: an edit list (an mp4 cut without re-encoding) hides frames that
+        # are still in the file and counted, and the decoder drops them. AVI numbers its frame
+        # slots and counts dropped frames (slots without data) too
+        if self._container.format.name == "avi" and last_dts is not None:
+            read = max(read, last_dts + 1)
+        if self.count and read < self.count:
+            raise ColorizerError(f"{self.path}: truncated video: read {read} of the {self.count} "
                                  "frames it declares")
 
 
@@ -191,6 +245,19 @@ class FrameReader:
 
 def _fallback_audio_codec(container_format: str) -> str:
     return "libopus" if container_format == "webm" else "aac"
+
+
+def _encoder_rate(codec: str, rate: int | None) -> int:
+    """``rate`` if the audio encoder ``codec`` takes it, else the nearest higher rate it takes
+    (Opus: 48 kHz for 44.1 kHz audio; the encoder resamples)."""
+    import av
+
+    rate = rate or 48000
+    rates = av.Codec(codec, "w").audio_rates
+    if not rates or rate in rates:
+        return rate
+    higher = [r for r in rates if r >= rate]
+    return min(higher) if higher else max(rates)
 
 
 def _can_copy_audio(container_format: str, audio) -> bool:
@@ -210,7 +277,8 @@ class VideoWriter:
     """Encode RGB frames (and the input's audio) into a video file at ``path``.
 
     H.264 (libx264, yuv420p; yuv444p for odd frame sizes) for mp4, mov, mkv and avi; VP9 for webm.
-    Frames keep the input's timestamps, so fps, frame count and duration match it.
+    Frames keep the input's timestamps, so fps, frame count and duration match it (in AVI, which
+    has a frame rate only, the timestamps rounded to whole frames).
     """
 
     def __init__(self, path: Path, container_format: str, reader: FrameReader, crf: int = 18):
@@ -226,11 +294,16 @@ class VideoWriter:
         self.stream.width, self.stream.height = reader.width, reader.height
         even = reader.width % 2 == 0 and reader.height % 2 == 0
         self.stream.pix_fmt = "yuv420p" if even or webm else "yuv444p"
-        self.stream.codec_context.time_base = reader.time_base
-        self.stream.time_base = reader.time_base
+        # AVI has no timestamps, only a frame rate: its frames are numbered in 1/fps units (the
+        # input's time base there made the muxer take it for the frame rate)
+        self._in_time_base = reader.time_base
+        self.time_base = 1 / reader.fps if container_format == "avi" else reader.time_base
+        self.stream.codec_context.time_base = self.time_base
+        self.stream.time_base = self.time_base
         self.stream.options = ({"crf": str(crf + 12), "b": "0", "deadline": "realtime", "cpu-used": "8"}
                                if webm else {"crf": str(crf), "preset": "veryfast"})
-        self.time_base = reader.time_base
+        if container_format == "avi":  # no B-frames: AVI cannot say that frames are reordered
+            self.stream.options = {**self.stream.options, "bf": "0"}
         self._audio_out, self._reencode = None, False
         self._next_pts = 0
         if reader.audio is not None:
@@ -238,13 +311,17 @@ class VideoWriter:
                 self._audio_out = self.out.add_stream_from_template(reader.audio)
             else:
                 self._reencode = True
-                self._audio_out = self.out.add_stream(_fallback_audio_codec(container_format),
-                                                      rate=reader.audio.rate or 48000)
+                codec = _fallback_audio_codec(container_format)
+                self._audio_out = self.out.add_stream(codec, rate=_encoder_rate(codec, reader.audio.rate))
             reader.on_audio = self.audio_packet
 
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        frame.pts = self._next_pts if pts is None else pts
+        if pts is not None and self.time_base != self._in_time_base:
+            pts = round(pts * self._in_time_base / self.time_base)
+        # frames come in display order; a timestamp that does not increase (an AVI with B-frames
+        # decodes with shuffled ones) would make the muxer fail: such a frame follows the last
+        frame.pts = self._next_pts if pts is None else max(pts, self._next_pts)
         frame.time_base = self.time_base
         self._next_pts = frame.pts + 1
         for packet in self.stream.encode(frame):
@@ -289,12 +366,16 @@ def _replace_folder(tmp: Path, dst: Path, overwrite: bool) -> None:
 
 
 def check_video_output(dst: Path, src: Path, overwrite: bool) -> None:
-    """Validate an output before any work: known kind, not the input, not existing (unless asked)."""
+    """Validate an output before any work: known kind, not the input nor a folder holding it, not
+    existing (unless asked)."""
     if dst.suffix and not is_video_file(dst) and not dst.is_dir():
         raise ColorizerError(f"{dst}: unsupported video output {dst.suffix!r}; use one of "
                              f"{', '.join(sorted(VIDEO_FORMATS))}, or a folder name for PNG frames")
     if src.exists() and dst.exists() and (dst.resolve() == src.resolve() or dst.samefile(src)):
         raise ColorizerError(f"{dst}: refusing to write over the input")
+    if src.exists() and dst.is_dir() and src.resolve().is_relative_to(dst.resolve()):
+        # replacing this folder with the frames would delete the input (and all beside it)
+        raise ColorizerError(f"{dst}: holds the input {src}; refusing to replace it, choose a new folder")
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst}: exists, not overwritten (use --overwrite)")
 
@@ -745,13 +826,21 @@ def _write_video(reader: FrameReader, dst: Path, run, overwrite: bool) -> int:
     count = []
 
     def encode(tmp: Path) -> None:
-        writer = VideoWriter(tmp, VIDEO_FORMATS[dst.suffix.lower()], reader)
+        import av
+
+        writer = None
         try:
+            writer = VideoWriter(tmp, VIDEO_FORMATS[dst.suffix.lower()], reader)
             count.append(run(lambda frame, rgb: writer.write(rgb, frame.pts)))
-        except BaseException:
-            writer.abort()
+            writer.close()
+        except BaseException as exc:
+            if writer is not None:
+                writer.abort()
+            if isinstance(exc, av.FFmpegError) and not isinstance(exc, OSError):  # OSError: disk
+                # the encoder or muxer refused (a frame too large for H.264, say): this clip's error
+                raise ColorizerError(f"{dst}: could not write the video ({reader.width}x{reader.height} "
+                                     f"frames): {_av_message(exc)}") from None
             raise
-        writer.close()
 
     try:
         atomic_write(dst, encode, overwrite=overwrite)
@@ -797,6 +886,8 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
     ``output``: one input, to that path (a video extension: a video; otherwise a frame folder).
     ``out_dir``: ``out_dir/NAME.EXT`` for a video, ``out_dir/FOLDER`` for a frame folder.
     Neither: ``STEM_color.EXT`` beside a video, ``FOLDER_colorized`` beside a frame folder.
+    In a folder of video files, ``STEM_color.EXT`` beside ``STEM.*`` is taken for an earlier
+    output and skipped.
     """
     inputs = [Path(p) for p in inputs]
     if output is not None and out_dir is not None:
@@ -807,7 +898,10 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
             found = sorted(f for f in p.iterdir() if f.is_file() and is_video_file(f))
             if not found:
                 raise ColorizerError(f"{p}: holds neither image frames nor video files")
-            clips += found
+            # STEM_color.EXT beside a STEM.* clip is what an earlier run wrote: not an input
+            stems = {f.stem for f in found}
+            clips += [f for f in found if not (f.stem.endswith(OUTPUT_SUFFIX)
+                                               and f.stem[:-len(OUTPUT_SUFFIX)] in stems)]
         else:
             clips.append(p)
     if output is not None:
