@@ -233,6 +233,48 @@ def test_client_gone_mid_upload_frees_its_slot_without_traceback(caplog):
     assert not [rec for rec in caplog.records if rec.exc_info]
 
 
+def _asgi_post(app, chunks, headers):
+    """POST /api/colorize straight to the ASGI app; returns (status, JSON body, bytes it read)."""
+    import asyncio
+
+    pulled = [0]
+    sent = []
+
+    async def receive():
+        for chunk in chunks:
+            pulled[0] += len(chunk)
+            return {"type": "http.request", "body": chunk, "more_body": True}
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/api/colorize", "raw_path": b"/api/colorize", "query_string": b"",
+             "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+             "headers": [(b"content-type", b"multipart/form-data; boundary=xx"), *headers]}
+    asyncio.run(app(scope, receive, send))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], json.loads(body), pulled[0]
+
+
+@pytest.mark.parametrize("headers", [[], [(b"content-length", b"1000")]], ids=["chunked", "lying"])
+def test_body_over_the_limit_is_cut_off_while_it_is_read(headers, caplog):
+    """Without Content-Length (chunked), or with one that understates the body, the upload is
+    still stopped at the limit with 413, without reading the whole body."""
+    caplog.set_level("DEBUG")
+    app = create_app(ServeConfig(preload=(), max_upload_bytes=2**20))
+    head = (b'--xx\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n")
+    chunk = b"\x89PNG" + b"0" * (2**16 - 4)
+    chunks = iter([head] + [chunk] * 640)  # 40 MB, over 1 MB allowed
+    status, body, pulled = _asgi_post(app, chunks, headers)
+    assert status == 413 and "limit" in body["error"], body
+    assert pulled < 16 * 2**20  # cut off (after dropping a bounded amount so the client hears us)
+    assert app.state.queue.pending == 0
+    assert not [rec for rec in caplog.records if rec.exc_info]
+
+
 def test_uploads_stay_in_a_temporary_folder_that_is_emptied(monkeypatch, tmp_path, client):
     import tempfile
 
