@@ -157,6 +157,10 @@ def test_api_docs_work_offline(client):
     ({"strokes": [{"points": "x", "color": "#ff0000"}]}, "points must be"),
     ({"strokes": {"a": 1}}, "expected"),
     ("{not json", "not valid JSON"),
+    ('{"strokes": [{"points": [[1%s, 1]], "color": "#ff0000"}]}' % ("0" * 400), "outside"),
+    ('{"strokes": [{"points": [[1, 1]], "color": [1%s, 0, 0]}]}' % ("0" * 400), "color must be"),
+    ('{"strokes": [{"points": [[%s, 1]], "color": "#ff0000"}]}' % ("1" * 5000), "outside"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
 ])
 def test_bad_hints_give_422(client, hints, message):
     text = hints if isinstance(hints, str) else json.dumps(hints)

@@ -277,6 +277,12 @@ def _safe_name(filename: str | None) -> str:
     return name or "upload"
 
 
+def _json_int(text: str) -> int | float:
+    """A JSON whole number; a huge one as a float (inf beyond 1e308), which the range checks on
+    points, widths and colours refuse, where an int would overflow them (or not even parse)."""
+    return int(text) if len(text) <= 18 else float(text)
+
+
 def _png(pic) -> bytes:
     from colorizer.io import encode_png8
 
@@ -356,8 +362,10 @@ class Service:
 
         width, height = pic.size
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
+            data = json.loads(text, parse_int=_json_int)
+        except RecursionError:
+            raise WebError(422, "hints: not valid JSON (nested too deeply)") from None
+        except ValueError as exc:  # JSONDecodeError is one
             raise WebError(422, f"hints: not valid JSON ({exc})") from None
         strokes = data.get("strokes") if isinstance(data, dict) else data
         if not isinstance(strokes, list):
