@@ -571,23 +571,28 @@ def test_evaluation_report_summary_is_an_html_table(tmp_path):
     assert not re.search(r"""(src|href|url)\s*[=(]\s*['"]?(https?:)?//""", page)  # nothing external
 
 
-def test_video_job_start_poll_download(client, tmp_path):
-    import time
-
+def _clip(path: Path, frames: int = 6) -> Path:
     av = pytest.importorskip("av", reason="colorize video needs PyAV")
-    if "/api/video" not in client.get("/openapi.json").json()["paths"]:
-        pytest.skip("colorize video is not installed")
-    clip = tmp_path / "clip.mp4"
-    out = av.open(str(clip), "w")
+    out = av.open(str(path), "w")
     stream = out.add_stream("libx264", rate=10)
     stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-    for i in range(6):
+    for i in range(frames):
         frame = np.roll(smooth_photo(48, 64), 2 * i, axis=1)
         for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
             out.mux(packet)
     for packet in stream.encode(None):
         out.mux(packet)
     out.close()
+    return path
+
+
+def test_video_job_start_poll_download(client, tmp_path):
+    import time
+
+    av = pytest.importorskip("av", reason="colorize video needs PyAV")
+    if "/api/video" not in client.get("/openapi.json").json()["paths"]:
+        pytest.skip("colorize video is not installed")
+    clip = _clip(tmp_path / "clip.mp4")
 
     def send(data, name, **fields):
         return client.post("/api/video", files={"video": (name, data, "video/mp4")}, data=fields)
@@ -611,3 +616,35 @@ def test_video_job_start_poll_download(client, tmp_path):
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 6 and frames[0].shape == (48, 64, 3)
     assert client.get(status_url).status_code == 404  # its files went with the download
+
+
+def test_failed_video_jobs_do_not_hold_the_job_slots(monkeypatch, tmp_path):
+    """A job that failed has nothing to download: it must not count against max_video_jobs (it
+    used to, blocking new videos with 503 for an hour), and its folder goes at once."""
+    import tempfile
+    import time
+
+    pytest.importorskip("av", reason="colorize video needs PyAV")
+    import colorizer.video
+    from colorizer.errors import ColorizerError
+
+    def broken(src, *args, **kwargs):
+        raise ColorizerError(f"{src}: frame 3 is corrupt")
+
+    monkeypatch.setattr(colorizer.video, "colorize_video", broken)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    clip = _clip(tmp_path / "clip.mp4", frames=2).read_bytes()
+    with TestClient(create_app(ServeConfig(preload=(), max_video_jobs=1))) as c:
+        if "/api/video" not in c.get("/openapi.json").json()["paths"]:
+            pytest.skip("colorize video is not installed")
+        for _ in range(3):
+            r = c.post("/api/video", files={"video": ("clip.mp4", clip, "video/mp4")}, data={"model": "gray"})
+            assert r.status_code == 202, r.text
+            deadline = time.monotonic() + 60
+            while (job := c.get(r.json()["status_url"]).json())["status"] in ("queued", "running"):
+                assert time.monotonic() < deadline, job
+                time.sleep(0.05)
+            assert job["status"] == "error" and "clip.mp4: frame 3 is corrupt" in job["error"], job
+            assert list(scratch.iterdir()) == []

@@ -4,8 +4,9 @@ it, ``GET /api/jobs/{id}/result`` downloads the colorized clip.
 A job runs :func:`colorizer.video.colorize_video`, the same call as ``colorize video``. One job
 runs at a time and at most ``max_jobs`` are kept (queued, running, or done and not yet
 downloaded); beyond that, 503. Each job has its own temporary folder (the upload and the
-result), deleted when the result has been downloaded, an hour after the job ended, or when the
-server stops.
+result), deleted when the result has been downloaded, an hour after the job ended, when the job
+fails, or when the server stops. A failed job keeps only its report (the newest
+:data:`KEEP_FAILED` of them, each for an hour) and holds no slot.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ log = logging.getLogger("colorizer.web")
 
 #: How long a finished job's result waits to be downloaded.
 KEEP_SECONDS = 3600
+#: How many reports of failed jobs are kept (they hold no files and no job slot).
+KEEP_FAILED = 100
 
 
 @dataclass
@@ -69,7 +72,8 @@ class VideoJobs:
 
         self._expire()
         with self._lock:
-            if len(self._jobs) >= self.max_jobs:
+            live = sum(job.status != "error" for job in self._jobs.values())
+            if live >= self.max_jobs:
                 raise error(503, f"{self.max_jobs} video jobs are already waiting or undownloaded; "
                                  "try again later", {"Retry-After": "30"})
         name = Path(upload.filename or "video.mp4").name
@@ -118,6 +122,8 @@ class VideoJobs:
         finally:
             job.ended = time.monotonic()
             job.src.unlink(missing_ok=True)
+            if job.status == "error":  # nothing to download: free the disk now
+                shutil.rmtree(job.folder, ignore_errors=True)
 
     def get(self, job_id: str) -> Job | None:
         self._expire()
@@ -134,6 +140,9 @@ class VideoJobs:
         now = time.monotonic()
         with self._lock:
             old = [j.id for j in self._jobs.values() if j.ended and now - j.ended > KEEP_SECONDS]
+            failed = sorted((j for j in self._jobs.values() if j.status == "error"),
+                            key=lambda j: j.ended or 0)
+            old += [j.id for j in failed[:-KEEP_FAILED]]
         for job_id in old:
             self.remove(job_id)
 
