@@ -648,3 +648,45 @@ def test_failed_video_jobs_do_not_hold_the_job_slots(monkeypatch, tmp_path):
                 time.sleep(0.05)
             assert job["status"] == "error" and "clip.mp4: frame 3 is corrupt" in job["error"], job
             assert list(scratch.iterdir()) == []
+
+
+def test_video_job_limit_holds_for_uploads_that_arrive_together(monkeypatch, tmp_path):
+    """Two uploads checked at the same moment (``--workers`` > 1) must not both take the last slot."""
+    import threading
+    from types import SimpleNamespace
+
+    pytest.importorskip("av", reason="colorize video needs PyAV")
+    import colorizer.video
+    from colorizer.web.app import WebError
+    from colorizer.web.jobs import VideoJobs
+
+    monkeypatch.setattr(colorizer.video, "colorize_video", lambda *a, **k: SimpleNamespace(frames=2))
+    clip = _clip(tmp_path / "clip.mp4", frames=2).read_bytes()
+    jobs = VideoJobs(max_jobs=1)
+    both_in = threading.Barrier(2, timeout=3)
+
+    def get_model(name):  # as slow as a first model load: both uploads are past the slot check
+        try:
+            both_in.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return SimpleNamespace(name=name)
+
+    results = []
+
+    def submit():
+        upload = SimpleNamespace(filename="clip.mp4", file=io.BytesIO(clip))
+        try:
+            results.append(jobs.submit(upload, get_model, "gray", 1.0, None, WebError).id)
+        except WebError as exc:
+            results.append(exc.status)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(results) == 2 and results.count(503) == 1, results
+    finally:
+        jobs.close()

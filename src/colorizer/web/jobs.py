@@ -61,6 +61,7 @@ class VideoJobs:
     def __init__(self, max_jobs: int = 4, max_pixels: int = 40_000_000):
         self.max_jobs, self.max_pixels = max_jobs, max_pixels
         self._jobs: dict[str, Job] = {}
+        self._reserved = 0  # submits past the slot check whose job is not in _jobs yet
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="colorize-video")
 
@@ -68,14 +69,23 @@ class VideoJobs:
                error: Callable) -> Job:
         """Copy the upload into a new job folder, check it is a video, start the job.
         ``error(status, message)`` builds the exception for the caller's HTTP error."""
-        from colorizer.video import VIDEO_FORMATS, FrameReader
-
         self._expire()
         with self._lock:
             live = sum(job.status != "error" for job in self._jobs.values())
-            if live >= self.max_jobs:
+            if live + self._reserved >= self.max_jobs:
                 raise error(503, f"{self.max_jobs} video jobs are already waiting or undownloaded; "
                                  "try again later", {"Retry-After": "30"})
+            self._reserved += 1
+        try:
+            return self._start(upload, get_model, model, saturation, size, error)
+        finally:
+            with self._lock:
+                self._reserved -= 1
+
+    def _start(self, upload, get_model: Callable, model: str, saturation: float, size: int | None,
+               error: Callable) -> Job:
+        from colorizer.video import VIDEO_FORMATS, FrameReader
+
         name = Path(upload.filename or "video.mp4").name
         suffix = Path(name).suffix.lower()
         if suffix not in VIDEO_FORMATS:
