@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import sys
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -554,6 +555,44 @@ def test_page_in_chromium(server, tmp_path):
     assert "Traceback" not in log.read_text()
 
 
+@contextmanager
+def _open_page(url: str, tmp_path: Path):
+    """The page in headless Chromium, its models listed; yields (page, problems): JS errors, console
+    errors and any request that leaves the server."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = _chromium()
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900})
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            problems = []
+            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+            page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
+                    if msg.type == "error" and "Failed to load resource" not in msg.text else None)
+            page.on("request", lambda req: problems.append(f"outside request: {req.url}")
+                    if not req.url.startswith((url, "data:", "blob:")) else None)
+            page.set_default_timeout(180_000)
+            page.goto(url + "/")
+            page.wait_for_selector("#model option[value=gray]", state="attached")
+            yield page, problems
+        finally:
+            context.close()
+
+
+def _paint_stroke(page, photo_w: int, photo_h: int, x0: float, x1: float, y: float) -> None:
+    """Drag the mouse across the scribble layer, in the photo's pixels."""
+    box = page.locator("#scribbles").bounding_box()
+    sx, sy = box["width"] / photo_w, box["height"] / photo_h
+    page.mouse.move(box["x"] + x0 * sx, box["y"] + y * sy)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(box["x"] + (x0 + (x1 - x0) * k / 10) * sx, box["y"] + y * sy)
+    page.mouse.up()
+
+
 def test_evaluation_report_summary_is_an_html_table(tmp_path):
     src = tmp_path / "photos"
     src.mkdir()
@@ -690,3 +729,25 @@ def test_video_job_limit_holds_for_uploads_that_arrive_together(monkeypatch, tmp
         assert len(results) == 2 and results.count(503) == 1, results
     finally:
         jobs.close()
+
+
+@pytest.mark.slow
+def test_page_saturation_after_clearing_scribbles(server, tmp_path):
+    """Scribbles applied, then cleared: moving the saturation slider re-colorizes the photo (it
+    used to only say "Paint some scribbles on the photo first")."""
+    url = server[0]
+    width, height = Image.open(SAMPLE).size
+    with _open_page(url, tmp_path) as (page, problems):
+        page.select_option("#model", "gray")
+        page.set_input_files("#file", str(SAMPLE))
+        page.wait_for_selector("#colour[data-seq='1']", state="attached")
+        page.check("#paint")
+        page.select_option("#scribble-mode", "model")
+        _paint_stroke(page, width, height, width * 0.3, width * 0.45, height * 0.5)
+        page.click("#apply-scribbles")
+        page.wait_for_selector("#colour[data-seq='2']", state="attached")
+        page.click("#clear")
+        page.fill("#saturation", "0.5")
+        page.wait_for_selector("#colour[data-seq='3']", state="attached", timeout=30_000)
+        assert page.locator("#error").is_hidden(), page.inner_text("#error")
+        assert problems == []

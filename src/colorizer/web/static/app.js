@@ -511,7 +511,8 @@ function debounce(fn, ms) {
 }
 
 function rerun() {
-  colorize(state.kind === "scribbles" ? "scribbles" : "plain");
+  // with the scribbles cleared or undone since, a plain colorization (not "paint some first")
+  colorize(state.kind === "scribbles" && state.strokes.length ? "scribbles" : "plain");
 }
 
 function init() {
