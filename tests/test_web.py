@@ -751,3 +751,33 @@ def test_page_saturation_after_clearing_scribbles(server, tmp_path):
         page.wait_for_selector("#colour[data-seq='3']", state="attached", timeout=30_000)
         assert page.locator("#error").is_hidden(), page.inner_text("#error")
         assert problems == []
+
+
+@pytest.mark.slow
+def test_page_widest_brush_on_a_large_photo_on_a_phone(server, tmp_path):
+    """The brush slider is in screen pixels; on a photo far larger than the screen its width in the
+    photo's pixels must stay within what the server takes (it gave 'wider than 1000 pixels')."""
+    url = server[0]
+    width, height = 6400, 1000
+    photo = tmp_path / "wide.png"
+    Image.fromarray(np.full((height, width), 120, np.uint8)).save(photo)
+    with _open_page(url, tmp_path) as (page, problems):
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.select_option("#model", "gray")
+        page.set_input_files("#file", str(photo))
+        page.wait_for_selector("#colour[data-seq='1']", state="attached")
+        page.check("#paint")
+        page.select_option("#scribble-mode", "model")
+        page.fill("#brush-size", "60")
+        _paint_stroke(page, width, height, width * 0.2, width * 0.6, height * 0.5)
+        page.click("#apply-scribbles")
+        page.wait_for_selector("#colour[data-seq='2'], #error:not([hidden])", state="attached")
+        assert page.locator("#error").is_hidden(), page.inner_text("#error")
+        assert problems == []
+
+
+def test_page_brush_limit_is_the_servers():
+    from colorizer.web.app import MAX_HINT_WIDTH
+
+    js = (STATIC / "app.js").read_text()
+    assert int(re.search(r"const MAX_BRUSH = (\d+);", js).group(1)) == MAX_HINT_WIDTH

@@ -437,10 +437,13 @@ function toPhoto(e) {
     Math.round(Math.max(0, Math.min(state.photo.h - 1, y)))];
 }
 
+const MAX_BRUSH = 1000;  // the widest stroke the server takes (MAX_HINT_WIDTH), in the photo's pixels
+
 function brushWidth() {
   // the brush slider is in screen pixels; strokes are stored in the photo's pixels
   const r = $("scribbles").getBoundingClientRect();
-  return Math.max(1, Math.round((Number($("brush-size").value) * state.photo.w) / Math.max(1, r.width)));
+  const width = Math.round((Number($("brush-size").value) * state.photo.w) / Math.max(1, r.width));
+  return Math.max(1, Math.min(MAX_BRUSH, width));
 }
 
 function remember() {
