@@ -781,3 +781,43 @@ def test_page_brush_limit_is_the_servers():
 
     js = (STATIC / "app.js").read_text()
     assert int(re.search(r"const MAX_BRUSH = (\d+);", js).group(1)) == MAX_HINT_WIDTH
+
+
+@pytest.mark.slow
+def test_page_lets_go_of_replaced_alternatives(server, tmp_path):
+    """Each set of alternatives is k full-size PNGs held by blob: URLs; asking again (or choosing a
+    new photo) must free the old set, or a long session keeps every one in memory."""
+    import time
+
+    url = server[0]
+    with _open_page(url, tmp_path) as (page, problems):
+        page.select_option("#model", "gray")
+        page.set_input_files("#file", str(SAMPLE))
+        page.wait_for_selector("#colour[data-seq='1']", state="attached")
+        if page.is_disabled("#samples"):
+            pytest.skip("no model here samples")
+        page.fill("#samples-k", "2")
+        srcs = "() => [...document.querySelectorAll('#thumbs img')].map((i) => i.src)"
+        loads = """async (urls) => Promise.all(urls.map((u) => new Promise((done) => {
+          const img = new Image();
+          img.onload = () => done(true);
+          img.onerror = () => done(false);
+          img.src = u;
+        })))"""
+        old = []
+        for _ in range(2):
+            page.click("#samples")
+            deadline = time.monotonic() + 120
+            while len(new := page.evaluate(srcs)) != 2 or set(new) & set(old):
+                assert time.monotonic() < deadline, new
+                time.sleep(0.1)
+            if old:
+                assert page.evaluate(loads, old) == [False, False]  # freed
+            assert page.evaluate(loads, new) == [True, True]
+            old = new
+        other = tmp_path / "other.jpg"  # (the same file again would not fire a change)
+        shutil.copy(SAMPLE, other)
+        page.set_input_files("#file", str(other))
+        page.wait_for_selector("#colour[data-seq='2']", state="attached")
+        assert page.evaluate(loads, old) == [False, False]
+        assert problems == []

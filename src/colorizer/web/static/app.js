@@ -174,7 +174,7 @@ function pickFile(file) {
   state.kind = "plain";
   for (const url of state.conf.values()) URL.revokeObjectURL(url);
   state.conf.clear();
-  $("thumbs").textContent = "";
+  clearThumbs();
   $("confidence").checked = false;
   const grey = $("grey");
   if (grey.src.startsWith("blob:")) URL.revokeObjectURL(grey.src);
@@ -321,6 +321,12 @@ async function updateConfidence() {
 
 // ---- alternatives ------------------------------------------------------------------------------
 
+function clearThumbs() {
+  // each thumbnail's blob: URL holds a full-size PNG until it is revoked
+  for (const img of $("thumbs").querySelectorAll("img")) URL.revokeObjectURL(img.src);
+  $("thumbs").textContent = "";
+}
+
 function thumbsPressed(index) {
   [...$("thumbs").children].forEach((b, i) => b.setAttribute("aria-pressed", String(i === index)));
 }
@@ -341,7 +347,7 @@ async function samples() {
     const body = await res.json();
     if (key !== state.fileKey) return;
     const thumbs = $("thumbs");
-    thumbs.textContent = "";
+    clearThumbs();
     body.samples.forEach((b64, i) => {
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
       const blob = new Blob([bytes], { type: "image/png" });
