@@ -821,3 +821,25 @@ def test_page_lets_go_of_replaced_alternatives(server, tmp_path):
         page.wait_for_selector("#colour[data-seq='2']", state="attached")
         assert page.evaluate(loads, old) == [False, False]
         assert problems == []
+
+
+def test_retry_after_is_estimated_from_the_work_not_the_wait():
+    """Retry-After comes from the recent time per job; timing a job from when it was queued counted
+    every wait before it too, so the estimate grew with the queue (capped at a minute)."""
+    import asyncio
+    import time
+
+    from colorizer.web.app import WorkQueue
+
+    queue = WorkQueue(workers=1, queue=20)
+
+    async def main():
+        await asyncio.gather(*(queue.run(time.sleep, 0.05) for _ in range(20)))
+
+    try:
+        asyncio.run(main())
+    finally:
+        queue.executor.shutdown()
+    assert queue._job_seconds < 0.2, queue._job_seconds  # each job took 0.05 s (from 1 s at start)
+    queue.pending = 10
+    assert queue.retry_after() == 1

@@ -172,9 +172,14 @@ class WorkQueue:
         return int(min(60, max(1, math.ceil(self.pending * self._job_seconds / self.workers))))
 
     async def run(self, fn: Callable, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._timed, fn, args)
+
+    def _timed(self, fn: Callable, args: tuple):
+        """``fn(*args)`` in a worker, timed from when it starts there (not from when it was queued,
+        which would count the waits before it too)."""
         start = time.monotonic()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+            return fn(*args)
         finally:
             self._job_seconds = 0.8 * self._job_seconds + 0.2 * (time.monotonic() - start)
 
