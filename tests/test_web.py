@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import sys
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -157,6 +158,10 @@ def test_api_docs_work_offline(client):
     ({"strokes": [{"points": "x", "color": "#ff0000"}]}, "points must be"),
     ({"strokes": {"a": 1}}, "expected"),
     ("{not json", "not valid JSON"),
+    ('{"strokes": [{"points": [[1%s, 1]], "color": "#ff0000"}]}' % ("0" * 400), "outside"),
+    ('{"strokes": [{"points": [[1, 1]], "color": [1%s, 0, 0]}]}' % ("0" * 400), "color must be"),
+    ('{"strokes": [{"points": [[%s, 1]], "color": "#ff0000"}]}' % ("1" * 5000), "outside"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
 ])
 def test_bad_hints_give_422(client, hints, message):
     text = hints if isinstance(hints, str) else json.dumps(hints)
@@ -229,6 +234,48 @@ def test_client_gone_mid_upload_frees_its_slot_without_traceback(caplog):
                          (b"content-length", b"100000")]}
     asyncio.run(app(scope, receive, send))
     assert sent[0]["type"] == "http.response.start" and 400 <= sent[0]["status"] < 500
+    assert app.state.queue.pending == 0
+    assert not [rec for rec in caplog.records if rec.exc_info]
+
+
+def _asgi_post(app, chunks, headers):
+    """POST /api/colorize straight to the ASGI app; returns (status, JSON body, bytes it read)."""
+    import asyncio
+
+    pulled = [0]
+    sent = []
+
+    async def receive():
+        for chunk in chunks:
+            pulled[0] += len(chunk)
+            return {"type": "http.request", "body": chunk, "more_body": True}
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/api/colorize", "raw_path": b"/api/colorize", "query_string": b"",
+             "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+             "headers": [(b"content-type", b"multipart/form-data; boundary=xx"), *headers]}
+    asyncio.run(app(scope, receive, send))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], json.loads(body), pulled[0]
+
+
+@pytest.mark.parametrize("headers", [[], [(b"content-length", b"1000")]], ids=["chunked", "lying"])
+def test_body_over_the_limit_is_cut_off_while_it_is_read(headers, caplog):
+    """Without Content-Length (chunked), or with one that understates the body, the upload is
+    still stopped at the limit with 413, without reading the whole body."""
+    caplog.set_level("DEBUG")
+    app = create_app(ServeConfig(preload=(), max_upload_bytes=2**20))
+    head = (b'--xx\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n")
+    chunk = b"\x89PNG" + b"0" * (2**16 - 4)
+    chunks = iter([head] + [chunk] * 640)  # 40 MB, over 1 MB allowed
+    status, body, pulled = _asgi_post(app, chunks, headers)
+    assert status == 413 and "limit" in body["error"], body
+    assert pulled < 16 * 2**20  # cut off (after dropping a bounded amount so the client hears us)
     assert app.state.queue.pending == 0
     assert not [rec for rec in caplog.records if rec.exc_info]
 
@@ -508,6 +555,44 @@ def test_page_in_chromium(server, tmp_path):
     assert "Traceback" not in log.read_text()
 
 
+@contextmanager
+def _open_page(url: str, tmp_path: Path):
+    """The page in headless Chromium, its models listed; yields (page, problems): JS errors, console
+    errors and any request that leaves the server."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = _chromium()
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900})
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            problems = []
+            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+            page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
+                    if msg.type == "error" and "Failed to load resource" not in msg.text else None)
+            page.on("request", lambda req: problems.append(f"outside request: {req.url}")
+                    if not req.url.startswith((url, "data:", "blob:")) else None)
+            page.set_default_timeout(180_000)
+            page.goto(url + "/")
+            page.wait_for_selector("#model option[value=gray]", state="attached")
+            yield page, problems
+        finally:
+            context.close()
+
+
+def _paint_stroke(page, photo_w: int, photo_h: int, x0: float, x1: float, y: float) -> None:
+    """Drag the mouse across the scribble layer, in the photo's pixels."""
+    box = page.locator("#scribbles").bounding_box()
+    sx, sy = box["width"] / photo_w, box["height"] / photo_h
+    page.mouse.move(box["x"] + x0 * sx, box["y"] + y * sy)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(box["x"] + (x0 + (x1 - x0) * k / 10) * sx, box["y"] + y * sy)
+    page.mouse.up()
+
+
 def test_evaluation_report_summary_is_an_html_table(tmp_path):
     src = tmp_path / "photos"
     src.mkdir()
@@ -525,23 +610,28 @@ def test_evaluation_report_summary_is_an_html_table(tmp_path):
     assert not re.search(r"""(src|href|url)\s*[=(]\s*['"]?(https?:)?//""", page)  # nothing external
 
 
-def test_video_job_start_poll_download(client, tmp_path):
-    import time
-
+def _clip(path: Path, frames: int = 6) -> Path:
     av = pytest.importorskip("av", reason="colorize video needs PyAV")
-    if "/api/video" not in client.get("/openapi.json").json()["paths"]:
-        pytest.skip("colorize video is not installed")
-    clip = tmp_path / "clip.mp4"
-    out = av.open(str(clip), "w")
+    out = av.open(str(path), "w")
     stream = out.add_stream("libx264", rate=10)
     stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-    for i in range(6):
+    for i in range(frames):
         frame = np.roll(smooth_photo(48, 64), 2 * i, axis=1)
         for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
             out.mux(packet)
     for packet in stream.encode(None):
         out.mux(packet)
     out.close()
+    return path
+
+
+def test_video_job_start_poll_download(client, tmp_path):
+    import time
+
+    av = pytest.importorskip("av", reason="colorize video needs PyAV")
+    if "/api/video" not in client.get("/openapi.json").json()["paths"]:
+        pytest.skip("colorize video is not installed")
+    clip = _clip(tmp_path / "clip.mp4")
 
     def send(data, name, **fields):
         return client.post("/api/video", files={"video": (name, data, "video/mp4")}, data=fields)
@@ -565,3 +655,191 @@ def test_video_job_start_poll_download(client, tmp_path):
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 6 and frames[0].shape == (48, 64, 3)
     assert client.get(status_url).status_code == 404  # its files went with the download
+
+
+def test_failed_video_jobs_do_not_hold_the_job_slots(monkeypatch, tmp_path):
+    """A job that failed has nothing to download: it must not count against max_video_jobs (it
+    used to, blocking new videos with 503 for an hour), and its folder goes at once."""
+    import tempfile
+    import time
+
+    pytest.importorskip("av", reason="colorize video needs PyAV")
+    import colorizer.video
+    from colorizer.errors import ColorizerError
+
+    def broken(src, *args, **kwargs):
+        raise ColorizerError(f"{src}: frame 3 is corrupt")
+
+    monkeypatch.setattr(colorizer.video, "colorize_video", broken)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    clip = _clip(tmp_path / "clip.mp4", frames=2).read_bytes()
+    with TestClient(create_app(ServeConfig(preload=(), max_video_jobs=1))) as c:
+        if "/api/video" not in c.get("/openapi.json").json()["paths"]:
+            pytest.skip("colorize video is not installed")
+        for _ in range(3):
+            r = c.post("/api/video", files={"video": ("clip.mp4", clip, "video/mp4")}, data={"model": "gray"})
+            assert r.status_code == 202, r.text
+            deadline = time.monotonic() + 60
+            while (job := c.get(r.json()["status_url"]).json())["status"] in ("queued", "running"):
+                assert time.monotonic() < deadline, job
+                time.sleep(0.05)
+            assert job["status"] == "error" and "clip.mp4: frame 3 is corrupt" in job["error"], job
+            assert list(scratch.iterdir()) == []
+
+
+def test_video_job_limit_holds_for_uploads_that_arrive_together(monkeypatch, tmp_path):
+    """Two uploads checked at the same moment (``--workers`` > 1) must not both take the last slot."""
+    import threading
+    from types import SimpleNamespace
+
+    pytest.importorskip("av", reason="colorize video needs PyAV")
+    import colorizer.video
+    from colorizer.web.app import WebError
+    from colorizer.web.jobs import VideoJobs
+
+    monkeypatch.setattr(colorizer.video, "colorize_video", lambda *a, **k: SimpleNamespace(frames=2))
+    clip = _clip(tmp_path / "clip.mp4", frames=2).read_bytes()
+    jobs = VideoJobs(max_jobs=1)
+    both_in = threading.Barrier(2, timeout=3)
+
+    def get_model(name):  # as slow as a first model load: both uploads are past the slot check
+        try:
+            both_in.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return SimpleNamespace(name=name)
+
+    results = []
+
+    def submit():
+        upload = SimpleNamespace(filename="clip.mp4", file=io.BytesIO(clip))
+        try:
+            results.append(jobs.submit(upload, get_model, "gray", 1.0, None, WebError).id)
+        except WebError as exc:
+            results.append(exc.status)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(results) == 2 and results.count(503) == 1, results
+    finally:
+        jobs.close()
+
+
+@pytest.mark.slow
+def test_page_saturation_after_clearing_scribbles(server, tmp_path):
+    """Scribbles applied, then cleared: moving the saturation slider re-colorizes the photo (it
+    used to only say "Paint some scribbles on the photo first")."""
+    url = server[0]
+    width, height = Image.open(SAMPLE).size
+    with _open_page(url, tmp_path) as (page, problems):
+        page.select_option("#model", "gray")
+        page.set_input_files("#file", str(SAMPLE))
+        page.wait_for_selector("#colour[data-seq='1']", state="attached")
+        page.check("#paint")
+        page.select_option("#scribble-mode", "model")
+        _paint_stroke(page, width, height, width * 0.3, width * 0.45, height * 0.5)
+        page.click("#apply-scribbles")
+        page.wait_for_selector("#colour[data-seq='2']", state="attached")
+        page.click("#clear")
+        page.fill("#saturation", "0.5")
+        page.wait_for_selector("#colour[data-seq='3']", state="attached", timeout=30_000)
+        assert page.locator("#error").is_hidden(), page.inner_text("#error")
+        assert problems == []
+
+
+@pytest.mark.slow
+def test_page_widest_brush_on_a_large_photo_on_a_phone(server, tmp_path):
+    """The brush slider is in screen pixels; on a photo far larger than the screen its width in the
+    photo's pixels must stay within what the server takes (it gave 'wider than 1000 pixels')."""
+    url = server[0]
+    width, height = 6400, 1000
+    photo = tmp_path / "wide.png"
+    Image.fromarray(np.full((height, width), 120, np.uint8)).save(photo)
+    with _open_page(url, tmp_path) as (page, problems):
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.select_option("#model", "gray")
+        page.set_input_files("#file", str(photo))
+        page.wait_for_selector("#colour[data-seq='1']", state="attached")
+        page.check("#paint")
+        page.select_option("#scribble-mode", "model")
+        page.fill("#brush-size", "60")
+        _paint_stroke(page, width, height, width * 0.2, width * 0.6, height * 0.5)
+        page.click("#apply-scribbles")
+        page.wait_for_selector("#colour[data-seq='2'], #error:not([hidden])", state="attached")
+        assert page.locator("#error").is_hidden(), page.inner_text("#error")
+        assert problems == []
+
+
+def test_page_brush_limit_is_the_servers():
+    from colorizer.web.app import MAX_HINT_WIDTH
+
+    js = (STATIC / "app.js").read_text()
+    assert int(re.search(r"const MAX_BRUSH = (\d+);", js).group(1)) == MAX_HINT_WIDTH
+
+
+@pytest.mark.slow
+def test_page_lets_go_of_replaced_alternatives(server, tmp_path):
+    """Each set of alternatives is k full-size PNGs held by blob: URLs; asking again (or choosing a
+    new photo) must free the old set, or a long session keeps every one in memory."""
+    import time
+
+    url = server[0]
+    with _open_page(url, tmp_path) as (page, problems):
+        page.select_option("#model", "gray")
+        page.set_input_files("#file", str(SAMPLE))
+        page.wait_for_selector("#colour[data-seq='1']", state="attached")
+        if page.is_disabled("#samples"):
+            pytest.skip("no model here samples")
+        page.fill("#samples-k", "2")
+        srcs = "() => [...document.querySelectorAll('#thumbs img')].map((i) => i.src)"
+        loads = """async (urls) => Promise.all(urls.map((u) => new Promise((done) => {
+          const img = new Image();
+          img.onload = () => done(true);
+          img.onerror = () => done(false);
+          img.src = u;
+        })))"""
+        old = []
+        for _ in range(2):
+            page.click("#samples")
+            deadline = time.monotonic() + 120
+            while len(new := page.evaluate(srcs)) != 2 or set(new) & set(old):
+                assert time.monotonic() < deadline, new
+                time.sleep(0.1)
+            if old:
+                assert page.evaluate(loads, old) == [False, False]  # freed
+            assert page.evaluate(loads, new) == [True, True]
+            old = new
+        other = tmp_path / "other.jpg"  # (the same file again would not fire a change)
+        shutil.copy(SAMPLE, other)
+        page.set_input_files("#file", str(other))
+        page.wait_for_selector("#colour[data-seq='2']", state="attached")
+        assert page.evaluate(loads, old) == [False, False]
+        assert problems == []
+
+
+def test_retry_after_is_estimated_from_the_work_not_the_wait():
+    """Retry-After comes from the recent time per job; timing a job from when it was queued counted
+    every wait before it too, so the estimate grew with the queue (capped at a minute)."""
+    import asyncio
+    import time
+
+    from colorizer.web.app import WorkQueue
+
+    queue = WorkQueue(workers=1, queue=20)
+
+    async def main():
+        await asyncio.gather(*(queue.run(time.sleep, 0.05) for _ in range(20)))
+
+    try:
+        asyncio.run(main())
+    finally:
+        queue.executor.shutdown()
+    assert queue._job_seconds < 0.2, queue._job_seconds  # each job took 0.05 s (from 1 s at start)
+    queue.pending = 10
+    assert queue.retry_after() == 1

@@ -5,8 +5,9 @@ Every endpoint parses the request and calls the same library functions as the CL
 :func:`colorizer.api.colorize_picture`, :func:`colorizer.api.colorize_scribbles`,
 :func:`colorizer.api.confidence_map`). Limits and safety:
 
-* A POST body over ``max_upload_bytes`` (by its Content-Length) gets 413 before it is read, a
-  photo over ``max_pixels`` 413 before it is decoded; a non-image or unsupported format 415;
+* A POST body over ``max_upload_bytes`` gets 413: by its Content-Length before it is read, and
+  (chunked, or longer than it said) as soon as the bytes read pass the limit; a photo over
+  ``max_pixels`` 413 before it is decoded; a non-image or unsupported format 415;
   bad options or hints 422. Every error is JSON ``{"error": message}``, with no traceback in the
   server log.
 * At most ``workers + queue`` POST requests are in the server at once (the work queue); the next
@@ -171,16 +172,29 @@ class WorkQueue:
         return int(min(60, max(1, math.ceil(self.pending * self._job_seconds / self.workers))))
 
     async def run(self, fn: Callable, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._timed, fn, args)
+
+    def _timed(self, fn: Callable, args: tuple):
+        """``fn(*args)`` in a worker, timed from when it starts there (not from when it was queued,
+        which would count the waits before it too)."""
         start = time.monotonic()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+            return fn(*args)
         finally:
             self._job_seconds = 0.8 * self._job_seconds + 0.2 * (time.monotonic() - start)
 
 
+class UploadTooLarge(StarletteHTTPException):
+    """A POST body that grew past the limit while it was being read (413)."""
+
+
 class Guard:
     """ASGI middleware: security headers on every response, and for POSTs under /api the body
-    size limit (by Content-Length, before reading) and the admission to the work queue."""
+    size limit and the admission to the work queue.
+
+    The limit is checked twice: from Content-Length before anything is read, and by counting the
+    bytes as they arrive, so a body without Content-Length (chunked) or longer than it said is cut
+    off at the limit too, never read whole."""
 
     def __init__(self, app, cfg: ServeConfig, queue: WorkQueue):
         self.app, self.cfg, self.queue = app, cfg, queue
@@ -190,9 +204,12 @@ class Guard:
             return await self.app(scope, receive, send)
         path = scope["path"]
         csp = DOCS_CSP if path in ("/docs", "/redoc") or path.startswith(DOCS_STATIC) else PAGE_CSP
+        started = False
 
         async def send_with_headers(message):
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() != b"content-security-policy"]
                 headers += [(b"content-security-policy", csp.encode()),
@@ -206,31 +223,56 @@ class Guard:
         length = dict(scope["headers"]).get(b"content-length")
         allowed = self.cfg.max_video_bytes if path == "/api/video" else self.cfg.max_upload_bytes
         limit = allowed + FORM_OVERHEAD_BYTES
-        if length is None or not length.isdigit():
-            return await self._refuse(411, "send the upload with a Content-Length header",
-                                      receive, send_with_headers, drain=False)
-        if int(length) > limit:
+        option = "--max-video-mb" if path == "/api/video" else "--max-upload-mb"
+        too_large = (f"upload is over the limit of {allowed / 2**20:.0f} MB "
+                     f"(colorize serve {option})")
+        if length is not None and not length.isdigit():
+            return await self._refuse(400, "invalid Content-Length header", receive,
+                                      send_with_headers, drain=0)
+        if length is not None and int(length) > limit:
             return await self._refuse(
                 413, f"upload is {int(length) / 2**20:.1f} MB; the limit is "
-                     f"{allowed / 2**20:.0f} MB (colorize serve "
-                     f"{'--max-video-mb' if path == '/api/video' else '--max-upload-mb'})",
-                receive, send_with_headers, drain=int(length) <= 4 * limit)
+                     f"{allowed / 2**20:.0f} MB (colorize serve {option})",
+                receive, send_with_headers, drain=4 * limit if int(length) <= 4 * limit else 0)
         if not self.queue.admit():
             return await self._refuse(503, "the server is busy; try again shortly", receive,
-                                      send_with_headers, drain=True,
+                                      send_with_headers, drain=4 * limit,
                                       headers={"Retry-After": str(self.queue.retry_after())})
+        received = 0
+
+        async def receive_counted():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    if message.get("more_body"):  # drop some more, so the client reads our 413
+                        await self._drain(receive, 4 * limit - received)
+                    raise UploadTooLarge(413, too_large)
+            return message
+
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive_counted, send_with_headers)
+        except UploadTooLarge as exc:  # raised where no exception handler saw it
+            if started:
+                raise
+            await error_response(413, exc.detail)(scope, receive, send_with_headers)
         finally:
             self.queue.release()
 
     @staticmethod
-    async def _refuse(status, message, receive, send, drain, headers=None):
+    async def _drain(receive, most: int) -> None:
+        """Read and drop the rest of the body, up to ``most`` bytes."""
+        while most > 0:
+            msg = await receive()
+            if msg["type"] != "http.request" or not msg.get("more_body"):
+                break
+            most -= len(msg.get("body", b""))
+
+    @classmethod
+    async def _refuse(cls, status, message, receive, send, drain: int, headers=None):
         if drain:  # read and drop the body, so the client gets to read our answer
-            while True:
-                msg = await receive()
-                if msg["type"] != "http.request" or not msg.get("more_body"):
-                    break
+            await cls._drain(receive, drain)
         await error_response(status, message, headers)({"type": "http"}, receive, send)
 
 
@@ -238,6 +280,12 @@ def _safe_name(filename: str | None) -> str:
     """The upload's base name with only safe characters, for messages and the download name."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename or "").name).strip("._")[:100]
     return name or "upload"
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON whole number; a huge one as a float (inf beyond 1e308), which the range checks on
+    points, widths and colours refuse, where an int would overflow them (or not even parse)."""
+    return int(text) if len(text) <= 18 else float(text)
 
 
 def _png(pic) -> bytes:
@@ -319,8 +367,10 @@ class Service:
 
         width, height = pic.size
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
+            data = json.loads(text, parse_int=_json_int)
+        except RecursionError:
+            raise WebError(422, "hints: not valid JSON (nested too deeply)") from None
+        except ValueError as exc:  # JSONDecodeError is one
             raise WebError(422, f"hints: not valid JSON ({exc})") from None
         strokes = data.get("strokes") if isinstance(data, dict) else data
         if not isinstance(strokes, list):

@@ -4,8 +4,9 @@ it, ``GET /api/jobs/{id}/result`` downloads the colorized clip.
 A job runs :func:`colorizer.video.colorize_video`, the same call as ``colorize video``. One job
 runs at a time and at most ``max_jobs`` are kept (queued, running, or done and not yet
 downloaded); beyond that, 503. Each job has its own temporary folder (the upload and the
-result), deleted when the result has been downloaded, an hour after the job ended, or when the
-server stops.
+result), deleted when the result has been downloaded, an hour after the job ended, when the job
+fails, or when the server stops. A failed job keeps only its report (the newest
+:data:`KEEP_FAILED` of them, each for an hour) and holds no slot.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ log = logging.getLogger("colorizer.web")
 
 #: How long a finished job's result waits to be downloaded.
 KEEP_SECONDS = 3600
+#: How many reports of failed jobs are kept (they hold no files and no job slot).
+KEEP_FAILED = 100
 
 
 @dataclass
@@ -58,6 +61,7 @@ class VideoJobs:
     def __init__(self, max_jobs: int = 4, max_pixels: int = 40_000_000):
         self.max_jobs, self.max_pixels = max_jobs, max_pixels
         self._jobs: dict[str, Job] = {}
+        self._reserved = 0  # submits past the slot check whose job is not in _jobs yet
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="colorize-video")
 
@@ -65,13 +69,23 @@ class VideoJobs:
                error: Callable) -> Job:
         """Copy the upload into a new job folder, check it is a video, start the job.
         ``error(status, message)`` builds the exception for the caller's HTTP error."""
-        from colorizer.video import VIDEO_FORMATS, FrameReader
-
         self._expire()
         with self._lock:
-            if len(self._jobs) >= self.max_jobs:
+            live = sum(job.status != "error" for job in self._jobs.values())
+            if live + self._reserved >= self.max_jobs:
                 raise error(503, f"{self.max_jobs} video jobs are already waiting or undownloaded; "
                                  "try again later", {"Retry-After": "30"})
+            self._reserved += 1
+        try:
+            return self._start(upload, get_model, model, saturation, size, error)
+        finally:
+            with self._lock:
+                self._reserved -= 1
+
+    def _start(self, upload, get_model: Callable, model: str, saturation: float, size: int | None,
+               error: Callable) -> Job:
+        from colorizer.video import VIDEO_FORMATS, FrameReader
+
         name = Path(upload.filename or "video.mp4").name
         suffix = Path(name).suffix.lower()
         if suffix not in VIDEO_FORMATS:
@@ -118,6 +132,8 @@ class VideoJobs:
         finally:
             job.ended = time.monotonic()
             job.src.unlink(missing_ok=True)
+            if job.status == "error":  # nothing to download: free the disk now
+                shutil.rmtree(job.folder, ignore_errors=True)
 
     def get(self, job_id: str) -> Job | None:
         self._expire()
@@ -134,6 +150,9 @@ class VideoJobs:
         now = time.monotonic()
         with self._lock:
             old = [j.id for j in self._jobs.values() if j.ended and now - j.ended > KEEP_SECONDS]
+            failed = sorted((j for j in self._jobs.values() if j.status == "error"),
+                            key=lambda j: j.ended or 0)
+            old += [j.id for j in failed[:-KEEP_FAILED]]
         for job_id in old:
             self.remove(job_id)
 

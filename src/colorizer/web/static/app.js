@@ -174,7 +174,7 @@ function pickFile(file) {
   state.kind = "plain";
   for (const url of state.conf.values()) URL.revokeObjectURL(url);
   state.conf.clear();
-  $("thumbs").textContent = "";
+  clearThumbs();
   $("confidence").checked = false;
   const grey = $("grey");
   if (grey.src.startsWith("blob:")) URL.revokeObjectURL(grey.src);
@@ -321,6 +321,12 @@ async function updateConfidence() {
 
 // ---- alternatives ------------------------------------------------------------------------------
 
+function clearThumbs() {
+  // each thumbnail's blob: URL holds a full-size PNG until it is revoked
+  for (const img of $("thumbs").querySelectorAll("img")) URL.revokeObjectURL(img.src);
+  $("thumbs").textContent = "";
+}
+
 function thumbsPressed(index) {
   [...$("thumbs").children].forEach((b, i) => b.setAttribute("aria-pressed", String(i === index)));
 }
@@ -341,7 +347,7 @@ async function samples() {
     const body = await res.json();
     if (key !== state.fileKey) return;
     const thumbs = $("thumbs");
-    thumbs.textContent = "";
+    clearThumbs();
     body.samples.forEach((b64, i) => {
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
       const blob = new Blob([bytes], { type: "image/png" });
@@ -437,10 +443,13 @@ function toPhoto(e) {
     Math.round(Math.max(0, Math.min(state.photo.h - 1, y)))];
 }
 
+const MAX_BRUSH = 1000;  // the widest stroke the server takes (MAX_HINT_WIDTH), in the photo's pixels
+
 function brushWidth() {
   // the brush slider is in screen pixels; strokes are stored in the photo's pixels
   const r = $("scribbles").getBoundingClientRect();
-  return Math.max(1, Math.round((Number($("brush-size").value) * state.photo.w) / Math.max(1, r.width)));
+  const width = Math.round((Number($("brush-size").value) * state.photo.w) / Math.max(1, r.width));
+  return Math.max(1, Math.min(MAX_BRUSH, width));
 }
 
 function remember() {
@@ -511,7 +520,8 @@ function debounce(fn, ms) {
 }
 
 function rerun() {
-  colorize(state.kind === "scribbles" ? "scribbles" : "plain");
+  // with the scribbles cleared or undone since, a plain colorization (not "paint some first")
+  colorize(state.kind === "scribbles" && state.strokes.length ? "scribbles" : "plain");
 }
 
 function init() {
