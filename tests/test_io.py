@@ -208,3 +208,28 @@ def test_outputs_get_normal_permissions(tmp_path):
         file_mode.cache_clear()
     for f in (out, tmp_path / "y.json"):
         assert stat.S_IMODE(os.stat(f).st_mode) == 0o640  # as open() would make it, not mkstemp's 0o600
+
+
+def test_concurrent_reads_leave_pillows_pixel_limit_as_it_was(tmp_path):
+    """read_image swaps Pillow's process-wide pixel limit for its own check; reads on many threads
+    at once (the web server's workers, a read-ahead thread) must not leave it switched off."""
+    import threading
+
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"p{i}.png")
+        Image.fromarray(smooth_photo(48, 64, seed=i)).save(paths[-1])
+    before = Image.MAX_IMAGE_PIXELS
+    start = threading.Barrier(8)
+
+    def reader(k):
+        start.wait()
+        for j in range(150):
+            read_image(paths[(k + j) % len(paths)])
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Image.MAX_IMAGE_PIXELS == before

@@ -12,6 +12,7 @@ import functools
 import os
 import struct
 import tempfile
+import threading
 import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -343,6 +344,16 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise ColorizerError(f"{name}: not a regular file")
     if path.stat().st_size == 0:
         raise ColorizerError(f"{name}: empty file (0 bytes)")
+    with _PIL_LIMIT_LOCK:  # Pillow's limit is process-wide: one swap (and restore) at a time
+        return _read_image_unlimited(path, name, max_pixels)
+
+
+# held while read_image has Pillow's process-wide pixel limit switched off, so that reads on
+# several threads cannot restore each other's "off" and leave it off for good
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+def _read_image_unlimited(path: Path, name: str, max_pixels: int) -> Picture:
     saved_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's global one
     try:
