@@ -26,7 +26,7 @@ pytest.importorskip("httpx", reason="the tests talk to the server with httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from colorizer.web.app import ServeConfig, create_app  # noqa: E402
+from colorizer.web.app import ServeConfig, create_app, host_name, serve_hosts  # noqa: E402
 
 STATIC = Path(str(resources.files("colorizer.web") / "static"))
 SAMPLE = Path(str(resources.files("colorizer") / "assets" / "sample_grey.jpg"))
@@ -57,9 +57,12 @@ def jpeg_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+LOCAL = "http://127.0.0.1"  # the in-process client's Host: the server answers to loopback names only
+
+
 @pytest.fixture
 def client():
-    with TestClient(create_app(ServeConfig(preload=("gray",), max_pixels=2_000_000))) as c:
+    with TestClient(create_app(ServeConfig(preload=("gray",), max_pixels=2_000_000)), base_url=LOCAL) as c:
         yield c
 
 
@@ -200,7 +203,7 @@ def test_bad_requests_get_4xx_json_without_traceback(client, caplog, tmp_path):
 
 def test_full_queue_answers_503_with_retry_after():
     app = create_app(ServeConfig(preload=(), workers=1, queue=2))
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         queue = app.state.queue
         queue.pending = queue.limit  # as if three photos were in the server
         r = post(c, png_bytes(smooth_photo(20, 20)), model="gray")
@@ -230,7 +233,7 @@ def test_client_gone_mid_upload_frees_its_slot_without_traceback(caplog):
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
              "scheme": "http", "path": "/api/colorize", "raw_path": b"/api/colorize", "query_string": b"",
              "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
-             "headers": [(b"content-type", b"multipart/form-data; boundary=xx"),
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"multipart/form-data; boundary=xx"),
                          (b"content-length", b"100000")]}
     asyncio.run(app(scope, receive, send))
     assert sent[0]["type"] == "http.response.start" and 400 <= sent[0]["status"] < 500
@@ -257,10 +260,32 @@ def _asgi_post(app, chunks, headers):
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
              "scheme": "http", "path": "/api/colorize", "raw_path": b"/api/colorize", "query_string": b"",
              "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
-             "headers": [(b"content-type", b"multipart/form-data; boundary=xx"), *headers]}
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"multipart/form-data; boundary=xx"),
+                         *headers]}
     asyncio.run(app(scope, receive, send))
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return sent[0]["status"], json.loads(body), pulled[0]
+
+
+def test_only_loopback_host_names_are_answered(client):
+    """Another web site can point its own name at 127.0.0.1 (DNS rebinding) and read the answers;
+    its requests still name its host, and get 400 before any work."""
+    assert client.get("/", headers={"host": "localhost:8000"}).status_code == 200
+    assert client.get("/", headers={"host": "[::1]:8000"}).status_code == 200
+    r = client.get("/", headers={"host": "rebind.example:8000"})
+    assert r.status_code == 400 and "localhost" in r.json()["error"]
+    r = client.post("/api/colorize", headers={"host": "rebind.example"},
+                    files={"image": ("a.png", png_bytes(np.zeros((8, 8), np.uint8)), "image/png")})
+    assert r.status_code == 400 and client.app.state.queue.pending == 0
+
+
+def test_serve_host_names():
+    assert host_name(b"[::1]:8000") == "::1" and host_name(b"LocalHost:80") == "localhost"
+    assert host_name(b"127.0.0.1") == "127.0.0.1" and host_name(None) == ""
+    assert set(serve_hosts("127.0.0.1")) == {"127.0.0.1", "localhost", "::1"}
+    assert "127.0.0.2" in serve_hosts("127.0.0.2") and "::1" in serve_hosts("[::1]")
+    assert serve_hosts("localhost") is not None
+    assert serve_hosts("0.0.0.0") is None and serve_hosts("192.168.1.5") is None  # chosen exposure
 
 
 @pytest.mark.parametrize("headers", [[], [(b"content-length", b"1000")]], ids=["chunked", "lying"])
@@ -675,7 +700,7 @@ def test_failed_video_jobs_do_not_hold_the_job_slots(monkeypatch, tmp_path):
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     clip = _clip(tmp_path / "clip.mp4", frames=2).read_bytes()
-    with TestClient(create_app(ServeConfig(preload=(), max_video_jobs=1))) as c:
+    with TestClient(create_app(ServeConfig(preload=(), max_video_jobs=1)), base_url=LOCAL) as c:
         if "/api/video" not in c.get("/openapi.json").json()["paths"]:
             pytest.skip("colorize video is not installed")
         for _ in range(3):

@@ -698,7 +698,10 @@ def export(model, weights, out, opset, dynamic, size, overwrite):
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; the default keeps the page private to this computer.")
+              help="Address to listen on; the default keeps the page private to this computer. On "
+                   "a loopback address the server answers only to the names 127.0.0.1, localhost "
+                   "and ::1 (other web sites cannot reach it through DNS rebinding); on any other "
+                   "address, to any name.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(min=0.01),
@@ -720,13 +723,13 @@ def serve(host, port, device, max_upload_mb, max_megapixels, max_video_mb, worke
     try:
         import uvicorn
 
-        from colorizer.web.app import ServeConfig, create_app
+        from colorizer.web.app import ServeConfig, create_app, serve_hosts
     except ImportError as exc:
         raise click.ClickException(f"colorize serve needs the web extra ({exc.name} is missing): "
                                    "pip install 'colorizer[web]'") from None
     cfg = ServeConfig(max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_megapixels * 1e6),
                       max_video_bytes=int(max_video_mb * 2**20), workers=workers, queue=queue,
-                      device=device)
+                      device=device, allowed_hosts=serve_hosts(host))
     app = create_app(cfg)
     import logging
 

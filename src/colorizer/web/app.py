@@ -91,6 +91,31 @@ Count = Annotated[int, Form(ge=1, le=8, description="How many colorizations")]
 VideoFile = Annotated[UploadFile, File(description="A video file: .mp4, .mov, .mkv, .webm, .avi")]
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def host_name(header: bytes | None) -> str:
+    """The name in a Host header, without its port: ``[::1]:8000`` -> ``::1``."""
+    host = (header or b"").decode("latin-1").strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def serve_hosts(bind: str) -> tuple[str, ...] | None:
+    """The Host names to answer for a server listening on ``bind``: the loopback names (and
+    ``bind``) on a loopback address, any name (None) on another one, which the user chose so that
+    other machines reach it under names of their own."""
+    import ipaddress
+
+    name = bind.strip("[]").lower()
+    try:
+        loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = False
+    return tuple(dict.fromkeys((*LOOPBACK_HOSTS, name))) if loopback else None
+
+
 @dataclass
 class ServeConfig:
     """Settings of ``colorize serve``."""
@@ -103,6 +128,10 @@ class ServeConfig:
     queue: int = 8
     device: str = "auto"
     preload: tuple[str, ...] = ("default",)
+    # the names a request's Host header may give (port aside); None takes any. Answering only to
+    # the loopback names keeps other web sites out: a page can point its own domain at 127.0.0.1
+    # (DNS rebinding) and then read the answers, but its requests still carry its domain's name
+    allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS
 
 
 class WebError(Exception):
@@ -218,6 +247,11 @@ class Guard:
                 message = {**message, "headers": headers}
             await send(message)
 
+        hosts = self.cfg.allowed_hosts
+        if hosts is not None and host_name(dict(scope["headers"]).get(b"host")) not in hosts:
+            return await self._refuse(400, "this server answers only to the host names "
+                                      f"{', '.join(hosts)} (colorize serve --host)", receive,
+                                      send_with_headers, drain=0)
         if scope["method"] != "POST" or not path.startswith("/api/"):
             return await self.app(scope, receive, send_with_headers)
         length = dict(scope["headers"]).get(b"content-length")

@@ -120,20 +120,24 @@ class VideoJobs:
         from colorizer.video import colorize_video
 
         job.status, job.started = "running", time.monotonic()
+        status, error = "error", "interrupted"
         try:
             result = colorize_video(job.src, job.dst, net, size=size, saturation=saturation,
                                     progress=False)
-            job.frames_done, job.status = result.frames, "done"
+            job.frames_done, status = result.frames, "done"
         except ColorizerError as exc:
-            job.status, job.error = "error", str(exc).replace(str(job.src), name)
+            error = str(exc).replace(str(job.src), name)
         except Exception as exc:  # a bug, not the user's clip: keep the traceback for us
             log.exception("video job %s failed", job.id)
-            job.status, job.error = "error", f"internal error ({type(exc).__name__}); see the server log"
+            error = f"internal error ({type(exc).__name__}); see the server log"
         finally:
-            job.ended = time.monotonic()
             job.src.unlink(missing_ok=True)
-            if job.status == "error":  # nothing to download: free the disk now
+            if status == "error":  # nothing to download: free the disk now
                 shutil.rmtree(job.folder, ignore_errors=True)
+            # published last: whoever sees the job ended sees its files already gone
+            job.ended = time.monotonic()
+            job.error = error if status == "error" else None
+            job.status = status
 
     def get(self, job_id: str) -> Job | None:
         self._expire()
