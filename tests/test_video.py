@@ -315,6 +315,32 @@ def test_output_folder_holding_the_input_is_refused_even_with_overwrite(tmp_path
     assert src.is_file() and (vids / "notes.txt").read_text() == "mine" and len(list(frames.iterdir())) == 3
 
 
+def test_overwrite_replaces_a_frame_folder_but_not_one_with_other_files(tmp_path):
+    src = write_clip(tmp_path / "a.mp4", moving_frames(3), audio=None)
+    out = write_folder(tmp_path / "out", moving_frames(5))  # an earlier output: frames only
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(out), "--overwrite", *GRAY])
+    assert r.exit_code == 0, r.output
+    assert len(list(out.iterdir())) == 3
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "letter.txt").write_text("mine")
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(docs), "--overwrite", *GRAY])
+    assert r.exit_code == 1 and r.output.count("error:") == 1 and "letter.txt" in r.output, r.output
+    assert [p.name for p in docs.iterdir()] == ["letter.txt"]
+
+
+def test_a_folder_without_clips_among_inputs_fails_alone(tmp_path):
+    src = write_clip(tmp_path / "a.mp4", moving_frames(3), audio=None)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no clips here")
+    r = CliRunner().invoke(cli, ["video", str(empty), str(src), "--out-dir", str(tmp_path / "o"), *GRAY])
+    assert r.exit_code == 1 and r.output.count("error:") == 1 and "empty" in r.output, r.output
+    assert probe(tmp_path / "o" / "a.mp4")["frames"] == 3
+    r = CliRunner().invoke(cli, ["video", str(empty), *GRAY])  # alone: the same one line
+    assert r.exit_code == 1 and "holds neither image frames nor video files" in r.output, r.output
+
+
 def test_audio_at_44100_hz_is_reencoded_for_webm(tmp_path):
     src = write_clip(tmp_path / "cd.mp4", moving_frames(6), audio_rate=44100)
     out = tmp_path / "out.webm"  # Opus takes 48, 24, 16, 12 or 8 kHz only

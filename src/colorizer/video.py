@@ -378,6 +378,12 @@ def check_video_output(dst: Path, src: Path, overwrite: bool) -> None:
         raise ColorizerError(f"{dst}: holds the input {src}; refusing to replace it, choose a new folder")
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst}: exists, not overwritten (use --overwrite)")
+    if dst.is_dir():
+        # --overwrite replaces a folder of frames (an earlier output), never one with anything else
+        other = next((p for p in dst.iterdir() if not (p.is_file() and p.suffix.lower() in FORMATS)), None)
+        if other is not None:
+            raise ColorizerError(f"{dst}: holds {other.name}, which is not a frame; refusing to replace "
+                                 "the folder, choose a new one")
 
 
 # --- temporal consistency ------------------------------------------------------------------------
@@ -897,7 +903,10 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
         if p.is_dir() and not _is_frame_folder(p):
             found = sorted(f for f in p.iterdir() if f.is_file() and is_video_file(f))
             if not found:
-                raise ColorizerError(f"{p}: holds neither image frames nor video files")
+                if len(inputs) == 1:
+                    raise ColorizerError(f"{p}: holds neither image frames nor video files")
+                clips.append(p)  # one of several: its run says what is wrong, the others go on
+                continue
             # STEM_color.EXT beside a STEM.* clip is what an earlier run wrote: not an input
             stems = {f.stem for f in found}
             clips += [f for f in found if not (f.stem.endswith(OUTPUT_SUFFIX)
