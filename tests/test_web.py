@@ -682,6 +682,47 @@ def test_video_job_start_poll_download(client, tmp_path):
     assert client.get(status_url).status_code == 404  # its files went with the download
 
 
+def test_video_result_is_deleted_only_after_a_whole_download(tmp_path):
+    """A Range request and a download the client leaves mid-way keep the result; the first whole
+    GET gets it, then it is gone."""
+    import asyncio
+    import time
+
+    clip = _clip(tmp_path / "clip.mp4", frames=2).read_bytes()
+    with TestClient(create_app(ServeConfig(preload=())), base_url=LOCAL) as c:
+        if "/api/video" not in c.get("/openapi.json").json()["paths"]:
+            pytest.skip("colorize video is not installed")
+        r = c.post("/api/video", files={"video": ("clip.mp4", clip, "video/mp4")}, data={"model": "gray"})
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 60
+        while (job := c.get(r.json()["status_url"]).json())["status"] != "done":
+            assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
+            time.sleep(0.05)
+        url = job["result"]
+        part = c.get(url, headers={"range": "bytes=0-99"})
+        assert part.status_code == 206 and len(part.content) == 100
+
+        sent = []
+
+        async def leave_at_once():
+            return {"type": "http.disconnect"}
+
+        async def slow_send(message):
+            sent.append(message["type"])
+            await asyncio.sleep(0.2)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": url, "raw_path": url.encode(), "query_string": b"",
+                 "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+                 "headers": [(b"host", b"127.0.0.1:8000")]}
+        asyncio.run(c.app(scope, leave_at_once, slow_send))
+        assert "http.response.start" in sent  # the answer began, then the client left
+
+        whole = c.get(url)
+        assert whole.status_code == 200 and whole.content[:100] == part.content
+        assert c.get(url).status_code == 404
+
+
 def test_failed_video_jobs_do_not_hold_the_job_slots(monkeypatch, tmp_path):
     """A job that failed has nothing to download: it must not count against max_video_jobs (it
     used to, blocking new videos with 503 for an hour), and its folder goes at once."""

@@ -310,6 +310,28 @@ class Guard:
         await error_response(status, message, headers)({"type": "http"}, receive, send)
 
 
+class DownloadOnce(FileResponse):
+    """A file answer whose ``background`` task (deleting the result) runs only once the whole file
+    has gone out to a GET: not after a Range request or a client that left mid-way, so an
+    interrupted download can be tried again."""
+
+    async def __call__(self, scope, receive, send):
+        task, self.background = self.background, None
+        whole = scope.get("method") == "GET" and not any(k.lower() == b"range" for k, _ in scope["headers"])
+        sent = False
+
+        async def watch(message):
+            nonlocal sent
+            await send(message)
+            if message["type"] == "http.response.pathsend" or (
+                    message["type"] == "http.response.body" and not message.get("more_body", False)):
+                sent = True
+
+        await super().__call__(scope, receive, watch)
+        if whole and sent and task is not None:
+            await task()
+
+
 def _safe_name(filename: str | None) -> str:
     """The upload's base name with only safe characters, for messages and the download name."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename or "").name).strip("._")[:100]
@@ -672,14 +694,15 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         @app.get("/api/jobs/{job_id}/result", response_class=FileResponse,
                  responses={200: {"content": {"video/mp4": {}}}})
         async def job_result(job_id: str):
-            """The colorized video, once the job is done; its files are deleted after the download."""
+            """The colorized video, once the job is done; its files are deleted once a whole
+            download has gone out (not after a Range request or an interrupted download)."""
             job = jobs.get(job_id)
             if job is None:
                 raise WebError(404, f"no video job {job_id!r} (finished results are kept for an hour)")
             if job.status != "done":
                 raise WebError(409, f"video job {job_id} is {job.status}"
                                     + (f": {job.error}" if job.error else "; ask again when it is done"))
-            return FileResponse(job.dst, media_type="video/mp4", filename=job.dst.name,
+            return DownloadOnce(job.dst, media_type="video/mp4", filename=job.dst.name,
                                 background=BackgroundTask(jobs.remove, job.id))
 
     app.add_middleware(Guard, cfg=cfg, queue=queue)
