@@ -1,6 +1,6 @@
 """Video colorization speed at 854x480, end to end (decode, model, temporal blend, encode), in one run.
 
-    python benchmarks/bench_video.py [--frames 48] [--model default] [--threads N]
+    python benchmarks/bench_video.py [--frames 48] [--model default] [--threads N] [--backend auto]
 
 Writes a test clip once (the first frames of ../shared/data/video/davis/<clip> when present,
 otherwise a synthetic panning texture), then times ``colorize_video`` to an H.264 mp4 with
@@ -8,7 +8,8 @@ otherwise a synthetic panning texture), then times ``colorize_video`` to an H.26
 frames per second for each and the ratio to the per-frame baseline. Each setting is run
 ``--repeat`` times and the best run is kept. Then it times each stage of the default pipeline
 alone over the same frames (decode, lightness, model, flow and blend, join to RGB, encode), in
-milliseconds per frame, with how many frames the model coloured.
+milliseconds per frame, with how many frames the model coloured. ``--backend`` chooses what
+runs the model as ``colorize video --backend`` does (auto: onnxruntime for the shipped default).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from colorizer import onnx_backend
 from colorizer.registry import get_colorizer
 from colorizer.video import (
     DEFAULT_FPS,
@@ -99,7 +101,7 @@ def stage_times(src: Path, dst: Path, model) -> tuple[dict, int, int]:
             t4 = time.perf_counter()
             out = smoother.step(small_L, ab)
             t5 = time.perf_counter()
-            rgb = join_frame(L, out)
+            rgb = join_frame(L, out, model)
             t6 = time.perf_counter()
             writer.write(rgb, frame.pts)
             t7 = time.perf_counter()
@@ -120,13 +122,22 @@ def main():
     parser.add_argument("--clip", default="blackswan", help="DAVIS clip used when ../shared/data is there")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--threads", type=int,
-                        help="torch threads for the model (default: colorize video's, video_threads())")
+                        help="threads for the model (default: colorize video's, video_threads())")
+    parser.add_argument("--backend", default="auto", choices=("auto", "onnx", "torch"),
+                        help="what runs the model, as for colorize video (default: auto)")
     args = parser.parse_args()
-    import torch
+    model = onnx_backend.load_for_job(args.backend, args.model, device="cpu",
+                                      threads=args.threads or video_threads(onnx=True))
+    if model is None:
+        import torch
 
-    threads = args.threads or video_threads()
-    torch.set_num_threads(threads)
-    model = get_colorizer(args.model, device="cpu")
+        threads = args.threads or video_threads()
+        torch.set_num_threads(threads)
+        model = get_colorizer(args.model, device="cpu")
+        kind = f"torch, {threads} threads"
+    else:
+        threads = args.threads or video_threads(onnx=True)
+        kind = f"onnxruntime, {threads} threads"
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.mp4"
         write_test_clip(src, args.frames, args.clip)
@@ -145,7 +156,7 @@ def main():
 
     base = next(iter(results.values()))
     print(f"{args.frames} frames at {WIDTH}x{HEIGHT}, model {model.name}, decode + encode included, "
-          f"{threads} torch threads, {os.cpu_count()} CPUs")
+          f"{kind}, {os.cpu_count()} CPUs")
     for name, fps in results.items():
         print(f"  {name:38s} {fps:6.2f} fps   x{fps / base:.2f} vs per-frame")
     print(f"default pipeline by stage, ms per frame (model on {predicted} of {n} frames):")

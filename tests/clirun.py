@@ -174,3 +174,23 @@ def _serve() -> None:
 
 if __name__ == "__main__":
     _serve()
+
+
+# Run as `python -c NO_TORCH ARGS...`: the colorize CLI with ARGS while any import of torch fails;
+# prints "EXIT_CODE ATTEMPTED_IMPORTS TORCH_LOADED", e.g. "0 [] False" for a run that never needed torch.
+NO_TORCH = """
+import importlib.abc, sys
+attempts = []
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            attempts.append(name)
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, NoTorch())
+from colorizer.cli import cli
+try:
+    cli(sys.argv[1:], prog_name="colorize")
+except SystemExit as exc:
+    code = exc.code
+print(code, attempts, "torch" in sys.modules)
+"""

@@ -125,7 +125,7 @@ def test_user_errors(tmp_path):
 def test_onnx_backend_reaches_the_workers(tmp_path):
     """The default --backend auto picks onnxruntime on the workers as in-process: outputs within
     1 grey level of the in-process --backend onnx run, a bad file fails alone, one onnxruntime
-    thread per task, and the worker process never imports torch."""
+    thread per task, and the worker process never imports torch, for photos and for a clip."""
     src = make_photos(tmp_path / "scans", 3)
     (src / "broken.jpg").write_bytes(b"not a jpeg")
     ref, out = tmp_path / "ref", tmp_path / "out"
@@ -141,6 +141,12 @@ def test_onnx_backend_reaches_the_workers(tmp_path):
         errors = [line for line in r.output.splitlines() if "error:" in line]
         assert len(errors) == 1 and "broken.jpg" in errors[0] and "Traceback" not in r.output
         assert client.submit(preload, ModelSpec(backend="onnx"), pure=False).result() == 1
+        # a clip (a folder of frames) on the same route: `colorize video` resolves --backend alike
+        make_photos(tmp_path / "clip", 3, vary=1)
+        r = CliRunner().invoke(cli, ["video", str(tmp_path / "clip"), "--out-dir", str(tmp_path / "vid"),
+                                     "--scheduler", cluster.scheduler_address])
+        assert r.exit_code == 0 and "done 1, skipped 0, failed 0" in r.output, r.output
+        assert len(list((tmp_path / "vid" / "clip").glob("*.png"))) == 3
         assert list(client.run(lambda: "torch" in sys.modules).values()) == [False]
     for p in sorted(ref.glob("*.png")):
         got = np.asarray(Image.open(out / p.name)).astype(int)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from clirun import NO_TORCH
 from helpers import smooth_photo
 from PIL import Image
 
@@ -146,22 +147,6 @@ def test_onnx_matches_torch_on_the_eval_photos(shared_data):
         assert np.abs(net.predict_ab(small) - torch_ab(model, small)).max() <= TOLERANCE, f.name
 
 
-NO_TORCH = """
-import importlib.abc, sys
-attempts = []
-class NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            attempts.append(name)
-            raise ImportError("torch is blocked in this test")
-sys.meta_path.insert(0, NoTorch())
-from colorizer.cli import cli
-try:
-    cli(sys.argv[1:], prog_name="colorize")
-except SystemExit as exc:
-    code = exc.code
-print(code, attempts, "torch" in sys.modules)
-"""
 
 
 def test_image_path_never_imports_torch(tmp_path):

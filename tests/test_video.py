@@ -6,6 +6,8 @@ last, slow test.
 
 import errno
 import json
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from clirun import NO_TORCH
+from PIL import Image
 
 from colorizer import metrics
 from colorizer.cli import cli
@@ -339,6 +343,25 @@ def test_a_folder_without_clips_among_inputs_fails_alone(tmp_path):
     assert probe(tmp_path / "o" / "a.mp4")["frames"] == 3
     r = CliRunner().invoke(cli, ["video", str(empty), *GRAY])  # alone: the same one line
     assert r.exit_code == 1 and "holds neither image frames nor video files" in r.output, r.output
+
+
+def test_video_runs_in_onnxruntime_without_torch(tmp_path):
+    """With the default model and backend, `colorize video` runs the shipped ONNX export: torch is
+    never imported, audio is kept, and the frames match the torch backend's within a grey level."""
+    src = write_clip(tmp_path / "a.mp4", moving_frames(8))
+    r = subprocess.run([sys.executable, "-c", NO_TORCH, "video", str(src), "-o", str(tmp_path / "o.mp4")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.stdout.split("\n")[0] == "0 [] False", r.stdout + r.stderr
+    assert probe(tmp_path / "o.mp4")["frames"] == 8 and probe(tmp_path / "o.mp4")["audio"] == ["aac"]
+    frames = {}
+    for backend in ("onnx", "torch"):
+        out = tmp_path / backend
+        r = CliRunner().invoke(cli, ["video", str(src), "-o", str(out), "--backend", backend])
+        assert r.exit_code == 0, r.output
+        frames[backend] = [np.asarray(Image.open(p)).astype(int) for p in sorted(out.iterdir())]
+    assert len(frames["onnx"]) == 8
+    assert max(np.abs(a - b).max() for a, b in zip(frames["onnx"], frames["torch"], strict=True)) <= 1
+    assert np.ptp(frames["onnx"][0], axis=2).mean() > 2  # coloured
 
 
 def test_audio_at_44100_hz_is_reencoded_for_webm(tmp_path):

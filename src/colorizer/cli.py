@@ -93,6 +93,15 @@ def image_io_options(file_default: str, folder_default: str):
     return decorate
 
 
+def backend_option(fn):
+    """--backend, for the commands that can run a model in onnxruntime."""
+    return click.option(
+        "--backend", default="auto", show_default=True, type=click.Choice(["auto", "onnx", "torch"]),
+        help="What runs the model: onnxruntime (starts fast, never loads torch) or torch. auto "
+             "takes onnxruntime when an ONNX file exists for the model (shipped, --weights "
+             "FILE.onnx, or FILE.onnx beside --weights FILE.safetensors) and nothing needs torch.")(fn)
+
+
 def cluster_options(fn):
     """--workers and --scheduler: run on a Dask cluster (colorizer.distributed)."""
     fn = click.option("--scheduler", metavar="tcp://HOST:PORT",
@@ -130,10 +139,7 @@ def cli():
 @click.option("--denoise", is_flag=True,
               help="Remove noise, grain and JPEG damage from the lightness first (the denoise "
                    "model, as `colorize denoise`); the output's L is then the denoised one.")
-@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "onnx", "torch"]),
-              help="What runs the model: onnxruntime (starts fast, never loads torch) or torch. auto "
-                   "takes onnxruntime when an ONNX file exists for the model (shipped, --weights "
-                   "FILE.onnx, or FILE.onnx beside --weights FILE.safetensors) and nothing needs torch.")
+@backend_option
 @cluster_options
 @_user_errors
 def image(inputs, output, out_dir, saturation, model, weights, size, device, overwrite, max_pixels,
@@ -322,10 +328,11 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, satur
 @click.option("--fps", type=click.FloatRange(min=0.01),
               help="Frame rate of a frame folder written as a video (default 25).")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
+@backend_option
 @cluster_options
 @_user_errors
 def video(inputs, output, out_dir, saturation, model, weights, size, device, temporal, strength,
-          keyframe_interval, scribbles, fps, overwrite, workers, scheduler):
+          keyframe_interval, scribbles, fps, overwrite, backend, workers, scheduler):
     """Colorize video files or folders of frames, with steady colours from frame to frame.
 
     \b
@@ -337,7 +344,6 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
     Bad clips are reported one line each and the rest go on; the exit code is 1 if any failed.
     """
     from colorizer.errors import ColorizerError
-    from colorizer.registry import get_colorizer
     from colorizer.scribbles import read_frame_strokes
     from colorizer.video import TemporalConfig, colorize_video, plan_video_jobs
 
@@ -349,11 +355,19 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
 
         summary = videos_on_cluster(jobs, ClusterConfig(workers, scheduler), model=model,
                                     weights=str(weights.absolute()) if weights else None, device=device,
-                                    size=size, saturation=saturation, temporal=cfg, hints=hints, fps=fps,
-                                    overwrite=overwrite)
+                                    backend=backend, size=size, saturation=saturation, temporal=cfg,
+                                    hints=hints, fps=fps, overwrite=overwrite)
         click.echo(summary.line(), err=True)
         sys.exit(1 if summary.failed else 0)
-    net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
+    from colorizer import onnx_backend
+    from colorizer.video import video_threads
+
+    net = onnx_backend.load_for_job(backend, model, weights, device=device, threads=video_threads(onnx=True),
+                                    warn=lambda line: _say("warning", line))
+    if net is None:
+        from colorizer.registry import get_colorizer
+
+        net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
     failed = 0
     for job in jobs:
         try:

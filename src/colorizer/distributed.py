@@ -613,16 +613,16 @@ def colorize_on_cluster(jobs: list[Job], cluster: ClusterConfig, *, model: str =
 
 
 def videos_on_cluster(jobs: list, cluster: ClusterConfig, *, model: str = "default",
-                      weights: str | None = None, device: str = "auto", size: int | None = None,
-                      saturation: float = 1.0, temporal=None, hints: dict | None = None,
-                      fps: float | None = None, overwrite: bool = False,
+                      weights: str | None = None, device: str = "auto", backend: str = "auto",
+                      size: int | None = None, saturation: float = 1.0, temporal=None,
+                      hints: dict | None = None, fps: float | None = None, overwrite: bool = False,
                       manifest: str | os.PathLike | None = None, progress: bool = True,
                       say: Callable[[str], None] = _say) -> Summary:
     """``colorize video`` over many clips (:func:`colorizer.video.plan_video_jobs`), one clip per
-    task, each through :func:`colorizer.video.colorize_video` on a worker."""
+    task, each through :func:`colorizer.video.colorize_video` on a worker, with the backend
+    chosen once here as for photos (:func:`resolve_model`)."""
     cluster.check()
-    spec = ModelSpec(model, weights, device)
-    _check_model(spec, None)
+    spec = resolve_model(model, weights, device, backend, say=say)
     jobs = _absolute(jobs)
     task = VideoTask(spec, size, saturation, temporal, hints, fps, overwrite)
     return run_files(jobs, colorize_video_chunk, task, cluster,

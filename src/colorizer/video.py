@@ -690,23 +690,43 @@ def colorize_frames(frames, model, *, size: int | None = None, saturation: float
         if frame.index in hints:
             new = _hints_at_working_size(hints[frame.index], *L.shape, small_L.shape,
                                          f"{hints_source}: frame {frame.index}")
-        yield frame, join_frame(L, smoother.step(small_L, ab_small, new, spread))
+        yield frame, join_frame(L, smoother.step(small_L, ab_small, new, spread), model)
+
+
+def _is_onnx(model) -> bool:
+    """Whether ``model`` runs in onnxruntime (:mod:`colorizer.onnx_backend`): its frames then take
+    the numpy hops of ``colorize image --backend onnx`` and torch is never imported."""
+    from colorizer.onnx_backend import OnnxColorizer
+
+    return isinstance(model, OnnxColorizer)
+
+
+def _onnx_working_l(L: np.ndarray, model, size: int | None) -> np.ndarray:
+    from colorizer.resize import downscale_l, working_shape
+
+    shape = model.static_shape or working_shape(*L.shape, size or model.preferred_size, model.multiple)
+    return downscale_l(L, shape)
 
 
 def frame_lightness(rgb: np.ndarray, model, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A uint8 RGB frame's full-size L (H, W) and its working-size L (h, w) for ``model``
     (:func:`colorizer.api.working_l`)."""
+    L = Picture(rgb).lightness()
+    if _is_onnx(model):
+        return L, _onnx_working_l(L, model, size)
     import torch
 
     from colorizer.api import working_l
 
-    L = Picture(rgb).lightness()
     return L, working_l(torch.from_numpy(L)[None, None], model, size)[0, 0].numpy()
 
 
 def predict_ab(L: np.ndarray, model, size: int | None = None, saturation: float = 1.0) -> np.ndarray:
     """The model's working-size ab (h, w, 2) for a frame's full-size L (H, W)
     (:func:`colorizer.api.predict_working_ab`)."""
+    if _is_onnx(model):  # the calibrated gain is in the graph
+        ab = model.predict_ab(_onnx_working_l(L, model, size)[None, None])[0].transpose(1, 2, 0)
+        return np.ascontiguousarray(ab * np.float32(saturation) if saturation != 1.0 else ab)
     import torch
 
     from colorizer.api import predict_working_ab
@@ -724,12 +744,18 @@ def predict_frame(rgb: np.ndarray, model, size: int | None = None,
     return L, small_L, predict_ab(L, model, size, saturation)
 
 
-def join_frame(L: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
-    """The last hops: working-size ab (h, w, 2) upsampled and joined with full-size L -> uint8 RGB."""
+def join_frame(L: np.ndarray, ab_small: np.ndarray, model=None) -> np.ndarray:
+    """The last hops: working-size ab (h, w, 2) upsampled and joined with full-size L -> uint8 RGB
+    (in numpy, without torch, when ``model`` runs in onnxruntime)."""
+    from colorizer.color import l_ab_to_srgb
+
+    if model is not None and _is_onnx(model):
+        from colorizer.resize import upsample_ab
+
+        return l_ab_to_srgb(L, upsample_ab(ab_small.transpose(2, 0, 1), *L.shape), np.uint8)
     import torch
 
     from colorizer.api import upsample_ab
-    from colorizer.color import l_ab_to_srgb
 
     ab_full = upsample_ab(torch.from_numpy(ab_small).permute(2, 0, 1)[None], *L.shape)
     return l_ab_to_srgb(L, ab_full, np.uint8)
@@ -749,11 +775,13 @@ class VideoResult:
         return self.frames / self.seconds if self.seconds > 0 else float("nan")
 
 
-def video_threads() -> int:
-    """Torch threads for the model while a video is coded: one fewer than torch's own count
-    (at least 1). The video decoder and the H.264 encoder run threads of their own; on a 2-core
-    CPU a 2-thread model fights them for the cores and the whole pipeline runs about 2-3x slower
-    (``benchmarks/bench_video.py --threads``)."""
+def video_threads(onnx: bool = False) -> int:
+    """Threads for the model while a video is coded: one fewer than torch's own count (for
+    ``onnx``, than the CPUs this process may use), at least 1. The video decoder and the H.264
+    encoder run threads of their own; on a 2-core CPU a 2-thread model fights them for the cores
+    and the whole pipeline runs about 2-3x slower (``benchmarks/bench_video.py --threads``)."""
+    if onnx:
+        return max(1, len(os.sched_getaffinity(0)) - 1)
     import torch
 
     return max(1, torch.get_num_threads() - 1)
@@ -788,6 +816,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
     The output is written to a temporary name and moved into place when complete; an existing
     ``dst`` is kept unless ``overwrite``. Errors in the input raise a one-line ColorizerError.
 
+    ``model``: a torch colorizer, or an onnxruntime one (:func:`colorizer.onnx_backend.load_for_job`),
+    which runs without torch.
     ``threads``: torch threads for the model during the call (default :func:`video_threads`:
     one fewer than torch's own count, so that the decoder and encoder threads keep a core).
 
@@ -804,7 +834,9 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
     check_video_output(dst, src, overwrite)
     temporal = temporal or TemporalConfig()
     start = time.perf_counter()
-    with FrameReader(src, fps) as reader, _torch_threads(threads or video_threads()):
+    # an onnxruntime model has its threads from its session (onnx_backend.load_for_job)
+    threads_set = contextlib.nullcontext() if _is_onnx(model) else _torch_threads(threads or video_threads())
+    with FrameReader(src, fps) as reader, threads_set:
         bar = tqdm(total=reader.count, unit="frame", desc=src.name, disable=not progress,
                    dynamic_ncols=True, leave=False)
         smoother = TemporalSmoother(temporal)
