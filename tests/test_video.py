@@ -364,6 +364,28 @@ def test_video_runs_in_onnxruntime_without_torch(tmp_path):
     assert np.ptp(frames["onnx"][0], axis=2).mean() > 2  # coloured
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".webm"])
+def test_output_says_which_colour_matrix_it_uses(tmp_path, suffix):
+    """The output is tagged BT.601 (what the RGB -> YUV conversion uses), so that players do not
+    take an HD clip for BT.709 and shift its hues; a decoder that reads the tags gets red back."""
+    red = np.zeros((720, 1280, 3), np.uint8)
+    red[..., 0] = 255
+    src = write_clip(tmp_path / "red.mp4", [red] * 2, audio=None)
+    out = tmp_path / f"out{suffix}"
+    from colorizer.video import FrameReader, VideoWriter
+
+    with FrameReader(src) as reader:
+        writer = VideoWriter(out, "webm" if suffix == ".webm" else "mp4", reader)
+        for frame in reader:
+            writer.write(frame.rgb, frame.pts)
+        writer.close()
+    with av.open(str(out)) as c:
+        ctx = c.streams.video[0].codec_context
+        assert (ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc) == (6, 1, 1, 1)
+        rgb = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    assert np.abs(rgb[360, 640] - [255, 0, 0]).max() <= 8, rgb[360, 640]
+
+
 def test_audio_at_44100_hz_is_reencoded_for_webm(tmp_path):
     src = write_clip(tmp_path / "cd.mp4", moving_frames(6), audio_rate=44100)
     out = tmp_path / "out.webm"  # Opus takes 48, 24, 16, 12 or 8 kHz only

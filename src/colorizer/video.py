@@ -49,6 +49,8 @@ VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"
                  ".avi": "avi"}
 #: Frame rate given to a folder of frames written as a video, unless the caller says otherwise.
 DEFAULT_FPS = 25
+# FFmpeg's colour tags (AVColorSpace, AVColorRange, AVColorPrimaries, AVColorTransferCharacteristic)
+SMPTE170M, MPEG_RANGE, BT709 = 6, 1, 1
 OUTPUT_SUFFIX = "_color"
 
 
@@ -294,6 +296,12 @@ class VideoWriter:
         self.stream.width, self.stream.height = reader.width, reader.height
         even = reader.width % 2 == 0 and reader.height % 2 == 0
         self.stream.pix_fmt = "yuv420p" if even or webm else "yuv444p"
+        # say what the pixels are: PyAV turns our RGB into limited-range YUV with the BT.601 matrix
+        # whatever the stream claims, and players take an untagged HD stream for BT.709, which
+        # shifts its hues (reds go orange); sRGB content has BT.709 primaries and transfer
+        ctx = self.stream.codec_context
+        ctx.colorspace, ctx.color_range = SMPTE170M, MPEG_RANGE
+        ctx.color_primaries = ctx.color_trc = BT709
         # AVI has no timestamps, only a frame rate: its frames are numbered in 1/fps units (the
         # input's time base there made the muxer take it for the frame rate)
         self._in_time_base = reader.time_base
