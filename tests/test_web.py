@@ -718,6 +718,33 @@ def test_video_result_is_deleted_only_after_a_whole_download(tmp_path):
         asyncio.run(c.app(scope, leave_at_once, slow_send))
         assert "http.response.start" in sent  # the answer began, then the client left
 
+        async def two_at_once():
+            """A second download while the first is going out gets 409, not a 500 when the
+            first one's end deletes the file under it."""
+            gate, never, statuses = asyncio.Event(), asyncio.Event(), {}
+
+            async def stay():  # the client is there until the second download is done
+                await gate.wait()
+                return {"type": "http.disconnect"}
+
+            def sender(name, stall):
+                async def send(message):
+                    if message["type"] == "http.response.start":
+                        statuses[name] = message["status"]
+                    elif stall:  # the first download's bytes never get through: it is cut off
+                        await never.wait()
+                return send
+
+            async def second():
+                await asyncio.sleep(0.1)
+                await c.app(scope, stay, sender("second", False))
+                gate.set()
+
+            await asyncio.gather(c.app(scope, stay, sender("first", True)), second())
+            return statuses
+
+        assert asyncio.run(two_at_once()) == {"first": 200, "second": 409}
+
         whole = c.get(url)
         assert whole.status_code == 200 and whole.content[:100] == part.content
         assert c.get(url).status_code == 404

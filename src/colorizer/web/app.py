@@ -315,6 +315,10 @@ class DownloadOnce(FileResponse):
     has gone out to a GET: not after a Range request or a client that left mid-way, so an
     interrupted download can be tried again."""
 
+    def __init__(self, *args, otherwise: Callable[[], None] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.otherwise = otherwise  # called when the background task is not
+
     async def __call__(self, scope, receive, send):
         task, self.background = self.background, None
         whole = scope.get("method") == "GET" and not any(k.lower() == b"range" for k, _ in scope["headers"])
@@ -327,9 +331,13 @@ class DownloadOnce(FileResponse):
                     message["type"] == "http.response.body" and not message.get("more_body", False)):
                 sent = True
 
-        await super().__call__(scope, receive, watch)
-        if whole and sent and task is not None:
-            await task()
+        try:
+            await super().__call__(scope, receive, watch)
+        finally:
+            if whole and sent and task is not None:
+                await task()
+            elif self.otherwise is not None:
+                self.otherwise()
 
 
 def _safe_name(filename: str | None) -> str:
@@ -702,8 +710,12 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
             if job.status != "done":
                 raise WebError(409, f"video job {job_id} is {job.status}"
                                     + (f": {job.error}" if job.error else "; ask again when it is done"))
+            if not jobs.claim_download(job.id):
+                raise WebError(409, f"video job {job_id}: its result is being downloaded; ask again "
+                                    "if that download does not finish")
             return DownloadOnce(job.dst, media_type="video/mp4", filename=job.dst.name,
-                                background=BackgroundTask(jobs.remove, job.id))
+                                background=BackgroundTask(jobs.remove, job.id),
+                                otherwise=lambda: jobs.release_download(job.id))
 
     app.add_middleware(Guard, cfg=cfg, queue=queue)
     return app

@@ -45,6 +45,7 @@ class Job:
     started: float | None = None
     ended: float | None = None
     frames_done: int | None = None
+    downloading: bool = False  # a download of the result is going out (one at a time)
 
     def report(self) -> dict:
         now = time.monotonic()
@@ -143,6 +144,23 @@ class VideoJobs:
         self._expire()
         with self._lock:
             return self._jobs.get(job_id)
+
+    def claim_download(self, job_id: str) -> bool:
+        """Mark a finished job's result as being downloaded; False when another download of it
+        is going out (the first whole download deletes the file, so two must not overlap)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.downloading:
+                return False
+            job.downloading = True
+            return True
+
+    def release_download(self, job_id: str) -> None:
+        """The download claimed by :meth:`claim_download` ended without taking the whole file."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job.downloading = False
 
     def remove(self, job_id: str) -> None:
         with self._lock:
