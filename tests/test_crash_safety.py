@@ -84,7 +84,18 @@ def temporaries(folder: Path) -> list[str]:
 
 
 def outputs_at_least(out: Path, k: int) -> bool:
-    return len([p for p in digest(out) if not Path(p).name.startswith(".")]) >= k
+    """Polled while the run goes on: names only, no reads (a temporary file listed a moment ago
+    may be renamed away before it could be read)."""
+    if not out.exists():
+        return False
+    return len([p for p in out.rglob("*") if not p.name.startswith(".") and p.is_file()]) >= k
+
+
+def lines_at_least(log: Path, k: int) -> bool:
+    try:
+        return log.read_bytes().count(b"\n") >= k
+    except FileNotFoundError:  # not there yet, or gone at the end of the run
+        return False
 
 
 def writing(out: Path) -> bool:
@@ -159,7 +170,7 @@ def test_kill_colorize_prepare(photos, tmp_path):
             trigger = lambda out=out: (out / "work_l.npy").exists()  # noqa: E731
         else:  # after k items, plus up to 20 ms
             k = int(rng.integers(1, 27))  # of 37 files: well before the end
-            trigger = lambda log=log, k=k: log.exists() and log.read_bytes().count(b"\n") >= k  # noqa: E731
+            trigger = functools.partial(lines_at_least, log, k)
         cmd = colorize(*args, "--out", out, "--workers", workers)
         killed += kill_when(cmd, trigger, float(rng.uniform(0, 0.02)))
         for name, h in digest(out).items():  # finished arrays are whole
