@@ -386,6 +386,17 @@ def test_output_says_which_colour_matrix_it_uses(tmp_path, suffix):
     assert np.abs(rgb[360, 640] - [255, 0, 0]).max() <= 8, rgb[360, 640]
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])  # mkv: the length is not in the file
+def test_max_frames_refuses_a_longer_clip_and_leaves_no_output(tmp_path, suffix):
+    src = write_clip(tmp_path / f"long{suffix}", moving_frames(8), audio=None)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(ColorizerError, match="over the limit") as exc:
+        colorize_video(src, out, get_colorizer("gray"), size=32, max_frames=5, progress=False)
+    assert ("8 frames" in str(exc.value)) == (suffix == ".mp4")  # declared: refused before any work
+    assert list(tmp_path.iterdir()) == [src]
+    assert colorize_video(src, out, get_colorizer("gray"), size=32, max_frames=8, progress=False).frames == 8
+
+
 def test_audio_at_44100_hz_is_reencoded_for_webm(tmp_path):
     src = write_clip(tmp_path / "cd.mp4", moving_frames(6), audio_rate=44100)
     out = tmp_path / "out.webm"  # Opus takes 48, 24, 16, 12 or 8 kHz only

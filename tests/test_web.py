@@ -750,6 +750,15 @@ def test_video_result_is_deleted_only_after_a_whole_download(tmp_path):
         assert c.get(url).status_code == 404
 
 
+def test_video_longer_than_the_frame_limit_gets_413(tmp_path):
+    clip = _clip(tmp_path / "clip.mp4", frames=6).read_bytes()
+    with TestClient(create_app(ServeConfig(preload=(), max_video_frames=5)), base_url=LOCAL) as c:
+        if "/api/video" not in c.get("/openapi.json").json()["paths"]:
+            pytest.skip("colorize video is not installed")
+        r = c.post("/api/video", files={"video": ("clip.mp4", clip, "video/mp4")}, data={"model": "gray"})
+        assert r.status_code == 413 and "6 frames, over the limit of 5" in r.json()["error"], r.text
+
+
 def test_failed_video_jobs_do_not_hold_the_job_slots(monkeypatch, tmp_path):
     """A job that failed has nothing to download: it must not count against max_video_jobs (it
     used to, blocking new videos with 503 for an hour), and its folder goes at once."""

@@ -724,12 +724,16 @@ def export(model, weights, out, opset, dynamic, size, overwrite):
               help="Largest photo (or video frame) in pixels; bigger ones get 413.")
 @click.option("--max-video-mb", default=500.0, show_default=True, type=click.FloatRange(min=0.01),
               help="Largest video upload (POST /api/video); bigger ones get 413.")
+@click.option("--max-video-frames", default=54_000, show_default=True, type=click.IntRange(min=1),
+              help="Longest video upload in frames (30 minutes at 30 fps); longer ones get 413, or "
+                   "fail when they pass it if the file does not say its length.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Photos colorized at once.")
 @click.option("--queue", default=8, show_default=True, type=click.IntRange(min=0),
               help="Requests that may wait for a worker; more get 503 with Retry-After.")
 @_user_errors
-def serve(host, port, device, max_upload_mb, max_megapixels, max_video_mb, workers, queue):
+def serve(host, port, device, max_upload_mb, max_megapixels, max_video_mb, max_video_frames, workers,
+          queue):
     """A local web page for colorizing, painting scribbles and comparing (and its HTTP API).
 
     Needs the web extra: pip install 'colorizer[web]'. The API is documented at /docs.
@@ -742,8 +746,8 @@ def serve(host, port, device, max_upload_mb, max_megapixels, max_video_mb, worke
         raise click.ClickException(f"colorize serve needs the web extra ({exc.name} is missing): "
                                    "pip install 'colorizer[web]'") from None
     cfg = ServeConfig(max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_megapixels * 1e6),
-                      max_video_bytes=int(max_video_mb * 2**20), workers=workers, queue=queue,
-                      device=device, allowed_hosts=serve_hosts(host))
+                      max_video_bytes=int(max_video_mb * 2**20), max_video_frames=max_video_frames,
+                      workers=workers, queue=queue, device=device, allowed_hosts=serve_hosts(host))
     app = create_app(cfg)
     import logging
 

@@ -815,7 +815,7 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
                    saturation: float = 1.0, temporal: TemporalConfig | None = None,
                    hints: dict[int, list] | None = None, overwrite: bool = False,
                    fps: float | None = None, progress: bool = True,
-                   threads: int | None = None) -> VideoResult:
+                   threads: int | None = None, max_frames: int | None = None) -> VideoResult:
     """Colorize a video file or frame folder ``src`` into ``dst`` (a video file, or a folder of PNGs).
 
     ``dst`` with a video extension (:data:`VIDEO_FORMATS`) gets a video with the input's fps,
@@ -828,6 +828,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
     which runs without torch.
     ``threads``: torch threads for the model during the call (default :func:`video_threads`:
     one fewer than torch's own count, so that the decoder and encoder threads keep a core).
+    ``max_frames``: a clip with more frames is refused (ColorizerError, no output), before any
+    work when it declares its frame count, else when the count is passed.
 
     Examples
     --------
@@ -845,6 +847,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
     # an onnxruntime model has its threads from its session (onnx_backend.load_for_job)
     threads_set = contextlib.nullcontext() if _is_onnx(model) else _torch_threads(threads or video_threads())
     with FrameReader(src, fps) as reader, threads_set:
+        if max_frames is not None and reader.count and reader.count > max_frames:
+            raise ColorizerError(f"{src}: {reader.count} frames, over the limit of {max_frames}")
         bar = tqdm(total=reader.count, unit="frame", desc=src.name, disable=not progress,
                    dynamic_ncols=True, leave=False)
         smoother = TemporalSmoother(temporal)
@@ -853,6 +857,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
             n = 0
             for frame, rgb in colorize_frames(reader, model, size=size, saturation=saturation,
                                               hints=hints, hints_source=str(src), smoother=smoother):
+                if max_frames is not None and n >= max_frames:
+                    raise ColorizerError(f"{src}: more than {max_frames} frames, over the limit")
                 emit(frame, rgb)
                 n += 1
                 bar.update(1)

@@ -124,6 +124,7 @@ class ServeConfig:
     max_pixels: int = 40_000_000
     max_video_bytes: int = 500 * 2**20
     max_video_jobs: int = 4
+    max_video_frames: int | None = 54_000  # 30 minutes at 30 fps
     workers: int = 1
     queue: int = 8
     device: str = "auto"
@@ -555,7 +556,7 @@ def _video_jobs(cfg: ServeConfig):
         from colorizer.web.jobs import VideoJobs
     except ImportError:
         return None
-    return VideoJobs(cfg.max_video_jobs, cfg.max_pixels)
+    return VideoJobs(cfg.max_video_jobs, cfg.max_pixels, cfg.max_video_frames)
 
 
 def _static(name: str) -> bytes:

@@ -59,8 +59,8 @@ class Job:
 class VideoJobs:
     """The jobs of one server (see the module docstring)."""
 
-    def __init__(self, max_jobs: int = 4, max_pixels: int = 40_000_000):
-        self.max_jobs, self.max_pixels = max_jobs, max_pixels
+    def __init__(self, max_jobs: int = 4, max_pixels: int = 40_000_000, max_frames: int | None = None):
+        self.max_jobs, self.max_pixels, self.max_frames = max_jobs, max_pixels, max_frames
         self._jobs: dict[str, Job] = {}
         self._reserved = 0  # submits past the slot check whose job is not in _jobs yet
         self._lock = threading.Lock()
@@ -105,6 +105,9 @@ class VideoJobs:
             if pixels > self.max_pixels:
                 raise error(413, f"{name}: frames of {pixels / 1e6:.1f} MP are over the limit of "
                                  f"{self.max_pixels / 1e6:.0f} MP")
+            if self.max_frames is not None and frames and frames > self.max_frames:
+                raise error(413, f"{name}: {frames} frames, over the limit of {self.max_frames} "
+                                 "(colorize serve --max-video-frames)")
             net = get_model(model)  # unknown name: ColorizerError (422)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -123,8 +126,9 @@ class VideoJobs:
         job.status, job.started = "running", time.monotonic()
         status, error = "error", "interrupted"
         try:
+            # a clip that does not declare its length is stopped at the limit
             result = colorize_video(job.src, job.dst, net, size=size, saturation=saturation,
-                                    progress=False)
+                                    progress=False, max_frames=self.max_frames)
             job.frames_done, status = result.frames, "done"
         except ColorizerError as exc:
             error = str(exc).replace(str(job.src), name)
