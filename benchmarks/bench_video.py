@@ -126,8 +126,9 @@ def main():
     parser.add_argument("--backend", default="auto", choices=("auto", "onnx", "torch"),
                         help="what runs the model, as for colorize video (default: auto)")
     args = parser.parse_args()
-    model = onnx_backend.load_for_job(args.backend, args.model, device="cpu",
-                                      threads=args.threads or video_threads(onnx=True))
+    threads = args.threads or video_threads(onnx=True)
+    model = onnx_backend.load_for_job(args.backend, args.model, device="cpu", threads=threads)
+    kind = f"onnxruntime, {threads} threads"
     if model is None:
         import torch
 
@@ -135,9 +136,6 @@ def main():
         torch.set_num_threads(threads)
         model = get_colorizer(args.model, device="cpu")
         kind = f"torch, {threads} threads"
-    else:
-        threads = args.threads or video_threads(onnx=True)
-        kind = f"onnxruntime, {threads} threads"
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.mp4"
         write_test_clip(src, args.frames, args.clip)

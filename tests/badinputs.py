@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from helpers import smooth_photo
+from helpers import mux_frames, smooth_photo
 from PIL import Image
 
 W, H = 48, 32  # small: the whole corpus colorizes in a second
@@ -386,11 +386,7 @@ def video_kinds(folder: Path) -> list[Kind]:
             for p in a.encode(None):
                 out.mux(p)
         if with_video and with_frames:
-            for img in frames:
-                for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                    out.mux(p)
-            for p in vs.encode(None):
-                out.mux(p)
+            mux_frames(out, vs, frames)
         out.close()
         return path
 

@@ -14,6 +14,20 @@ def smooth_photo(h: int, w: int, seed: int = 0) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
+def mux_frames(container, stream, frames) -> None:
+    """Encode ``frames`` (uint8 RGB arrays, or ready ``av.VideoFrame`` objects) into ``stream`` of
+    the open PyAV ``container``, then flush the encoder."""
+    import av
+
+    for frame in frames:
+        if not isinstance(frame, av.VideoFrame):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+
+
 def tiny_lab_dataset(root: Path, n: int = 40, size: int = 32) -> Path:
     """A small prepared dataset (Kaggle layout: l.npy, ab.npy, split.npy; every 10th photo for
     validation) of flat-ish random photos, enough for a few training steps; returns ``root``."""

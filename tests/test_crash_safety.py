@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import smooth_photo, tiny_lab_dataset
+from helpers import mux_frames, smooth_photo, tiny_lab_dataset
 from PIL import Image
 
 pytestmark = pytest.mark.slow
@@ -196,11 +196,7 @@ def test_kill_colorize_video(tmp_path):
     with av.open(str(clip), "w") as out:
         stream = out.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for f in sorted(frames.iterdir()):
-            for p in stream.encode(av.VideoFrame.from_ndarray(np.asarray(Image.open(f)), format="rgb24")):
-                out.mux(p)
-        for p in stream.encode(None):
-            out.mux(p)
+        mux_frames(out, stream, [np.asarray(Image.open(f)) for f in sorted(frames.iterdir())])
     # a clip decoded and encoded again is not byte-reproducible even between two whole runs (the
     # frames given to x264 are; its bytes are not): a frame folder is the input for video outputs
     cases = [(frames, "out.mp4"), (clip, "frames_out"), (frames, "out.mkv")]

@@ -16,6 +16,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from clirun import NO_TORCH
+from helpers import mux_frames
 from PIL import Image
 
 from colorizer import metrics
@@ -72,11 +73,7 @@ def write_clip(path: Path, frames, fps: int = 10, audio: str | None = "aac", fas
     if audio:
         a = out.add_stream(audio, rate=audio_rate)
         a.layout = "mono"
-    for img in frames:
-        for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-            out.mux(p)
-    for p in vs.encode(None):
-        out.mux(p)
+    mux_frames(out, vs, frames)
     if audio:
         t = np.arange(int(audio_rate * len(frames) / fps)) / audio_rate
         tone = np.sin(2 * np.pi * 440 * t)
@@ -450,11 +447,7 @@ def test_rotation_metadata_is_applied_as_for_photos(tmp_path):
     vs = out.add_stream("libx264", rate=10)
     vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
     vs.set_display_rotation(90)
-    for img in frames:
-        for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-            out.mux(p)
-    for p in vs.encode(None):
-        out.mux(p)
+    mux_frames(out, vs, frames)
     out.close()
     model = get_colorizer("gray")
     colorize_video(src, tmp_path / "out.mp4", model, size=32, progress=False)
@@ -501,15 +494,8 @@ def test_the_clip_is_the_main_video_stream_not_a_thumbnail(tmp_path):
     thumb.width, thumb.height, thumb.pix_fmt = 32, 32, "yuv420p"
     main = out.add_stream("libx264", rate=10)
     main.width, main.height, main.pix_fmt = 64, 48, "yuv420p"
-    for p in thumb.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")):
-        out.mux(p)
-    for p in thumb.encode(None):
-        out.mux(p)
-    for img in moving_frames(8):
-        for p in main.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-            out.mux(p)
-    for p in main.encode(None):
-        out.mux(p)
+    mux_frames(out, thumb, [np.zeros((32, 32, 3), np.uint8)])
+    mux_frames(out, main, moving_frames(8))
     out.close()
     r = colorize_video(src, tmp_path / "out.mp4", get_colorizer("gray"), size=32, progress=False)
     assert r.frames == 8 and probe(tmp_path / "out.mp4")["size"] == (64, 48)
@@ -573,9 +559,7 @@ def test_an_encoder_failure_is_one_line_and_the_other_clips_go_on(tmp_path):
     with av.open(str(wide), "w") as out:
         vs = out.add_stream("ffv1", rate=5)
         vs.width, vs.height, vs.pix_fmt = 17000, 2, "yuv444p"
-        strip = av.VideoFrame.from_ndarray(np.full((2, 17000, 3), 128, np.uint8), format="rgb24")
-        for p in [*vs.encode(strip), *vs.encode(None)]:
-            out.mux(p)
+        mux_frames(out, vs, [np.full((2, 17000, 3), 128, np.uint8)])
     clip = write_clip(tmp_path / "a.mp4", moving_frames(3), audio=None)
     r = CliRunner().invoke(cli, ["video", str(wide), str(clip), "--out-dir", str(tmp_path / "o"), *GRAY])
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import smooth_photo
+from helpers import mux_frames, smooth_photo
 from PIL import Image
 
 from colorizer.cli import cli
@@ -468,14 +468,99 @@ PIXELS_JS = """([x, y]) => {
 
 @pytest.mark.slow
 def test_page_in_chromium(server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    chromium = _chromium()
     url, proc, log, scratch = server
     width, height = Image.open(SAMPLE).size
     text_file = tmp_path / "notes.txt"
     text_file.write_text("not a photo\n")
     shots = {}
+    with _open_page(url, tmp_path, ready="#model option") as (page, problems):
+        # upload a photo; the colour image comes back at the upload's size
+        page.set_input_files("#file", str(SAMPLE))
+        page.wait_for_selector("#colour[data-seq='1']", state="attached")
+        size = page.evaluate("[document.getElementById('colour').naturalWidth, "
+                             "document.getElementById('colour').naturalHeight]")
+        assert size == [width, height]
+        assert page.locator("#error").is_hidden()
+
+        # paint a blue stroke, re-colorize from the scribbles, and see blue where it was painted
+        x0, x1, y = int(width * 0.30), int(width * 0.45), int(height * 0.5)
+        before = page.evaluate(PIXELS_JS, [(x0 + x1) // 2, y])
+        page.check("#paint")
+        page.fill("#brush-color", "#1e5bd6")
+        page.select_option("#scribble-mode", "levin")
+        _paint_stroke(page, width, height, x0, x1, y)
+        page.click("#apply-scribbles")
+        page.wait_for_selector("#colour[data-seq='2']", state="attached")
+        after = page.evaluate(PIXELS_JS, [(x0 + x1) // 2, y])
+        assert after[2] > after[0] + 25 and after[2] - before[2] > 15, (before, after)
+        page.uncheck("#paint")
+        shots["desktop"] = tmp_path / "page-desktop.png"
+        page.screenshot(path=str(shots["desktop"]), full_page=True)
+
+        # download the result
+        with page.expect_download() as info:
+            page.click("#download")
+        saved = tmp_path / "download.png"
+        info.value.save_as(saved)
+        assert Image.open(saved).size == (width, height)
+
+        def seq() -> int:
+            return int(page.get_attribute("#colour", "data-seq"))
+
+        # alternatives from a model that samples, as thumbnails; choosing one shows it
+        if not page.is_disabled("#samples"):
+            page.fill("#samples-k", "2")
+            page.click("#samples")
+            page.wait_for_selector("#thumbs button:nth-child(2)")
+            n = seq()
+            page.click("#thumbs button:nth-child(2)")
+            page.wait_for_selector(f"#colour[data-seq='{n + 1}']", state="attached")
+            assert page.get_attribute("#thumbs button:nth-child(2)", "aria-pressed") == "true"
+
+        # the confidence map of a model that gives one
+        models = page.evaluate("async () => (await (await fetch('/api/models')).json()).models")
+        confident = [m["name"] for m in models if m["confidence"]]
+        if confident:
+            n = seq()
+            page.select_option("#model", confident[0])
+            page.wait_for_selector(f"#colour[data-seq='{n + 1}']", state="attached")
+            page.check("#confidence")
+            page.wait_for_selector("#conf:not([hidden])", state="attached")
+            page.wait_for_timeout(200)  # the map's <img> decodes
+            conf_size = page.evaluate("() => [document.getElementById('conf').naturalWidth, "
+                                      "document.getElementById('conf').naturalHeight]")
+            assert conf_size == [width, height]
+            shots["confidence"] = tmp_path / "page-confidence.png"
+            page.screenshot(path=str(shots["confidence"]))
+
+        # phone width: the page still fits
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(300)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        shots["phone"] = tmp_path / "page-phone.png"
+        page.screenshot(path=str(shots["phone"]), full_page=True)
+
+        # a text file: the server's message is shown on the page
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.set_input_files("#file", str(text_file))
+        page.wait_for_selector("#error:not([hidden])")
+        assert "not an image" in page.inner_text("#error")
+        shots["error"] = tmp_path / "page-error.png"
+        page.screenshot(path=str(shots["error"]))
+        assert problems == []
+    for name, path in shots.items():
+        print(f"screenshot ({name}): {path}", file=sys.stderr)
+    assert "Traceback" not in log.read_text()
+
+
+@contextmanager
+def _open_page(url: str, tmp_path: Path, ready: str = "#model option[value=gray]"):
+    """The page in headless Chromium, once ``ready`` (a selector: the page's CSP rightly forbids the
+    eval behind wait_for_function) is there; yields (page, problems): JS errors, console errors and
+    any request that leaves the server."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = _chromium()
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
@@ -490,118 +575,7 @@ def test_page_in_chromium(server, tmp_path):
                     if not req.url.startswith((url, "data:", "blob:")) else None)
             page.set_default_timeout(180_000)  # a busy CI machine can be slow
             page.goto(url + "/")
-            # (waits use selectors: the page's CSP rightly forbids the eval behind wait_for_function)
-            page.wait_for_selector("#model option", state="attached")
-
-            # upload a photo; the colour image comes back at the upload's size
-            page.set_input_files("#file", str(SAMPLE))
-            page.wait_for_selector("#colour[data-seq='1']", state="attached")
-            size = page.evaluate("[document.getElementById('colour').naturalWidth, "
-                                 "document.getElementById('colour').naturalHeight]")
-            assert size == [width, height]
-            assert page.locator("#error").is_hidden()
-
-            # paint a blue stroke, re-colorize from the scribbles, and see blue where it was painted
-            x0, x1, y = int(width * 0.30), int(width * 0.45), int(height * 0.5)
-            before = page.evaluate(PIXELS_JS, [(x0 + x1) // 2, y])
-            page.check("#paint")
-            page.fill("#brush-color", "#1e5bd6")
-            page.select_option("#scribble-mode", "levin")
-            box = page.locator("#scribbles").bounding_box()
-            sx, sy = box["width"] / width, box["height"] / height
-            page.mouse.move(box["x"] + x0 * sx, box["y"] + y * sy)
-            page.mouse.down()
-            for k in range(1, 11):
-                page.mouse.move(box["x"] + (x0 + (x1 - x0) * k / 10) * sx, box["y"] + y * sy)
-            page.mouse.up()
-            page.click("#apply-scribbles")
-            page.wait_for_selector("#colour[data-seq='2']", state="attached")
-            after = page.evaluate(PIXELS_JS, [(x0 + x1) // 2, y])
-            assert after[2] > after[0] + 25 and after[2] - before[2] > 15, (before, after)
-            page.uncheck("#paint")
-            shots["desktop"] = tmp_path / "page-desktop.png"
-            page.screenshot(path=str(shots["desktop"]), full_page=True)
-
-            # download the result
-            with page.expect_download() as info:
-                page.click("#download")
-            saved = tmp_path / "download.png"
-            info.value.save_as(saved)
-            assert Image.open(saved).size == (width, height)
-
-            def seq() -> int:
-                return int(page.get_attribute("#colour", "data-seq"))
-
-            # alternatives from a model that samples, as thumbnails; choosing one shows it
-            if not page.is_disabled("#samples"):
-                page.fill("#samples-k", "2")
-                page.click("#samples")
-                page.wait_for_selector("#thumbs button:nth-child(2)")
-                n = seq()
-                page.click("#thumbs button:nth-child(2)")
-                page.wait_for_selector(f"#colour[data-seq='{n + 1}']", state="attached")
-                assert page.get_attribute("#thumbs button:nth-child(2)", "aria-pressed") == "true"
-
-            # the confidence map of a model that gives one
-            models = page.evaluate("async () => (await (await fetch('/api/models')).json()).models")
-            confident = [m["name"] for m in models if m["confidence"]]
-            if confident:
-                n = seq()
-                page.select_option("#model", confident[0])
-                page.wait_for_selector(f"#colour[data-seq='{n + 1}']", state="attached")
-                page.check("#confidence")
-                page.wait_for_selector("#conf:not([hidden])", state="attached")
-                page.wait_for_timeout(200)  # the map's <img> decodes
-                conf_size = page.evaluate("() => [document.getElementById('conf').naturalWidth, "
-                                          "document.getElementById('conf').naturalHeight]")
-                assert conf_size == [width, height]
-                shots["confidence"] = tmp_path / "page-confidence.png"
-                page.screenshot(path=str(shots["confidence"]))
-
-            # phone width: the page still fits
-            page.set_viewport_size({"width": 390, "height": 844})
-            page.wait_for_timeout(300)
-            assert page.evaluate("document.documentElement.scrollWidth") <= 390
-            shots["phone"] = tmp_path / "page-phone.png"
-            page.screenshot(path=str(shots["phone"]), full_page=True)
-
-            # a text file: the server's message is shown on the page
-            page.set_viewport_size({"width": 1280, "height": 900})
-            page.set_input_files("#file", str(text_file))
-            page.wait_for_selector("#error:not([hidden])")
-            assert "not an image" in page.inner_text("#error")
-            shots["error"] = tmp_path / "page-error.png"
-            page.screenshot(path=str(shots["error"]))
-            assert problems == []
-        finally:
-            context.close()
-    for name, path in shots.items():
-        print(f"screenshot ({name}): {path}", file=sys.stderr)
-    assert "Traceback" not in log.read_text()
-
-
-@contextmanager
-def _open_page(url: str, tmp_path: Path):
-    """The page in headless Chromium, its models listed; yields (page, problems): JS errors, console
-    errors and any request that leaves the server."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = _chromium()
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900})
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            problems = []
-            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-            page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-                    if msg.type == "error" and "Failed to load resource" not in msg.text else None)
-            page.on("request", lambda req: problems.append(f"outside request: {req.url}")
-                    if not req.url.startswith((url, "data:", "blob:")) else None)
-            page.set_default_timeout(180_000)
-            page.goto(url + "/")
-            page.wait_for_selector("#model option[value=gray]", state="attached")
+            page.wait_for_selector(ready, state="attached")
             yield page, problems
         finally:
             context.close()
@@ -640,12 +614,7 @@ def _clip(path: Path, frames: int = 6) -> Path:
     out = av.open(str(path), "w")
     stream = out.add_stream("libx264", rate=10)
     stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-    for i in range(frames):
-        frame = np.roll(smooth_photo(48, 64), 2 * i, axis=1)
-        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-            out.mux(packet)
-    for packet in stream.encode(None):
-        out.mux(packet)
+    mux_frames(out, stream, [np.roll(smooth_photo(48, 64), 2 * i, axis=1) for i in range(frames)])
     out.close()
     return path
 
