@@ -14,10 +14,13 @@ and the photo's index), and each method's output is scored against the clean 8-b
 * ``bm3d``: BM3D from PyPI ``bm3d``, given the true sigma (it is not blind); skipped with a
   message when the package is missing.
 * ``ours``: the shipped ``denoise`` model (or --weights), blind, through the same path as
-  ``colorize denoise`` (read -> L -> model -> 8-bit grey).
+  ``colorize denoise --backend torch`` (read -> L -> model -> 8-bit grey).
+* ``ours_onnx``: the same model's ONNX export in onnxruntime (``assets/denoise.onnx``, or the
+  ``.onnx`` beside --weights), the path ``colorize denoise`` takes by default; its PSNR matches
+  ``ours`` to rounding, its time is what a user waits.
 
-Speed: ms per 512x512 photo (best of --repeat), ours with --threads torch threads. The machine
-may be shared: rerun on a quiet one for the figures that matter.
+Speed: ms per 512x512 photo (best of --repeat), ours with --threads threads (torch or
+onnxruntime). The machine may be shared: rerun on a quiet one for the figures that matter.
 """
 
 from __future__ import annotations
@@ -112,6 +115,22 @@ def ours_fn(weights: str | None):
     return run
 
 
+def ours_onnx_fn(weights: str | None, threads: int):
+    from colorizer import onnx_backend
+    from colorizer.io import Picture
+
+    try:
+        net = onnx_backend.load_for_job("onnx", "denoise", weights, kind="denoiser", threads=threads)
+    except Exception as exc:  # no export for these weights: say so, measure the rest
+        print(f"ours_onnx skipped: {exc}")
+        return None
+
+    def run(img, sigma):  # blind: sigma is not used
+        return onnx_backend.denoise_picture(Picture.from_array(img), net).to_array(np.uint8)[..., 0]
+
+    return run
+
+
 def best_ms(fn, img, sigma, repeat: int) -> float:
     fn(img, sigma)
     times = []
@@ -131,7 +150,7 @@ def main() -> None:
     ap.add_argument("--val-images", type=int, default=24)
     ap.add_argument("--sigmas", default="15,25,50")
     ap.add_argument("--weights", help="Our denoiser's weights (default: the shipped ones).")
-    ap.add_argument("--methods", default="nlm,bm3d,ours")
+    ap.add_argument("--methods", default="nlm,bm3d,ours,ours_onnx")
     ap.add_argument("--photos", type=int,
                     help="Only N photos, spread over the set (BM3D takes seconds to a minute a photo "
                          "on a busy 2-core machine).")
@@ -163,6 +182,8 @@ def main() -> None:
         methods["bm3d"] = fn
     if "ours" in wanted:
         methods["ours"] = ours_fn(args.weights)
+    if "ours_onnx" in wanted and (fn := ours_onnx_fn(args.weights, args.threads)) is not None:
+        methods["ours_onnx"] = fn
     results = {"images": args.images, "photos": len(photos), "names": [n for n, _ in photos],
                "nlm_h": {str(k): v for k, v in tuned.items()}, "sigmas": {}}
     for s in sigmas:

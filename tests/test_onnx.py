@@ -172,3 +172,80 @@ def test_export_command(tmp_path):
     r = CliRunner().invoke(cli, ["image", str(SAMPLE), "--model", "vae", "--backend", "onnx",
                                  "-o", str(tmp_path / "v.png")])
     assert r.exit_code == 1 and "colorize export --model vae" in r.output
+
+
+# --- the denoiser ------------------------------------------------------------------------------
+
+
+def _noisy_grey(shape, sigma=20.0, seed=0) -> np.ndarray:
+    from colorizer.damage import add_gaussian_noise
+
+    grey = smooth_photo(*shape)[..., 1]
+    return add_gaussian_noise(grey, sigma, np.random.default_rng(seed))
+
+
+def test_shipped_denoiser_onnx_is_the_shipped_safetensors():
+    """The packaged denoise.onnx was exported from the packaged denoiser (rerun `colorize export
+    --model denoise --dynamic --overwrite --out src/colorizer/assets/denoise.onnx` when it changes),
+    and through onnxruntime gives the torch denoiser's picture, for any size (padded to the net's
+    multiple and cropped alike), grey or colour, at any strength."""
+    from colorizer.api import denoise_picture
+    from colorizer.registry import get_denoiser
+
+    onnx_file = onnx_backend.packaged_onnx("denoise")
+    net = onnx_backend.load(onnx_file, source=packaged_weights("denoise"))  # raises if stale
+    assert isinstance(net, onnx_backend.OnnxDenoiser) and net.name == "denoise"
+    model = get_denoiser("denoise", device="cpu")
+    colour = smooth_photo(37, 53)
+    for pic in (Picture.from_array(_noisy_grey((61, 83))), Picture.from_array(_noisy_grey((9, 5))),
+                Picture.from_array(colour)):
+        for strength in (1.0, 0.5):
+            fast = onnx_backend.denoise_picture(pic, net, strength).pixels.astype(int)
+            slow = denoise_picture(pic, model, strength).pixels.astype(int)
+            assert fast.shape == slow.shape == pic.pixels.shape
+            assert np.abs(fast - slow).max() <= 1 and (fast == slow).mean() > 0.99
+    grey_out = onnx_backend.denoise_picture(Picture.from_array(_noisy_grey((61, 83))), net).pixels
+    assert (grey_out[..., 0] == grey_out[..., 1]).all() and (grey_out[..., 0] == grey_out[..., 2]).all()
+    colour_out = onnx_backend.denoise_picture(Picture.from_array(colour), net).pixels
+    assert np.ptp(colour_out.astype(int), axis=2).mean() > 3  # colour kept
+
+
+def test_denoise_path_never_imports_torch(tmp_path):
+    """`colorize denoise` and `colorize image --denoise` run in onnxruntime by default: torch is
+    never imported, and the noise really goes down."""
+    from colorizer.models.denoise import psnr_u8
+
+    clean = smooth_photo(64, 96)[..., 1]
+    noisy = _noisy_grey((64, 96), sigma=25)
+    Image.fromarray(noisy).save(tmp_path / "n.png")
+    for args in (["denoise", str(tmp_path / "n.png"), "-o", str(tmp_path / "d.png")],
+                 ["image", str(tmp_path / "n.png"), "--denoise", "-o", str(tmp_path / "c.png")]):
+        r = subprocess.run([sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True,
+                           timeout=300)
+        assert r.stdout.split("\n")[0] == "0 [] False", r.stdout + r.stderr
+        assert "done 1" in r.stderr
+    denoised = np.asarray(Image.open(tmp_path / "d.png"))
+    assert denoised.ndim == 2 or (np.ptp(denoised.astype(int), axis=2) == 0).all()
+    grey = denoised if denoised.ndim == 2 else denoised[..., 0]
+    assert psnr_u8(grey, clean) > psnr_u8(noisy, clean) + 3
+
+
+def test_denoiser_and_colorizer_files_are_not_mixed_up(tmp_path):
+    onnx_file = str(onnx_backend.packaged_onnx("denoise"))
+    r = CliRunner().invoke(cli, ["image", str(SAMPLE), "--weights", onnx_file, "-o", str(tmp_path / "x.png")])
+    assert r.exit_code == 1 and "holds the denoiser 'denoise', not a colorizer" in r.output
+    gan_file = str(onnx_backend.packaged_onnx("gan"))
+    r = CliRunner().invoke(cli, ["denoise", str(SAMPLE), "--weights", gan_file,
+                                 "-o", str(tmp_path / "y.png")])
+    assert r.exit_code == 1 and "holds the colorizer 'gan', not a denoiser" in r.output
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
+
+
+def test_export_command_takes_a_denoiser(tmp_path):
+    out = tmp_path / "d.onnx"
+    r = CliRunner().invoke(cli, ["export", "--model", "denoise", "--dynamic", "--out", str(out)])
+    assert r.exit_code == 0 and "onnx.checker passed" in r.output, r.output
+    net = onnx_backend.load(out)
+    assert isinstance(net, onnx_backend.OnnxDenoiser)
+    assert json.loads(net.metadata["colorizer.card"]) == json.loads(
+        packaged_weights("denoise").with_suffix(".json").read_text())

@@ -131,14 +131,7 @@ def denoise_l(L: np.ndarray, denoiser: Colorizer, strength: float = 1.0) -> np.n
 def denoise_picture(pic: Picture, denoiser: Colorizer, strength: float = 1.0) -> Picture:
     """Denoise a :class:`Picture`'s lightness at full resolution and keep its colour: a grey
     picture stays exactly grey (R = G = B), a colour one keeps its ab."""
-    from colorizer.color import l_to_grey_srgb, rgb2lab
-
-    L = denoise_l(pic.lightness(), denoiser, strength)
-    p = pic.pixels
-    if np.array_equal(p[..., 0], p[..., 1]) and np.array_equal(p[..., 0], p[..., 2]):
-        grey = l_to_grey_srgb(torch.from_numpy(L)).numpy()
-        return pic.with_pixels(np.repeat(grey[..., None], 3, axis=2))
-    return pic.with_pixels(l_ab_to_srgb(L, rgb2lab(p)[..., 1:], p.dtype))
+    return pic.with_lightness(denoise_l(pic.lightness(), denoiser, strength))
 
 
 def denoise(image, model: str | Colorizer = "denoise", *, strength: float = 1.0,

@@ -171,13 +171,19 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
     first = read_ahead(jobs, max_pixels)
     from colorizer import onnx_backend  # no torch: loads onnxruntime while the first photo is read
 
+    warn = lambda line: click.echo(f"warning: {line}", err=True)  # noqa: E731
     fast = onnx_backend.load_for_job(
         backend, model, weights, device=device,
-        torch_only=("--samples" if samples else "--confidence" if confidence is not None
-                    else "--denoise" if denoise else None),
-        warn=lambda line: click.echo(f"warning: {line}", err=True))
+        torch_only="--samples" if samples else "--confidence" if confidence is not None else None,
+        warn=warn)
+    fast_denoiser = None
+    if fast is not None and denoise:  # the denoiser's export too, or torch runs both
+        fast_denoiser = onnx_backend.load_for_job(backend, "denoise", device=device, warn=warn,
+                                                  kind="denoiser")
+        fast = fast if fast_denoiser is not None else None
     if fast is not None:
-        summary = run_jobs(jobs, lambda pic, job: onnx_backend.colorize_picture(pic, fast, size, saturation),
+        summary = run_jobs(jobs, lambda pic, job: onnx_backend.colorize_picture(
+                               pic, fast, size, saturation, denoiser=fast_denoiser),
                            overwrite=overwrite, max_pixels=max_pixels, first=first)
         click.echo(summary.line(), err=True)
         sys.exit(1 if summary.failed else 0)
@@ -231,10 +237,11 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
               help="How much of the estimated noise is removed: 1 as trained, 0.5 keeps some grain.")
 @click.option("-m", "--model", default="denoise", show_default=True, help="Denoiser name.")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
-              help="A .safetensors file to use instead of the shipped weights.")
+              help="A .safetensors (or exported .onnx) file to use instead of the shipped weights.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@backend_option
 @_user_errors
-def denoise(inputs, output, out_dir, strength, model, weights, device, overwrite, max_pixels):
+def denoise(inputs, output, out_dir, strength, model, weights, device, overwrite, max_pixels, backend):
     """Remove noise, film grain and JPEG damage from photos (grey or colour) at full resolution.
 
     Only the lightness is cleaned: a grey photo stays grey, a colour photo keeps its colours.
@@ -247,12 +254,19 @@ def denoise(inputs, output, out_dir, strength, model, weights, device, overwrite
     if not jobs:
         raise click.UsageError("no image files found in the given inputs")
     first = read_ahead(jobs, max_pixels)
-    from colorizer.api import denoise_picture
-    from colorizer.registry import get_denoiser
+    from colorizer import onnx_backend  # no torch: loads onnxruntime while the first photo is read
 
-    net = get_denoiser(model, weights=str(weights) if weights else None, device=device)
-    summary = run_jobs(jobs, lambda pic, job: denoise_picture(pic, net, strength),
-                       overwrite=overwrite, max_pixels=max_pixels, first=first)
+    fast = onnx_backend.load_for_job(backend, model, weights, device=device, kind="denoiser",
+                                     warn=lambda line: click.echo(f"warning: {line}", err=True))
+    if fast is not None:
+        run = lambda pic, job: onnx_backend.denoise_picture(pic, fast, strength)  # noqa: E731
+    else:
+        from colorizer.api import denoise_picture
+        from colorizer.registry import get_denoiser
+
+        net = get_denoiser(model, weights=str(weights) if weights else None, device=device)
+        run = lambda pic, job: denoise_picture(pic, net, strength)  # noqa: E731
+    summary = run_jobs(jobs, run, overwrite=overwrite, max_pixels=max_pixels, first=first)
     click.echo(summary.line(), err=True)
     sys.exit(1 if summary.failed else 0)
 
@@ -678,7 +692,7 @@ def models():
 
 @cli.command()
 @click.option("-m", "--model", default="default", show_default=True,
-              help="Colorizer name; see `colorize models`.")
+              help="Colorizer or denoiser name; see `colorize models`.")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
               help="A .safetensors file to export instead of the shipped weights.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -698,7 +712,8 @@ def export(model, weights, out, opset, dynamic, size, overwrite):
 
     The graph takes CIELAB L (N x 1 x H x W, 0-100) at the working size and gives ab in Lab
     units with the calibrated chroma gain applied; the gain and the model card are in its
-    metadata. The file is checked with onnx.checker and compared with torch before it is written.
+    metadata. A denoiser's graph gives the denoised L instead (`colorize denoise --backend onnx`).
+    The file is checked with onnx.checker and compared with torch before it is written.
     """
     from colorizer.export import export_model
 
@@ -707,7 +722,7 @@ def export(model, weights, out, opset, dynamic, size, overwrite):
     shapes = ", ".join("x".join(map(str, s)) for s in r["shapes"])
     click.echo(f"wrote {r['out']} ({r['bytes'] / 1e6:.1f} MB, opset {opset}, "
                f"{'dynamic N, H, W' if dynamic else 'fixed shape'}): onnx.checker passed; largest "
-               f"|ab - torch| {r['max_abs_diff']:.1e} Lab units on {shapes}", err=True)
+               f"difference from torch {r['max_abs_diff']:.1e} Lab units on {shapes}", err=True)
 
 
 @cli.command()

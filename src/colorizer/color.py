@@ -460,6 +460,17 @@ def srgb_to_lab(pixels: np.ndarray) -> np.ndarray:
     return out.reshape(pixels.shape)
 
 
+def grey_from_l(L: np.ndarray) -> np.ndarray:
+    """The grey sRGB value (float32 in [0, 1]) that stores lightness ``L`` (any shape, Lab units):
+    :func:`l_to_grey_srgb` in numpy, for the paths that never import torch (a denoised grey photo
+    written by the onnxruntime backend)."""
+    L = np.asarray(L, np.float32)
+    fy = (L + np.float32(16)) / np.float32(116)
+    y = np.where(fy > _LAB_INV_EPS, fy**3, (fy - np.float32(16 / 116)) / np.float32(_LAB_KAPPA))
+    srgb = np.where(y > 0.0031308, 1.055 * np.maximum(y, 0.0031308) ** (1 / 2.4) - 0.055, y * 12.92)
+    return np.clip(srgb, 0, 1).astype(np.float32, copy=False)
+
+
 def l_ab_to_srgb(L: np.ndarray, ab: np.ndarray, dtype=np.uint8) -> np.ndarray:
     """Join full-resolution L (H, W) and ab (H, W, 2) into an sRGB image of ``dtype``.
 

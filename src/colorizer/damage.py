@@ -112,12 +112,9 @@ def damage_grey(grey: np.ndarray, rng: np.random.Generator, cfg: DamageConfig | 
 
 def grey_u8(L: np.ndarray) -> np.ndarray:
     """The 8-bit grey image (H, W) uint8 that stores lightness ``L`` (H, W) (Lab units)."""
-    import torch
+    from colorizer.color import grey_from_l
 
-    from colorizer.color import l_to_grey_srgb
-
-    grey = l_to_grey_srgb(torch.from_numpy(np.asarray(L, np.float32))).numpy()
-    return np.clip(np.rint(grey * 255.0), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(grey_from_l(L) * 255.0), 0, 255).astype(np.uint8)
 
 
 def grey_to_l(grey: np.ndarray) -> np.ndarray:

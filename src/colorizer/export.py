@@ -14,6 +14,10 @@ SHA-256 of the weights file. Every export is checked with ``onnx.checker`` and r
 onnxruntime against torch on the bundled sample photo (and a second shape and batch size when
 dynamic); it is written only when the largest difference is within ``tolerance`` ab units.
 
+A denoiser (``colorize denoise``; :func:`is_denoiser`) exports its ``clean`` instead: L (N, 1, H, W),
+H and W multiples of its ``multiple``, to the denoised L (output ``L_denoised``), with
+``colorizer.kind`` "denoiser" in the metadata; the comparison is then in L units.
+
 The exporter is torch's TorchScript-based one (``dynamo=False``): it needs no extra package and
 traces this model family in seconds, where the torch.export-based one took minutes here.
 """
@@ -34,7 +38,7 @@ from colorizer.errors import ColorizerError
 from colorizer.io import atomic_write, read_image
 from colorizer.models.mobilenet import SameConv2d
 from colorizer.onnx_backend import META, file_sha256, load, packaged_onnx
-from colorizer.registry import Colorizer, get_colorizer
+from colorizer.registry import Colorizer, get_colorizer, get_denoiser, list_denoisers
 from colorizer.resize import DEFAULT_SIZE, downscale_l, working_shape
 from colorizer.weights import packaged_weights
 
@@ -58,24 +62,50 @@ class _PredictAB(torch.nn.Module):
         return ab * self.gain if self.gain != 1.0 else ab
 
 
-def _sample_l(shape: tuple[int, int]) -> np.ndarray:
-    """The bundled sample photo's L at ``shape``, (1, 1, h, w) float32: a real photo to compare on."""
+class _DenoiseL(torch.nn.Module):
+    """A denoiser's ``clean``: L (N, 1, H, W), H and W multiples of its ``multiple``, -> denoised L."""
+
+    def __init__(self, model: Colorizer):
+        super().__init__()
+        self.model = model
+
+    def forward(self, L: torch.Tensor) -> torch.Tensor:
+        return self.model.clean(L).float()
+
+
+def is_denoiser(model: Colorizer) -> bool:
+    """Whether ``model`` cleans L (``colorize denoise``) rather than colouring it."""
+    return hasattr(model, "clean") and hasattr(model, "denoise_l")
+
+
+def _graph(model: Colorizer) -> torch.nn.Module:
+    """The module whose trace is the exported graph."""
+    return (_DenoiseL(model) if is_denoiser(model) else _PredictAB(model)).eval()
+
+
+def _sample_l(shape: tuple[int, int], noisy: bool = False) -> np.ndarray:
+    """The bundled sample photo's L at ``shape``, (1, 1, h, w) float32: a real photo to compare on
+    (with seeded Gaussian noise of 10 L units, for a denoiser to remove)."""
     from importlib import resources
 
     pic = read_image(Path(str(resources.files("colorizer") / "assets" / "sample_grey.jpg")))
-    return downscale_l(pic.lightness(), shape)[None, None]
+    L = downscale_l(pic.lightness(), shape)[None, None]
+    if noisy:
+        L = np.clip(L + np.random.default_rng(0).normal(0, 10, L.shape), 0, 100).astype(np.float32)
+    return L
 
 
 def compare(model: Colorizer, onnx_file: str | os.PathLike, inputs: list[np.ndarray]) -> float:
-    """Largest |ab| difference (Lab units) between onnxruntime on ``onnx_file`` and torch
-    (``predict_ab`` times the chroma gain) over the given L arrays (N, 1, H, W)."""
+    """Largest difference (Lab units) between onnxruntime on ``onnx_file`` and torch over the
+    given L arrays (N, 1, H, W): in ab (``predict_ab`` times the chroma gain) for a colorizer, in
+    the denoised L for a denoiser."""
     net = load(onnx_file)
-    wrapped = _PredictAB(model).eval()
+    wrapped = _graph(model)
     worst = 0.0
     with torch.inference_mode():
         for L in inputs:
             want = wrapped(torch.from_numpy(L).to(model.device)).cpu().numpy()
-            got = net.predict_ab(L)
+            got = net._run(L)
             if got.shape != want.shape:
                 raise ColorizerError(f"ONNX output has shape {got.shape}, torch {want.shape}")
             worst = max(worst, float(np.abs(got - want).max()))
@@ -83,6 +113,19 @@ def compare(model: Colorizer, onnx_file: str | os.PathLike, inputs: list[np.ndar
 
 
 def _metadata(model: Colorizer, weights: Path | None) -> dict[str, str]:
+    if is_denoiser(model):
+        return {
+            META + "model": model.name,
+            META + "kind": "denoiser",
+            META + "multiple": str(int(model.multiple)),
+            META + "card": json.dumps(model.card, sort_keys=True),
+            META + "weights_sha256": file_sha256(weights) if weights is not None else "",
+            META + "weights_file": weights.name if weights is not None else "",
+            META + "version": __version__,
+            META + "input": "L: float32 (N, 1, H, W), CIELAB L in 0-100, H and W multiples of "
+                            "colorizer.multiple (pad the photo, e.g. mirrored, and crop after)",
+            META + "output": "L: float32 (N, 1, H, W), the denoised L (not clipped to 0-100)",
+        }
     return {
         META + "model": model.name,
         META + "chroma_gain": repr(float(model.chroma_gain)),
@@ -147,14 +190,17 @@ def export_onnx(model: Colorizer, out: str | os.PathLike, *, weights: str | os.P
         for module in model.modules():
             if isinstance(module, SameConv2d):
                 module.divisible_input = True
+    denoiser = is_denoiser(model)
     preferred = getattr(model, "preferred_size", DEFAULT_SIZE)
     square = working_shape(size or preferred, size or preferred, size or preferred, model.multiple)
-    example = torch.from_numpy(_sample_l(square))
+    example = torch.from_numpy(_sample_l(square, noisy=denoiser))
     checks = [example.numpy()]
     if dynamic:  # another aspect ratio and a batch of two
         other = working_shape(3, 4, preferred, model.multiple)
-        checks.append(np.concatenate([_sample_l(other), _sample_l(other)[..., ::-1].copy()]))
-    axes = {"L": {0: "N", 2: "H", 3: "W"}, "ab": {0: "N", 2: "H", 3: "W"}} if dynamic else None
+        pair = _sample_l(other, noisy=denoiser)
+        checks.append(np.concatenate([pair, pair[..., ::-1].copy()]))
+    output = "L_denoised" if denoiser else "ab"
+    axes = {"L": {0: "N", 2: "H", 3: "W"}, output: {0: "N", 2: "H", 3: "W"}} if dynamic else None
     measured = {}
 
     def write(tmp: Path) -> None:
@@ -162,8 +208,8 @@ def export_onnx(model: Colorizer, out: str | os.PathLike, *, weights: str | os.P
             # the TorchScript exporter is chosen on purpose (see the module docstring), and its
             # trace notes about Python-level shape arithmetic concern shapes we do not vary
             warnings.simplefilter("ignore")
-            torch.onnx.export(_PredictAB(model).eval(), (example,), str(tmp), dynamo=False,
-                              input_names=["L"], output_names=["ab"], dynamic_axes=axes,
+            torch.onnx.export(_graph(model), (example,), str(tmp), dynamo=False,
+                              input_names=["L"], output_names=[output], dynamic_axes=axes,
                               opset_version=opset, do_constant_folding=True)
         proto = onnx.load(str(tmp))
         for node in proto.graph.node:  # trailing empty optional inputs (Pad's constant_value)
@@ -171,7 +217,9 @@ def export_onnx(model: Colorizer, out: str | os.PathLike, *, weights: str | os.P
                 node.input.pop()
         proto.producer_name = "colorizer"
         proto.producer_version = __version__
-        proto.doc_string = (f"colorizer model {model.name!r}: CIELAB L (N, 1, H, W) in, ab "
+        proto.doc_string = (f"colorizer denoiser {model.name!r}: CIELAB L (N, 1, H, W) in, denoised "
+                            "L out; see metadata colorizer.*" if denoiser else
+                            f"colorizer model {model.name!r}: CIELAB L (N, 1, H, W) in, ab "
                             "(N, 2, H, W) out, chroma gain applied; see metadata colorizer.*")
         for key, value in _metadata(model, Path(weights) if weights else None).items():
             entry = proto.metadata_props.add()
@@ -187,7 +235,8 @@ def export_onnx(model: Colorizer, out: str | os.PathLike, *, weights: str | os.P
         except ColorizerError as exc:  # name the file the user asked for, not the temporary one
             raise ColorizerError(str(exc).replace(str(tmp), str(out))) from None
         if not diff <= tolerance:
-            raise ColorizerError(f"the ONNX export differs from torch by {diff:.2g} ab units "
+            raise ColorizerError(f"the ONNX export differs from torch by {diff:.2g} "
+                                 f"{'L' if denoiser else 'ab'} units "
                                  f"(more than {tolerance:g}); not written")
 
     try:
@@ -200,8 +249,10 @@ def export_onnx(model: Colorizer, out: str | os.PathLike, *, weights: str | os.P
 
 def export_model(name: str, out: str | os.PathLike, *, weights: str | os.PathLike | None = None,
                  **kwargs) -> dict:
-    """Build registered model ``name`` (its shipped or the given weights) and :func:`export_onnx` it."""
-    model = get_colorizer(name, weights=str(weights) if weights else None, device="cpu")
+    """Build registered model ``name`` (a colorizer or a denoiser; its shipped or the given
+    weights) and :func:`export_onnx` it."""
+    build = get_denoiser if name in list_denoisers() else get_colorizer
+    model = build(name, weights=str(weights) if weights else None, device="cpu")
     if weights is None and packaged_weights(model.name).is_file():
         weights = packaged_weights(model.name)
     return export_onnx(model, out, weights=weights, **kwargs)

@@ -160,6 +160,16 @@ class Picture:
         return Picture(_convert(np.ascontiguousarray(pixels), self.pixels.dtype), self.alpha,
                        self.name)
 
+    def with_lightness(self, L: np.ndarray) -> Picture:
+        """A copy whose CIELAB lightness is ``L`` (H, W) and whose colour is kept: a grey picture
+        stays exactly grey (R = G = B), a colour one keeps its a and b (a denoised L goes back in)."""
+        from colorizer.color import grey_from_l, l_ab_to_srgb, srgb_to_lab
+
+        p = self.pixels
+        if np.array_equal(p[..., 0], p[..., 1]) and np.array_equal(p[..., 0], p[..., 2]):
+            return self.with_pixels(np.repeat(grey_from_l(L)[..., None], 3, axis=2))
+        return self.with_pixels(l_ab_to_srgb(L, srgb_to_lab(p)[..., 1:], p.dtype))
+
     def to_array(self, dtype=np.uint8) -> np.ndarray:
         """(H, W, 3) or (H, W, 4) array of the given dtype (uint8, uint16 or float)."""
         dtype = np.dtype(dtype)

@@ -14,9 +14,12 @@ the model card, and the SHA-256 of the weights it was exported from. Where it fi
 the file was made from, :func:`load` checks that they are still the same, so an ONNX file never
 runs a stale copy of a model.
 
-The default model ships as ``assets/NAME.onnx``. ``colorize image --backend auto`` (the default)
-uses onnxruntime whenever such a file exists for the model and the job needs nothing that only
-torch does (:func:`choose_backend`).
+A denoiser (``colorize denoise``) exports the same way: its graph maps L to the denoised L
+(metadata ``colorizer.kind`` "denoiser"), and :class:`OnnxDenoiser` pads and crops around it.
+
+The default model and the denoiser ship as ``assets/NAME.onnx``. ``colorize image`` and
+``colorize denoise`` with ``--backend auto`` (the default) use onnxruntime whenever such a file
+exists for the model and the job needs nothing that only torch does (:func:`choose_backend`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 
 from colorizer.errors import ColorizerError
 from colorizer.io import Picture
-from colorizer.resize import DEFAULT_SIZE, downscale_l, upsample_ab, working_shape
+from colorizer.resize import DEFAULT_SIZE, downscale_l, pad_mode, upsample_ab, working_shape
 
 #: Prefix of the metadata keys :mod:`colorizer.export` writes.
 META = "colorizer."
@@ -80,19 +83,13 @@ def source_files(name: str, weights: str | os.PathLike | None) -> tuple[Path | N
 
 
 @dataclass
-class OnnxColorizer:
-    """A colorizer exported to ONNX, run by onnxruntime.
-
-    :meth:`predict_ab` takes L (N, 1, h, w) float32 in Lab units and returns ab (N, 2, h, w) in
-    Lab units, with the calibrated ``chroma_gain`` already applied (it is part of the graph).
-    """
+class _OnnxModel:
+    """What every file written by ``colorize export`` has: a name, a session, a side multiple."""
 
     name: str
     session: object  # onnxruntime.InferenceSession
     path: Path
     multiple: int = 1
-    preferred_size: int = DEFAULT_SIZE
-    chroma_gain: float = 1.0
     static_shape: tuple[int, int] | None = None
     metadata: dict = field(default_factory=dict)
 
@@ -101,7 +98,7 @@ class OnnxColorizer:
         """The model card stored in the file."""
         return json.loads(self.metadata.get(META + "card", "{}"))
 
-    def predict_ab(self, L: np.ndarray) -> np.ndarray:
+    def _run(self, L: np.ndarray) -> np.ndarray:
         L = np.ascontiguousarray(L, np.float32)
         if L.ndim != 4 or L.shape[1] != 1:
             raise ValueError(f"L must have shape (N, 1, H, W), got {L.shape}")
@@ -113,6 +110,48 @@ class OnnxColorizer:
             raise ValueError(f"{self.path.name}: height and width must be multiples of "
                              f"{self.multiple}, got {h}x{w}")
         return self.session.run(None, {self.session.get_inputs()[0].name: L})[0]
+
+
+@dataclass
+class OnnxColorizer(_OnnxModel):
+    """A colorizer exported to ONNX, run by onnxruntime.
+
+    :meth:`predict_ab` takes L (N, 1, h, w) float32 in Lab units and returns ab (N, 2, h, w) in
+    Lab units, with the calibrated ``chroma_gain`` already applied (it is part of the graph).
+    """
+
+    preferred_size: int = DEFAULT_SIZE
+    chroma_gain: float = 1.0
+
+    def predict_ab(self, L: np.ndarray) -> np.ndarray:
+        return self._run(L)
+
+
+@dataclass
+class OnnxDenoiser(_OnnxModel):
+    """A denoiser (``colorize denoise``) exported to ONNX, run by onnxruntime.
+
+    The graph maps L (N, 1, H, W) with H and W multiples of :attr:`multiple` to the denoised L;
+    :meth:`denoise_l` pads any photo to that multiple as the torch model does, crops, and applies
+    the strength, so that both backends give the same picture.
+    """
+
+    def denoise_l(self, L: np.ndarray, strength: float = 1.0) -> np.ndarray:
+        """Full-resolution L (H, W) -> denoised L (H, W) float32 in [0, 100]; ``strength`` scales
+        the noise removed (0: none, 1: as trained)."""
+        if strength < 0:
+            raise ColorizerError(f"strength must be at least 0, got {strength}")
+        L = np.asarray(L, np.float32)
+        h, w = L.shape
+        ph, pw = -h % self.multiple, -w % self.multiple
+        x = L
+        if ph or pw:
+            mode = "reflect" if pad_mode(h, w, ph, pw) == "reflect" else "edge"
+            x = np.pad(L, ((0, ph), (0, pw)), mode=mode)
+        out = self._run(x[None, None])[0, 0, :h, :w]
+        if strength != 1.0:
+            out = L + np.float32(strength) * (out - L)
+        return np.clip(out, 0, 100)
 
 
 def _session(path: Path, device: str = "cpu", threads: int | None = None):
@@ -139,8 +178,9 @@ def _session(path: Path, device: str = "cpu", threads: int | None = None):
 
 
 def load(path: str | os.PathLike, *, source: str | os.PathLike | None = None,
-         device: str = "cpu", threads: int | None = None) -> OnnxColorizer:
-    """Open an ONNX file written by ``colorize export``.
+         device: str = "cpu", threads: int | None = None) -> OnnxColorizer | OnnxDenoiser:
+    """Open an ONNX file written by ``colorize export``: an :class:`OnnxColorizer`, or an
+    :class:`OnnxDenoiser` for a denoiser's export.
 
     ``source``, the safetensors file the export should stand for, is checked against the SHA-256
     in the metadata (and the chroma gain and config against its card), so that a model that
@@ -170,11 +210,12 @@ def load(path: str | os.PathLike, *, source: str | os.PathLike | None = None,
                              "(L); a model whose output ignores L exports with --dynamic only")
     shape = session.get_inputs()[0].shape
     static = tuple(shape[2:]) if all(isinstance(d, int) for d in shape[2:]) else None
-    return OnnxColorizer(name=meta[META + "model"], session=session, path=path,
-                         multiple=int(meta.get(META + "multiple", 1)),
-                         preferred_size=int(meta.get(META + "preferred_size", DEFAULT_SIZE)),
-                         chroma_gain=float(meta.get(META + "chroma_gain", 1.0)),
-                         static_shape=static, metadata=meta)
+    common = dict(name=meta[META + "model"], session=session, path=path,
+                  multiple=int(meta.get(META + "multiple", 1)), static_shape=static, metadata=meta)
+    if meta.get(META + "kind") == "denoiser":
+        return OnnxDenoiser(**common)
+    return OnnxColorizer(preferred_size=int(meta.get(META + "preferred_size", DEFAULT_SIZE)),
+                         chroma_gain=float(meta.get(META + "chroma_gain", 1.0)), **common)
 
 
 def stale_reason(meta: dict, source: Path) -> str | None:
@@ -228,15 +269,18 @@ def choose_backend(backend: str, model: str, weights: str | os.PathLike | None =
 
 def load_for_job(backend: str, model: str, weights: str | os.PathLike | None = None, *,
                  device: str = "auto", torch_only: str | None = None,
-                 warn=None, threads: int | None = None) -> OnnxColorizer | None:
-    """The ONNX colorizer for a job, or None when it runs on torch (:func:`choose_backend`).
+                 warn=None, threads: int | None = None,
+                 kind: str = "colorizer") -> OnnxColorizer | OnnxDenoiser | None:
+    """The ONNX model for a job, or None when it runs on torch (:func:`choose_backend`).
 
     With ``backend="auto"`` an export that is stale or unreadable gives a ``warn`` line and None
     (torch runs instead); with ``backend="onnx"`` it is an error. ``threads`` as in :func:`load`.
+    ``kind``: "colorizer" or "denoiser", what the job needs; a file that holds the other is an
+    error.
     """
-    kind, onnx_file, source = choose_backend(backend, model, weights, device=device,
+    chosen, onnx_file, source = choose_backend(backend, model, weights, device=device,
                                              torch_only=torch_only)
-    if kind == "torch":
+    if chosen == "torch":
         return None
     try:
         net = load(onnx_file, source=source, device="cuda" if device == "cuda" else "cpu",
@@ -247,6 +291,9 @@ def load_for_job(backend: str, model: str, weights: str | os.PathLike | None = N
         if warn is not None:
             warn(f"{exc}; using torch")
         return None
+    held = "denoiser" if isinstance(net, OnnxDenoiser) else "colorizer"
+    if held != kind:
+        raise ColorizerError(f"{onnx_file}: holds the {held} {net.name!r}, not a {kind}")
     wanted = resolve_default(model)
     if model != "default" and net.name != wanted:
         raise ColorizerError(f"{onnx_file}: holds model {net.name!r}, not {wanted!r}; drop --model "
@@ -255,14 +302,15 @@ def load_for_job(backend: str, model: str, weights: str | os.PathLike | None = N
 
 
 def colorize_picture(pic: Picture, model: OnnxColorizer, size: int | None = None,
-                     saturation: float = 1.0) -> Picture:
+                     saturation: float = 1.0, denoiser: OnnxDenoiser | None = None) -> Picture:
     """Colorize a :class:`~colorizer.io.Picture` at full resolution with an ONNX model.
 
     The counterpart of :func:`colorizer.api.colorize_picture` (same hops, same resizes), without
     torch: full-res L -> working-size L -> model -> ab upsampled -> joined with the full L.
-    A model exported without ``--dynamic`` sees L resized to its fixed shape.
+    A model exported without ``--dynamic`` sees L resized to its fixed shape. With a ``denoiser``,
+    L is denoised first, and the output keeps the denoised L.
     """
-    L = pic.lightness()
+    L = pic.lightness() if denoiser is None else denoiser.denoise_l(pic.lightness())
     height, width = L.shape
     shape = model.static_shape or working_shape(height, width, size or model.preferred_size,
                                                 model.multiple)
@@ -272,3 +320,9 @@ def colorize_picture(pic: Picture, model: OnnxColorizer, size: int | None = None
     from colorizer.color import l_ab_to_srgb
 
     return pic.with_pixels(l_ab_to_srgb(L, upsample_ab(ab, height, width), pic.pixels.dtype))
+
+
+def denoise_picture(pic: Picture, model: OnnxDenoiser, strength: float = 1.0) -> Picture:
+    """:func:`colorizer.api.denoise_picture` without torch: the lightness denoised at full
+    resolution, the colour kept (a grey picture stays exactly grey)."""
+    return pic.with_lightness(model.denoise_l(pic.lightness(), strength))

@@ -59,3 +59,10 @@ def upsample_ab(ab: np.ndarray, height: int, width: int) -> np.ndarray:
 
     small = np.ascontiguousarray(np.asarray(ab, np.float32).transpose(1, 2, 0))
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)  # pixel centres
+
+
+def pad_mode(h: int, w: int, ph: int, pw: int) -> str:
+    """How an (h, w) image is padded by (ph, pw) rows and columns to a network's multiple: mirrored
+    ("reflect"), or with its edge repeated ("replicate", numpy's "edge") where it is too small to
+    mirror. The torch and the onnxruntime denoiser pad alike, so their outputs agree."""
+    return "reflect" if ph < h and pw < w else "replicate"

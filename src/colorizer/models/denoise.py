@@ -31,6 +31,7 @@ from torch import nn
 
 from colorizer.color import l_to_grey_srgb, normalize_l, rgb_to_l
 from colorizer.models.base import TrainableColorizer, register_trainable
+from colorizer.resize import pad_mode
 
 
 @dataclass
@@ -136,12 +137,14 @@ class DenoiseAutoencoder(TrainableColorizer):
         h, w = L.shape[-2:]
         m = self.multiple
         ph, pw = -h % m, -w % m
-        x = normalize_l(L)
         if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        noise = self.net(x)[..., :h, :w]
-        return L - self.config.noise_scale * noise
+            L = F.pad(L, (0, pw, 0, ph), mode=pad_mode(h, w, ph, pw))
+        return self.clean(L)[..., :h, :w]
+
+    def clean(self, L: torch.Tensor) -> torch.Tensor:
+        """Denoised L (N, 1, H, W), not clamped, for H and W multiples of :attr:`multiple`: the
+        graph that ``colorize export`` writes for onnxruntime (which pads and crops around it)."""
+        return L - self.config.noise_scale * self.net(normalize_l(L))
 
     @torch.inference_mode()
     def denoise_l(self, L: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
