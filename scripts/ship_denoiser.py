@@ -1,14 +1,16 @@
 """Ship the trained denoiser inside the package (float16 storage), with its model card.
 
-    python scripts/ship_denoiser.py --run runs/denoise --bench bench_denoise.json \
-        [--eval-clean REPORT --eval-noisy REPORT --eval-denoised REPORT] [--notes TEXT]
+    python scripts/ship_denoiser.py --run runs/denoise3 --previous runs/denoise --previous runs/denoise2 \
+        --bench bench_denoise.json [--eval-clean REPORT --eval-noisy REPORT --eval-denoised REPORT] \
+        [--notes TEXT]
 
 Writes src/colorizer/assets/denoise.safetensors (float tensors stored as float16: half the size,
 loaded back into float32; the PSNR lost is below 0.01 dB, checked by the benchmark run on the
 shipped file), src/colorizer/assets/denoise.json and docs/models/denoise.md, from the training
 card that `colorize train` wrote, the prepared datasets' dataset.json, the JSON of
 benchmarks/bench_denoise.py, and optionally the three `colorize evaluate` reports (clean input,
---noise 25, --noise 25 --denoise) of the default colorizer.
+--noise 25, --noise 25 --denoise) of the default colorizer. The ONNX export
+(src/colorizer/assets/denoise.onnx) is written again from the shipped weights.
 """
 
 from __future__ import annotations
@@ -39,15 +41,17 @@ def evaluation(reports: dict) -> dict:
     return out
 
 
-def _first_stage(card: dict) -> list[str]:
-    p = card.get("first_stage")
-    if not p:
-        return []
-    t = p["training"]
-    return [f"- **First stage:** the run that `--init` names: {p['steps']} steps ({p['epochs_completed']} "
-            f"epochs, {p['training_seconds'] / 60:.0f} minutes) with --lr {t['lr']} --lr-schedule "
-            f"{t['lr_schedule']} --epochs {t['epochs']} --max-minutes {t['max_minutes']}, otherwise the "
-            "same command, from random weights."]
+def _earlier_stages(card: dict) -> list[str]:
+    stages = card.get("earlier_stages") or ([card["first_stage"]] if card.get("first_stage") else [])
+    lines = []
+    for i, p in enumerate(stages):
+        t = p["training"]
+        start = (f"from the weights of stage {i}" if i else "from random weights")
+        lines.append(f"- **Stage {i + 1} of {len(stages) + 1}:** {p['run']}: {p['steps']} steps "
+                     f"({p['epochs_completed']} epochs, {p['training_seconds'] / 60:.0f} minutes) with "
+                     f"--size {t['size']} --lr {t['lr']} --lr-schedule {t['lr_schedule']} --epochs "
+                     f"{t['epochs']} --max-minutes {t['max_minutes']}, otherwise the same command, {start}.")
+    return lines
 
 
 def markdown(card: dict) -> str:
@@ -74,9 +78,9 @@ def markdown(card: dict) -> str:
              f"--val-images {t['val_images']}" + (f" --init {t['init']}" if t.get("init") else "")
              + (f" {sets}" if sets else "") + f"`; {card['steps']} steps "
              f"({card['epochs_completed']} epochs), Adam, seed {t['seed']}.",
-             *_first_stage(card),
+             *_earlier_stages(card),
              f"- **Hardware:** {card['hardware']}; {card.get('training_seconds', 0) / 60:.0f} minutes "
-             "of training" + (" in both stages." if card.get("first_stage") else "."), ""]
+             "of training" + (" in all stages." if card.get("earlier_stages") else "."), ""]
     if bench:
         lines += [
              f"## Denoising on {bench['images']} ({bench['photos']} photos, grey L, native size)", "",
@@ -122,16 +126,18 @@ def main():
     ap.add_argument("--eval-noisy", type=Path)
     ap.add_argument("--eval-denoised", type=Path)
     ap.add_argument("--notes", default="")
-    ap.add_argument("--previous", type=Path,
-                    help="The run that --run started from (--init): recorded as the first stage.")
+    ap.add_argument("--previous", type=Path, action="append", default=[],
+                    help="A run that --run descends from through --init, recorded as an earlier "
+                         "stage; repeat it for each, the first stage first.")
     args = ap.parse_args()
     card = json.loads((args.run / "denoise.json").read_text())
-    if args.previous:
-        prev = json.loads((args.previous / "denoise.json").read_text())
-        card["first_stage"] = {"run": str(args.previous), "steps": prev["steps"],
-                               "epochs_completed": prev["epochs_completed"],
-                               "training_seconds": prev["training_seconds"],
-                               "training": prev["training"]}
+    card["earlier_stages"] = []
+    for run in args.previous:
+        prev = json.loads((run / "denoise.json").read_text())
+        card["earlier_stages"].append({"run": str(run), "steps": prev["steps"],
+                                       "epochs_completed": prev["epochs_completed"],
+                                       "training_seconds": prev["training_seconds"],
+                                       "training": prev["training"]})
         card["training_seconds"] = round(card["training_seconds"] + prev["training_seconds"], 1)
     card.pop("chroma_gain", None)
     card.pop("calibration", None)
@@ -164,6 +170,10 @@ def main():
     (assets / "denoise.json").write_text(json.dumps(card, indent=2, sort_keys=True))
     (ROOT / "docs" / "models" / "denoise.md").write_text(markdown(card))
     print(f"shipped denoise: {assets / 'denoise.safetensors'} ({card['file_bytes'] / 1e6:.2f} MB)")
+    from colorizer.export import export_packaged  # keep assets/denoise.onnx in step with it
+
+    report = export_packaged("denoise")
+    print(f"re-exported {report['out']} (largest difference from torch {report['max_abs_diff']:.1e} L units)")
 
 
 if __name__ == "__main__":
