@@ -66,13 +66,20 @@ def moving_frames(n: int = 20, cut_at: int | None = None, step: int = 1) -> list
 
 
 def write_clip(path: Path, frames, fps: int = 10, audio: str | None = "aac", faststart: bool = False,
-               audio_rate: int = 8000):
+               audio_rate: int = 8000, audio_start: float = 0.0, video_start: float = 0.0):
+    """H.264 frames from ``video_start`` seconds on (4:4:4 for an odd size, which 4:2:0 cannot
+    take) and a 440 Hz tone from ``audio_start`` seconds on."""
     out = av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {})
     vs = out.add_stream("libx264", rate=fps)
-    vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+    h, w = frames[0].shape[:2]
+    vs.width, vs.height, vs.pix_fmt = w, h, "yuv444p" if w % 2 or h % 2 else "yuv420p"
     if audio:
         a = out.add_stream(audio, rate=audio_rate)
         a.layout = "mono"
+    if video_start:
+        frames = [av.VideoFrame.from_ndarray(f, format="rgb24") for f in frames]
+        for i, f in enumerate(frames):
+            f.pts, f.time_base = round(video_start * fps) + i, Fraction(1, fps)
     mux_frames(out, vs, frames)
     if audio:
         t = np.arange(int(audio_rate * len(frames) / fps)) / audio_rate
@@ -82,7 +89,8 @@ def write_clip(path: Path, frames, fps: int = 10, audio: str | None = "aac", fas
         else:
             fr = av.AudioFrame.from_ndarray((tone * 0.3).astype(np.float32)[None], format="flt",
                                             layout="mono")
-        fr.sample_rate = audio_rate
+        fr.sample_rate, fr.time_base = audio_rate, Fraction(1, audio_rate)
+        fr.pts = round(audio_start * audio_rate)
         for p in a.encode(fr):
             out.mux(p)
         for p in a.encode(None):
@@ -400,6 +408,126 @@ def test_audio_at_44100_hz_is_reencoded_for_webm(tmp_path):
     r = CliRunner().invoke(cli, ["video", str(src), "-o", str(out), *GRAY])
     assert r.exit_code == 0, r.output
     assert probe(out)["audio"] == ["opus"] and probe(out)["frames"] == 6
+
+
+def start_times(path: Path) -> tuple[float, float]:
+    """Seconds at which the first decoded video frame and the first decoded audio frame start."""
+    with av.open(str(path)) as c:
+        video = next(c.decode(video=0)).time
+    with av.open(str(path)) as c:
+        audio = next(c.decode(audio=0)).time
+    return video, audio
+
+
+@pytest.mark.parametrize("audio_start, video_start", [(0.5, 0), (0.5, 0.8)])
+def test_reencoded_audio_keeps_its_offset_from_the_video(tmp_path, audio_start, video_start):
+    """AAC in mp4 cannot go into WebM: the Opus made from it starts where the AAC started against
+    the picture, 0.5 s after it or 0.3 s before (it started at 0, and sound and picture were
+    that far apart)."""
+    src = write_clip(tmp_path / "late.mp4", moving_frames(10), audio_rate=48000, audio_start=audio_start,
+                     video_start=video_start)
+    offset = audio_start - video_start
+    v_in, a_in = start_times(src)
+    # the AAC encoder's priming samples (1024) start 21 ms before the tone
+    assert a_in - v_in == pytest.approx(offset, abs=0.03)
+    out = tmp_path / "out.webm"
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(out), *GRAY])
+    assert r.exit_code == 0, r.output
+    assert probe(out)["audio"] == ["opus"] and probe(out)["frames"] == 10
+    v_out, a_out = start_times(out)
+    assert a_out - v_out == pytest.approx(offset, abs=0.03)
+    assert a_out - v_out == pytest.approx(a_in - v_in, abs=0.02)  # one Opus frame
+    # the copied AAC (mp4 -> mp4) keeps its timestamps as they are
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(tmp_path / "copy.mp4"), *GRAY])
+    assert r.exit_code == 0, r.output
+    v_copy, a_copy = start_times(tmp_path / "copy.mp4")
+    assert a_copy - v_copy == pytest.approx(a_in - v_in, abs=1e-3)
+
+
+def test_reencoded_audio_keeps_a_gap_in_the_input_audio(tmp_path):
+    """PCM with 0.5 s missing (0.1-0.5 s, then 1.0-1.6 s) in an mkv, to WebM (Opus): the sound
+    after the gap stays where it was against the picture, not 0.5 s early."""
+    src = tmp_path / "gap.mkv"
+    with av.open(str(src), "w") as out:
+        vs = out.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        a = out.add_stream("pcm_s16le", rate=48000)
+        a.layout = "mono"
+        mux_frames(out, vs, moving_frames(16))
+        for start, seconds in [(0.1, 0.4), (1.0, 0.6)]:
+            tone = (np.sin(np.arange(int(48000 * seconds)) / 10) * 9000).astype(np.int16)
+            fr = av.AudioFrame.from_ndarray(tone[None], format="s16", layout="mono")
+            fr.sample_rate, fr.time_base, fr.pts = 48000, Fraction(1, 48000), round(start * 48000)
+            for p in a.encode(fr):
+                out.mux(p)
+    dst = tmp_path / "out.webm"
+    colorize_video(src, dst, get_colorizer("gray"), size=32, progress=False)
+    with av.open(str(dst)) as c:
+        spans = [(f.time, f.samples / f.sample_rate) for f in c.decode(audio=0)]
+    assert spans[0][0] == pytest.approx(0.1, abs=0.02)
+    assert spans[-1][0] + spans[-1][1] == pytest.approx(1.6, abs=0.03)
+    gaps = [(t, t - t0 - n0) for (t0, n0), (t, _) in zip(spans[:-1], spans[1:], strict=True)
+            if t - t0 - n0 > 0.005]
+    assert len(gaps) == 1 and gaps[0] == pytest.approx((1.0, 0.5), abs=0.03)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".webm"])
+def test_odd_frame_size_is_written_in_4_2_0(tmp_path, suffix):
+    """A 33x25 clip: H.264 4:2:0 takes even sizes only, so the mp4 is 34x26 (the last column
+    and row repeated, one warning line); VP9 takes odd sizes, so the WebM keeps 33x25. Both are
+    yuv420p, which browsers, QuickTime and TVs play (4:4:4 H.264 they do not)."""
+    frames = [np.repeat(texture(25, 33, seed)[..., :1], 3, axis=2) for seed in range(5)]  # grey
+    for f in frames:  # dark and light bands along the last column and row: a copy of them shows
+        f[:, -1] = np.where(np.arange(25)[:, None] // 4 % 2, 220, 40)
+        f[-1] = np.where(np.arange(33)[:, None] // 4 % 2, 220, 40)
+    src = write_clip(tmp_path / "odd.mp4", frames)
+    out = tmp_path / f"out{suffix}"
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(out), *GRAY])
+    assert r.exit_code == 0, r.output
+    warnings = [line for line in r.output.replace("\r", "\n").splitlines() if line.startswith("warning:")]
+    info, src_info = probe(out), probe(src)
+    assert info["frames"] == 5 and info["fps"] == 10
+    assert info["duration"] == pytest.approx(src_info["duration"], abs=30_000)  # Opus: whole 20 ms frames
+    assert info["audio"] == (["aac"] if suffix == ".mp4" else ["opus"])
+    with av.open(str(out)) as c:
+        ctx = c.streams.video[0].codec_context
+        assert ctx.pix_fmt == "yuv420p"
+        assert (ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc) == (6, 1, 1, 1)
+        got = [f.to_ndarray(format="rgb24").astype(float).mean(2) for f in c.decode(video=0)]
+    with av.open(str(src)) as c:
+        grey = [f.to_ndarray(format="rgb24").astype(float).mean(2) for f in c.decode(video=0)]
+    if suffix == ".webm":
+        assert info["size"] == (33, 25) and warnings == [], r.output
+        assert got[0].shape == (25, 33)
+        return
+    assert info["size"] == (34, 26)
+    assert len(warnings) == 1 and "34x26" in warnings[0] and "out.mp4" in warnings[0], r.output
+    for img, ref in zip(got, grey, strict=True):
+        assert np.abs(img[:25, :33] - ref).mean() < 4  # nothing lost, nothing moved or scaled
+        assert np.abs(img[:, 33] - img[:, 32]).mean() < 3 and np.abs(img[25] - img[24]).mean() < 3
+        assert np.ptp(img[:, 33]) > 150 and np.ptp(img[25]) > 150  # the bands, repeated
+
+
+def test_padding_note_comes_back_from_a_cluster_worker(tmp_path):
+    """On a Dask worker (here the task function called in-process) the note is the record's."""
+    pytest.importorskip("distributed")
+    from colorizer.distributed import ModelSpec, VideoTask, colorize_video_chunk
+
+    src = write_clip(tmp_path / "odd.mp4", [texture(25, 33)] * 2, audio=None)
+    task = VideoTask(model=ModelSpec("gray"), size=32, temporal=TemporalConfig("none"))
+    [rec] = colorize_video_chunk(plan_video_jobs([src], tmp_path / "out.mp4"), task)
+    assert rec["status"] == "done", rec
+    assert [n for n in rec["notes"] if n.startswith("warning:")] == [
+        f"warning: {tmp_path / 'out.mp4'}: the video is 34x26, one pixel larger than the 33x25 frames "
+        "(the last column and row repeated), because H.264 4:2:0 needs even sizes; a .webm output keeps "
+        "the exact size"]
+
+
+def test_even_frame_size_is_not_padded(tmp_path):
+    src = write_clip(tmp_path / "even.mp4", moving_frames(3), audio=None)
+    r = CliRunner().invoke(cli, ["video", str(src), "-o", str(tmp_path / "out.mp4"), *GRAY])
+    assert r.exit_code == 0 and "warning:" not in r.output, r.output
+    assert probe(tmp_path / "out.mp4")["size"] == (W, H)
 
 
 def test_write_errors_met_while_reading_are_not_blamed_on_the_input(tmp_path):

@@ -355,6 +355,9 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
     colorize video shots/ --out-dir colour/    every clip in a folder
     colorize video old.mp4 -s hints.json       frame-tied colour hints
 
+    Only the first audio stream is kept. An odd-sized clip written as H.264 is padded one pixel
+    to an even size (a warning says so); .webm keeps the exact size.
+
     Bad clips are reported one line each and the rest go on; the exit code is 1 if any failed.
     """
     from colorizer.errors import ColorizerError

@@ -356,7 +356,9 @@ class VideoTask:
 
 def colorize_video_chunk(jobs: list, task: VideoTask) -> list[dict]:
     """On a worker: :func:`colorizer.video.colorize_video` on each clip, as ``colorize video``
-    does in-process."""
+    does in-process (its warnings, e.g. an odd size padded for H.264, are the record's notes)."""
+    import warnings
+
     from colorizer.video import colorize_video
 
     net = worker_model(task.model)
@@ -364,11 +366,14 @@ def colorize_video_chunk(jobs: list, task: VideoTask) -> list[dict]:
     for job in jobs:
         start = time.perf_counter()
         try:
-            r = colorize_video(job.src, job.dst, net, size=task.size, saturation=task.saturation,
-                               temporal=task.temporal, hints=task.hints, overwrite=task.overwrite,
-                               fps=task.fps, progress=False)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                r = colorize_video(job.src, job.dst, net, size=task.size, saturation=task.saturation,
+                                   temporal=task.temporal, hints=task.hints, overwrite=task.overwrite,
+                                   fps=task.fps, progress=False)
             rec = _record(job.src, job.dst, "done", time.perf_counter() - start,
-                          notes=[f"wrote {r.dst} ({r.frames} frames, {r.fps:.1f} fps, {r.shots} shot"
+                          notes=[*(f"warning: {w.message}" for w in caught),
+                                 f"wrote {r.dst} ({r.frames} frames, {r.fps:.1f} fps, {r.shots} shot"
                                  f"{'s' if r.shots != 1 else ''})"])
         except FileExistsError as exc:
             rec = _record(job.src, job.dst, "skipped", time.perf_counter() - start, str(exc))

@@ -12,11 +12,12 @@ colour balance. A shot change (the lightness histogram jumps, or the flow finds 
 common) starts afresh. Colour hints tied to frame numbers are carried along their shot by the
 same flow and applied with Levin et al.'s propagation on top of the model's colours.
 
-Inputs are video files (read with PyAV) or folders of frames; outputs are video files (H.264 in
-mp4/mov/mkv/avi, VP9 in webm; same fps, frame count and timestamps; the audio stream copied,
-or re-encoded when the container cannot hold it) or folders of PNG frames. Outputs are written
-under a temporary name and renamed at the end, so an interrupted or failed run leaves nothing
-where the output should be. Only a few frames are in memory at any time.
+Inputs are video files (read with PyAV) or folders of frames; outputs are video files (4:2:0
+H.264 in mp4/mov/mkv/avi, an odd size padded by one pixel; VP9 in webm; same fps, frame count
+and timestamps; the first audio stream copied, or re-encoded from the same start when the
+container cannot hold it) or folders of PNG frames. Outputs are written under a temporary name
+and renamed at the end, so an interrupted or failed run leaves nothing where the output should
+be. Only a few frames are in memory at any time.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import io as _io
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -100,7 +102,8 @@ class FrameReader:
         Frames the container declares (None when it does not say).
     width, height : int
     audio : av.audio.AudioStream or None
-        The input's first audio stream. Its packets go to ``on_audio`` while frames are read.
+        The input's first audio stream (any others are not read). Its packets go to ``on_audio``
+        while frames are read.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float | None = None):
@@ -275,12 +278,26 @@ def _can_copy_audio(container_format: str, audio) -> bool:
         return False
 
 
+def encoded_size(width: int, height: int, container_format: str) -> tuple[int, int]:
+    """The frame size :class:`VideoWriter` encodes ``width`` x ``height`` frames at.
+
+    Always 4:2:0 (yuv420p): browsers, QuickTime and most TVs play no other H.264. VP9 (webm)
+    takes odd sizes in 4:2:0; H.264 does not, so there an odd width or height gets one more
+    column or row, a copy of the last one (nothing of the picture is cropped).
+    """
+    if container_format == "webm":
+        return width, height
+    return width + width % 2, height + height % 2
+
+
 class VideoWriter:
     """Encode RGB frames (and the input's audio) into a video file at ``path``.
 
-    H.264 (libx264, yuv420p; yuv444p for odd frame sizes) for mp4, mov, mkv and avi; VP9 for webm.
-    Frames keep the input's timestamps, so fps, frame count and duration match it (in AVI, which
-    has a frame rate only, the timestamps rounded to whole frames).
+    H.264 (libx264) for mp4, mov, mkv and avi; VP9 for webm; yuv420p always, an odd-sized frame
+    padded to even for H.264 (:func:`encoded_size`; ``size`` is the encoded size). Frames keep
+    the input's timestamps, so fps, frame count and duration match it (in AVI, which has a frame
+    rate only, the timestamps rounded to whole frames). Audio keeps its timestamps too, copied or,
+    when the container cannot hold it, re-encoded (Opus for webm, AAC otherwise).
     """
 
     def __init__(self, path: Path, container_format: str, reader: FrameReader, crf: int = 18):
@@ -293,9 +310,10 @@ class VideoWriter:
                            container_options={"fflags": "+bitexact"})
         webm = container_format == "webm"
         self.stream = self.out.add_stream("libvpx-vp9" if webm else "libx264", rate=reader.fps)
-        self.stream.width, self.stream.height = reader.width, reader.height
-        even = reader.width % 2 == 0 and reader.height % 2 == 0
-        self.stream.pix_fmt = "yuv420p" if even or webm else "yuv444p"
+        self.size = encoded_size(reader.width, reader.height, container_format)
+        self._pad = ((0, self.size[1] - reader.height), (0, self.size[0] - reader.width), (0, 0))
+        self.stream.width, self.stream.height = self.size
+        self.stream.pix_fmt = "yuv420p"
         # say what the pixels are: PyAV turns our RGB into limited-range YUV with the BT.601 matrix
         # whatever the stream claims, and players take an untagged HD stream for BT.709, which
         # shifts its hues (reds go orange); sRGB content has BT.709 primaries and transfer
@@ -314,6 +332,7 @@ class VideoWriter:
             self.stream.options = {**self.stream.options, "bf": "0"}
         self._audio_out, self._reencode = None, False
         self._next_pts = 0
+        self._audio_next = None  # where the next re-encoded audio sample goes, in 1/rate s
         if reader.audio is not None:
             if _can_copy_audio(container_format, reader.audio):
                 self._audio_out = self.out.add_stream_from_template(reader.audio)
@@ -324,6 +343,8 @@ class VideoWriter:
             reader.on_audio = self.audio_packet
 
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
+        if self._pad[0][1] or self._pad[1][1]:
+            rgb = np.pad(rgb, self._pad, mode="edge")
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         if pts is not None and self.time_base != self._in_time_base:
             pts = round(pts * self._in_time_base / self.time_base)
@@ -341,9 +362,26 @@ class VideoWriter:
             self.out.mux(packet)
             return
         for frame in packet.decode():
-            frame.pts = None
+            self._audio_time(frame)
             for out_packet in self._audio_out.encode(frame):
                 self.out.mux(out_packet)
+
+    def _audio_time(self, frame) -> None:
+        """Give a decoded audio frame the time it is to be played at, in 1/rate s: the samples
+        follow one another from the first frame's timestamp on (the input's audio may start
+        before or after the video), so that the timestamps' rounding (1 ms in Matroska) does not
+        jitter into the encoder. A jump forward, a gap in the input's audio, is kept, so that
+        the sound after it stays in sync."""
+        rate = frame.sample_rate
+        at = None
+        if frame.pts is not None and frame.time_base is not None:
+            at = round(frame.pts * frame.time_base * rate)
+        if self._audio_next is None:
+            self._audio_next = at or 0
+        elif at is not None and at > self._audio_next + rate // 25:  # over 40 ms missing
+            self._audio_next = at
+        frame.pts, frame.time_base = self._audio_next, Fraction(1, rate)
+        self._audio_next += frame.samples
 
     def close(self) -> None:
         for packet in self.stream.encode(None):
@@ -849,6 +887,9 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
     with FrameReader(src, fps) as reader, threads_set:
         if max_frames is not None and reader.count and reader.count > max_frames:
             raise ColorizerError(f"{src}: {reader.count} frames, over the limit of {max_frames}")
+        if is_video_file(dst):  # said before the progress bar takes the line
+            _say_if_padded(dst, encoded_size(reader.width, reader.height, VIDEO_FORMATS[dst.suffix.lower()]),
+                           (reader.width, reader.height))
         bar = tqdm(total=reader.count, unit="frame", desc=src.name, disable=not progress,
                    dynamic_ncols=True, leave=False)
         smoother = TemporalSmoother(temporal)
@@ -899,6 +940,18 @@ def _write_video(reader: FrameReader, dst: Path, run, overwrite: bool) -> int:
     except FileExistsError:
         raise FileExistsError(f"{dst}: exists, not overwritten (use --overwrite)") from None
     return count[0]
+
+
+def _say_if_padded(dst: Path, size: tuple[int, int], frame_size: tuple[int, int]) -> None:
+    """One warning (a ``warning:`` line from the CLI) when the video is written larger than the
+    frames (:func:`encoded_size`)."""
+    if size == frame_size:
+        return
+    added = " and ".join(what for what, grown in (("column", size[0] > frame_size[0]),
+                                                  ("row", size[1] > frame_size[1])) if grown)
+    warnings.warn(f"{dst}: the video is {size[0]}x{size[1]}, one pixel larger than the "
+                  f"{frame_size[0]}x{frame_size[1]} frames (the last {added} repeated), because "
+                  "H.264 4:2:0 needs even sizes; a .webm output keeps the exact size", stacklevel=3)
 
 
 def _write_folder(dst: Path, run, overwrite: bool) -> int:
