@@ -14,7 +14,8 @@ Every endpoint parses the request and calls the same library functions as the CL
   one gets 503 with ``Retry-After``.
 * An upload is copied into a fresh temporary folder, read from there, and the folder is deleted
   when the request ends. Nothing is written anywhere else.
-* Each model is loaded once (on first use) and shared by all requests.
+* Each model, and the denoiser (``denoise=true``), is loaded once (on first use) and shared by
+  all requests.
 * Every response carries a Content-Security-Policy; only a fixed list of static files is served.
 """
 
@@ -88,6 +89,9 @@ Saturation = Annotated[float, Form(ge=0, le=4, description="Colour strength; 1 =
 ModelName = Annotated[str, Form(description="A name from /api/models")]
 HintsField = Annotated[str | None, Form(description=HINTS_HELP)]
 Count = Annotated[int, Form(ge=1, le=8, description="How many colorizations")]
+Denoise = Annotated[bool, Form(description="Clean grain and noise out of the photo's lightness first "
+                                           "(the `denoise` model, as `colorize image --denoise`); "
+                                           "the result keeps the denoised lightness")]
 VideoFile = Annotated[UploadFile, File(description="A video file: .mp4, .mov, .mkv, .webm, .avi")]
 
 
@@ -148,12 +152,14 @@ def error_response(status: int, message: str, headers: dict | None = None) -> JS
 
 
 class ModelStore:
-    """Colorizers by name, each built once (on first use) and shared by every request."""
+    """Colorizers by name, and the denoiser, each built once (on first use) and shared by every
+    request."""
 
     def __init__(self, device: str):
         self.device = device
         self._models: dict = {}
-        self._locks: dict[str, threading.Lock] = {}
+        self._denoisers: dict = {}  # apart: a denoiser is never handed out as a colorizer
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, name: str):
@@ -162,12 +168,23 @@ class ModelStore:
         from colorizer.registry import get_colorizer, resolve_name
 
         name = resolve_name(name)  # unknown name: ColorizerError listing the valid ones
+        return self._once("colorizer", name, lambda: get_colorizer(name, device=self.device))
+
+    def denoiser(self, name: str = "denoise"):
+        """The denoiser (:func:`colorizer.registry.get_denoiser`), built on the first request
+        that asks for denoising."""
+        from colorizer.registry import get_denoiser
+
+        return self._once("denoiser", name, lambda: get_denoiser(name, device=self.device))
+
+    def _once(self, kind: str, name: str, build: Callable):
+        store = self._denoisers if kind == "denoiser" else self._models
         with self._lock:
-            lock = self._locks.setdefault(name, threading.Lock())
+            lock = self._locks.setdefault((kind, name), threading.Lock())
         with lock:
-            if name not in self._models:
-                self._models[name] = get_colorizer(name, device=self.device)
-            return self._models[name]
+            if name not in store:
+                store[name] = build()
+            return store[name]
 
     def peek(self, name: str):
         """The model if it has been built, else None."""
@@ -473,17 +490,27 @@ class Service:
 
     # -- the jobs -------------------------------------------------------------------------------
 
+    def cleaned(self, pic, denoise: bool):
+        """The photo with its lightness denoised (:func:`colorizer.api.denoise_picture`) when the
+        request asks for it, else the photo itself."""
+        if not denoise:
+            return pic
+        from colorizer.api import denoise_picture
+
+        return denoise_picture(pic, self.models.denoiser())
+
     def colorize(self, upload: UploadFile, model: str, saturation: float, size: int | None,
-                 hints: str | None) -> tuple[bytes, str]:
+                 hints: str | None, denoise: bool = False) -> tuple[bytes, str]:
         from colorizer.api import colorize_picture, colorize_scribbles
 
         def job(pic, folder, name):
             scribbles = self.read_hints(hints, pic, folder) if hints else None
             net = self.models.get(model)
+            if net.name == "levin" and scribbles is None:
+                raise WebError(422, "model 'levin' needs scribbles: paint some colour on the "
+                                    "photo (or send hints), or choose another model")
+            pic = self.cleaned(pic, denoise)
             if net.name == "levin":  # spreads the scribbles alone (as `colorize scribble`)
-                if scribbles is None:
-                    raise WebError(422, "model 'levin' needs scribbles: paint some colour on the "
-                                        "photo (or send hints), or choose another model")
                 out = colorize_scribbles(pic, *scribbles, None, size=size, saturation=saturation)
             elif scribbles is not None:
                 out = colorize_scribbles(pic, *scribbles, net, size=size, saturation=saturation)
@@ -494,12 +521,13 @@ class Service:
         return self.with_upload(upload, job)
 
     def samples(self, upload: UploadFile, model: str, k: int, saturation: float,
-                size: int | None) -> dict:
+                size: int | None, denoise: bool = False) -> dict:
         from colorizer.api import colorize_picture, require_sampler
 
         def job(pic, folder, name):
             net = self.models.get(model)
             require_sampler(net)
+            pic = self.cleaned(pic, denoise)  # once, for all k
             pngs = [_png(colorize_picture(pic, net, size, sample=i, saturation=saturation))
                     for i in range(1, k + 1)]
             return {"model": net.name, "width": pic.size[0], "height": pic.size[1],
@@ -664,17 +692,19 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
 
     @app.post("/api/colorize", response_class=Response, responses=png_response)
     async def colorize(image: Photo, model: ModelName = "default", saturation: Saturation = 1.0,
-                       size: Size = None, hints: HintsField = None):
+                       size: Size = None, hints: HintsField = None, denoise: Denoise = False):
         """Colorize one photo at its full size; with ``hints``, the scribbles correct the model's
-        colours (model ``levin``: the scribbles alone). Returns a PNG."""
-        return png(*await run(service.colorize, image, model, saturation, size, hints))
+        colours (model ``levin``: the scribbles alone); with ``denoise``, the photo's lightness is
+        cleaned first. Returns a PNG."""
+        return png(*await run(service.colorize, image, model, saturation, size, hints, denoise))
 
     @app.post("/api/samples")
     async def samples(image: Photo, model: ModelName = "vae", k: Count = 4,
-                      saturation: Saturation = 1.0, size: Size = None):
+                      saturation: Saturation = 1.0, size: Size = None, denoise: Denoise = False):
         """K different colorizations from a model that samples (the VAE): JSON with the photo's
-        size and ``samples``, a list of base64 PNGs at full size."""
-        return await run(service.samples, image, model, k, saturation, size)
+        size and ``samples``, a list of base64 PNGs at full size; with ``denoise``, of the photo
+        with its lightness cleaned first."""
+        return await run(service.samples, image, model, k, saturation, size, denoise)
 
     @app.post("/api/confidence", response_class=Response, responses=png_response)
     async def confidence(image: Photo, model: ModelName = "zhang", size: Size = None):

@@ -70,6 +70,17 @@ function baseForm(model) {
   return form;
 }
 
+function colourForm(model) {
+  // baseForm plus the options that change the colorization itself (not the grey "before" side)
+  const form = baseForm(model);
+  if ($("denoise").checked) form.append("denoise", "true");
+  return form;
+}
+
+function cleaned(label) {
+  return $("denoise").checked ? `${label}, grain cleaned first` : label;
+}
+
 function currentModel() {
   return state.models.find((m) => m.name === $("model").value) || null;
 }
@@ -229,14 +240,15 @@ async function colorize(kind) {
       return;
     }
     const useModel = $("scribble-mode").value === "model" && m;
-    form = baseForm(useModel ? m.name : "levin");
+    form = colourForm(useModel ? m.name : "levin");
     form.append("hints", hintsJson());
     label = useModel ? `${m.name} corrected by your scribbles` : "your scribbles (Levin et al.)";
   } else {
     if (!m) return;
-    form = baseForm(m.name);
+    form = colourForm(m.name);
     label = m.name;
   }
+  label = cleaned(label);
   const id = ++state.requestId;
   clearError();
   setBusy(1);
@@ -336,12 +348,12 @@ async function samples() {
   const sampler = m && m.samples ? m : state.models.find((x) => x.samples && !x.error);
   if (!sampler || !state.file) return;
   const k = Math.max(2, Math.min(8, Number($("samples-k").value) || 4));
-  const form = baseForm(sampler.name);
+  const form = colourForm(sampler.name);
   form.append("k", String(k));
   const key = state.fileKey;
   clearError();
   setBusy(1);
-  setStatus(`${k} colorizations from ${sampler.name}…`);
+  setStatus(`${k} colorizations from ${cleaned(sampler.name)}…`);
   try {
     const res = await post("/api/samples", form);
     const body = await res.json();
@@ -550,6 +562,9 @@ function init() {
   $("saturation").addEventListener("input", () => {
     $("saturation-value").textContent = Number($("saturation").value).toFixed(2);
     if (state.file) later();
+  });
+  $("denoise").addEventListener("change", () => {
+    if (state.file) rerun();  // as a change of model or saturation does
   });
   $("colorize").addEventListener("click", () => colorize("plain"));
   $("confidence").addEventListener("change", updateConfidence);
