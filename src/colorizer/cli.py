@@ -25,8 +25,13 @@ def _say(kind: str, message) -> None:
     click.echo(one_line(f"{kind}: {message}"), err=True)
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+def _warn(message) -> None:
+    """``warning: message`` on stderr as one line (the ``warn`` of :func:`onnx_backend.load_for_job`)."""
     _say("warning", message)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    _warn(message)
 
 
 def _user_errors(fn):
@@ -171,14 +176,13 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
     first = read_ahead(jobs, max_pixels)
     from colorizer import onnx_backend  # no torch: loads onnxruntime while the first photo is read
 
-    warn = lambda line: click.echo(f"warning: {line}", err=True)  # noqa: E731
     fast = onnx_backend.load_for_job(
         backend, model, weights, device=device,
         torch_only="--samples" if samples else "--confidence" if confidence is not None else None,
-        warn=warn)
+        warn=_warn)
     fast_denoiser = None
     if fast is not None and denoise:  # the denoiser's export too, or torch runs both
-        fast_denoiser = onnx_backend.load_for_job(backend, "denoise", device=device, warn=warn,
+        fast_denoiser = onnx_backend.load_for_job(backend, "denoise", device=device, warn=_warn,
                                                   kind="denoiser")
         fast = fast if fast_denoiser is not None else None
     if fast is not None:
@@ -257,7 +261,7 @@ def denoise(inputs, output, out_dir, strength, model, weights, device, overwrite
     from colorizer import onnx_backend  # no torch: loads onnxruntime while the first photo is read
 
     fast = onnx_backend.load_for_job(backend, model, weights, device=device, kind="denoiser",
-                                     warn=lambda line: click.echo(f"warning: {line}", err=True))
+                                     warn=_warn)
     if fast is not None:
         run = lambda pic, job: onnx_backend.denoise_picture(pic, fast, strength)  # noqa: E731
     else:
@@ -380,7 +384,7 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
     from colorizer.video import video_threads
 
     net = onnx_backend.load_for_job(backend, model, weights, device=device, threads=video_threads(onnx=True),
-                                    warn=lambda line: _say("warning", line))
+                                    warn=_warn)
     if net is None:
         from colorizer.registry import get_colorizer
 

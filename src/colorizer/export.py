@@ -113,31 +113,27 @@ def compare(model: Colorizer, onnx_file: str | os.PathLike, inputs: list[np.ndar
 
 
 def _metadata(model: Colorizer, weights: Path | None) -> dict[str, str]:
+    """The ``colorizer.*`` metadata; a colorizer's and a denoiser's differ in what their graph
+    gives (and a denoiser has no chroma gain or working size), in the same key order."""
     if is_denoiser(model):
-        return {
-            META + "model": model.name,
-            META + "kind": "denoiser",
-            META + "multiple": str(int(model.multiple)),
-            META + "card": json.dumps(model.card, sort_keys=True),
-            META + "weights_sha256": file_sha256(weights) if weights is not None else "",
-            META + "weights_file": weights.name if weights is not None else "",
-            META + "version": __version__,
-            META + "input": "L: float32 (N, 1, H, W), CIELAB L in 0-100, H and W multiples of "
-                            "colorizer.multiple (pad the photo, e.g. mirrored, and crop after)",
-            META + "output": "L: float32 (N, 1, H, W), the denoised L (not clipped to 0-100)",
-        }
+        kind = {META + "kind": "denoiser"}
+        sizes = {META + "multiple": str(int(model.multiple))}
+        io = {META + "input": "L: float32 (N, 1, H, W), CIELAB L in 0-100, H and W multiples of "
+                              "colorizer.multiple (pad the photo, e.g. mirrored, and crop after)",
+              META + "output": "L: float32 (N, 1, H, W), the denoised L (not clipped to 0-100)"}
+    else:
+        kind = {META + "chroma_gain": repr(float(model.chroma_gain)),
+                META + "chroma_gain_in_graph": "true"}
+        sizes = {META + "multiple": str(int(model.multiple)),
+                 META + "preferred_size": str(int(getattr(model, "preferred_size", DEFAULT_SIZE)))}
+        io = {META + "input": "L: float32 (N, 1, H, W), CIELAB L in 0-100 at the working size",
+              META + "output": "ab: float32 (N, 2, H, W), CIELAB a and b, times the chroma gain"}
     return {
-        META + "model": model.name,
-        META + "chroma_gain": repr(float(model.chroma_gain)),
-        META + "chroma_gain_in_graph": "true",
-        META + "multiple": str(int(model.multiple)),
-        META + "preferred_size": str(int(getattr(model, "preferred_size", DEFAULT_SIZE))),
+        META + "model": model.name, **kind, **sizes,
         META + "card": json.dumps(model.card, sort_keys=True),
         META + "weights_sha256": file_sha256(weights) if weights is not None else "",
         META + "weights_file": weights.name if weights is not None else "",
-        META + "version": __version__,
-        META + "input": "L: float32 (N, 1, H, W), CIELAB L in 0-100 at the working size",
-        META + "output": "ab: float32 (N, 2, H, W), CIELAB a and b, times the chroma gain",
+        META + "version": __version__, **io,
     }
 
 
