@@ -144,3 +144,29 @@ def test_prepare_never_imports_torch(photos, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["10", "False"]
+
+
+def test_native_crops_are_windows_at_the_stored_scale(tmp_path):
+    """crop="native" (the denoiser's) cuts size x size windows out of the stored photo, never
+    scaled, so pixel-level detail stays as in the photos; "resized" scales its crops."""
+    rng = np.random.default_rng(0)
+    l8 = rng.integers(0, 256, (4, 32, 32), dtype=np.uint8)
+    np.save(tmp_path / "l.npy", l8)
+    np.save(tmp_path / "ab.npy", np.full((4, 32, 32, 2), 128, np.uint8))
+
+    def is_window(L, stored):
+        for y in range(32 - 16 + 1):
+            for x in range(32 - 16 + 1):
+                win = stored[y:y + 16, x:x + 16]
+                if np.allclose(L, win, atol=1e-4) or np.allclose(L, win[:, ::-1], atol=1e-4):
+                    return True
+        return False
+
+    stored = l8.astype(np.float32) * 100 / 255
+    native = LabDataset(tmp_path, "all", size=16, augment=True, damage="none", crop="native")
+    resized = LabDataset(tmp_path, "all", size=16, augment=True, damage="none")
+    for i in range(4):
+        assert is_window(native[i][0][0].numpy(), stored[i])
+        assert not is_window(resized[i][0][0].numpy(), stored[i])
+    with pytest.raises(ColorizerError, match="crop must be resized or native"):
+        LabDataset(tmp_path, crop="tiles")

@@ -500,10 +500,14 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
               help="Damage on the training photos' L: light (mild noise, JPEG), old (old scans: noise "
                    "up to sigma 50, film grain, JPEG 20-90, blur; a noise-robust colorizer) or none. "
                    "The denoiser always makes its own.")
+@click.option("--crop", default="resized", show_default=True, type=click.Choice(["resized", "native"]),
+              help="Training crops: resized (random area 30-100%% scaled to --size: several scales) "
+                   "or native (--size windows at the stored scale, never scaled: for the denoiser, "
+                   "whose noise lives at the pixel scale of the photos it cleans).")
 @_user_errors
 def train(model, data, data_weights, out, epochs, batch_size, lr, lr_schedule, size, val_fraction,
           max_minutes, val_images,
-          checkpoint_every, resume, seed, device, threads, init, overrides, damage):
+          checkpoint_every, resume, seed, device, threads, init, overrides, damage, crop):
     """Train a colorizer (Adam, validation each epoch, resumable checkpoints).
 
     Also runs under torchrun for DDP: torchrun --nproc_per_node=N -m colorizer.train [OPTIONS].
@@ -539,7 +543,7 @@ def train(model, data, data_weights, out, epochs, batch_size, lr, lr_schedule, s
                       max_minutes=max_minutes, val_images=val_images,
                       checkpoint_every=checkpoint_every, seed=seed,
                       device=device, threads=threads, init=init, model_config=model_config,
-                      damage=damage)
+                      damage=damage, crop=crop)
     final = run(cfg, resume=resume)
     click.echo(f"weights: {final} (card: {final.with_suffix('.json')})", err=True)
 

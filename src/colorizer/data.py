@@ -452,8 +452,12 @@ class LabDataset:
     size : int, optional
         Output size (default: the stored size).
     augment : bool
-        Random horizontal flip, random resized crop (area 0.3-1, aspect 3/4-4/3) and a
-        degraded L (:meth:`degrade_l`).
+        Random horizontal flip, a random crop (``crop``) and a degraded L (:meth:`degrade_l`).
+    crop : {"resized", "native"}
+        With ``augment``: "resized" takes a random resized crop (area 0.3-1, aspect 3/4-4/3;
+        several scales), "native" a ``size`` x ``size`` window at the stored scale, never resized
+        (for the denoiser: noise is measured per pixel, so the photos' pixel-level statistics must
+        be those of the photos it will clean, not those of shrunken ones).
     val_fraction : float
         For arrays without split.npy.
     damage : {"light", "old", "none"}
@@ -466,9 +470,12 @@ class LabDataset:
     """
 
     def __init__(self, roots, split: str = "train", size: int | None = None, augment: bool = False,
-                 val_fraction: float = 0.1, seed: int = 0, damage: str = "light"):
+                 val_fraction: float = 0.1, seed: int = 0, damage: str = "light", crop: str = "resized"):
         if split not in ("train", "val", "all"):
             raise ColorizerError(f"split must be train, val or all, got {split!r}")
+        if crop not in ("resized", "native"):
+            raise ColorizerError(f"crop must be resized or native, got {crop!r}")
+        self.crop = crop
         if damage not in ("light", "old", "none"):
             raise ColorizerError(f"damage must be light, old or none, got {damage!r}")
         self.damage = damage
@@ -532,10 +539,13 @@ class LabDataset:
         s = lab.shape[0]
         out = self.size or s
         if self.augment:
-            area = self.rng.uniform(0.3, 1.0) * s * s  # several scales
-            aspect = np.exp(self.rng.uniform(np.log(3 / 4), np.log(4 / 3)))
-            ch = int(min(s, round(np.sqrt(area / aspect))))
-            cw = int(min(s, round(np.sqrt(area * aspect))))
+            if self.crop == "native":  # a window at the stored scale (resized only if too small)
+                ch = cw = min(s, out)
+            else:
+                area = self.rng.uniform(0.3, 1.0) * s * s  # several scales
+                aspect = np.exp(self.rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+                ch = int(min(s, round(np.sqrt(area / aspect))))
+                cw = int(min(s, round(np.sqrt(area * aspect))))
             y, x = self.rng.integers(0, s - ch + 1), self.rng.integers(0, s - cw + 1)
             lab = lab[y:y + ch, x:x + cw]
             if self.rng.random() < 0.5:

@@ -50,6 +50,7 @@ class TrainConfig:
     threads: int | None = None
     init: str | None = None  # weights (.safetensors) to start from instead of random ones
     damage: str = "light"  # damage on the input L: "light", "old" (colorizer.damage) or "none"
+    crop: str = "resized"  # training crops: "resized" (several scales) or "native" (stored scale)
     model_config: dict = field(default_factory=dict)
 
 
@@ -418,7 +419,7 @@ def _datasets(cfg: TrainConfig, run: Path, damage: str = "light"):
                 prepare([d], target, PrepareConfig(val_fraction=cfg.val_fraction), progress=True)
             roots.append(target)
     train = LabDataset(roots, "train", cfg.size, augment=True, val_fraction=cfg.val_fraction,
-                       seed=cfg.seed, damage=damage)
+                       seed=cfg.seed, damage=damage, crop=cfg.crop)
     val = LabDataset(roots, "val", cfg.size, augment=False, val_fraction=cfg.val_fraction)
     if len(train) == 0:
         raise ColorizerError(f"{', '.join(cfg.data)}: no training images in --data (empty, or all "
