@@ -102,7 +102,7 @@ def bm3d_fn():
     return run
 
 
-def ours_fn(weights: str | None):
+def ours_fn(weights: str | None, passes: int):
     from colorizer.api import denoise_picture
     from colorizer.io import Picture
     from colorizer.registry import get_denoiser
@@ -110,12 +110,12 @@ def ours_fn(weights: str | None):
     net = get_denoiser(weights=weights, device="cpu")
 
     def run(img, sigma):  # blind: sigma is not used
-        return denoise_picture(Picture.from_array(img), net).to_array(np.uint8)[..., 0]
+        return denoise_picture(Picture.from_array(img), net, passes=passes).to_array(np.uint8)[..., 0]
 
     return run
 
 
-def ours_onnx_fn(weights: str | None, threads: int):
+def ours_onnx_fn(weights: str | None, threads: int, passes: int):
     from colorizer import onnx_backend
     from colorizer.io import Picture
 
@@ -126,7 +126,8 @@ def ours_onnx_fn(weights: str | None, threads: int):
         return None
 
     def run(img, sigma):  # blind: sigma is not used
-        return onnx_backend.denoise_picture(Picture.from_array(img), net).to_array(np.uint8)[..., 0]
+        out = onnx_backend.denoise_picture(Picture.from_array(img), net, passes=passes)
+        return out.to_array(np.uint8)[..., 0]
 
     return run
 
@@ -151,6 +152,8 @@ def main() -> None:
     ap.add_argument("--sigmas", default="15,25,50")
     ap.add_argument("--weights", help="Our denoiser's weights (default: the shipped ones).")
     ap.add_argument("--methods", default="nlm,bm3d,ours,ours_onnx")
+    ap.add_argument("--passes", type=int, default=2,
+                    help="Our denoiser's shifted passes (colorize denoise --passes; default as shipped).")
     ap.add_argument("--photos", type=int,
                     help="Only N photos, spread over the set (BM3D takes seconds to a minute a photo "
                          "on a busy 2-core machine).")
@@ -181,10 +184,11 @@ def main() -> None:
     if "bm3d" in wanted and (fn := bm3d_fn()) is not None:
         methods["bm3d"] = fn
     if "ours" in wanted:
-        methods["ours"] = ours_fn(args.weights)
-    if "ours_onnx" in wanted and (fn := ours_onnx_fn(args.weights, args.threads)) is not None:
+        methods["ours"] = ours_fn(args.weights, args.passes)
+    if "ours_onnx" in wanted and (fn := ours_onnx_fn(args.weights, args.threads, args.passes)) is not None:
         methods["ours_onnx"] = fn
-    results = {"images": args.images, "photos": len(photos), "names": [n for n, _ in photos],
+    results = {"images": args.images, "passes": args.passes, "photos": len(photos),
+               "names": [n for n, _ in photos],
                "nlm_h": {str(k): v for k, v in tuned.items()}, "sigmas": {}}
     for s in sigmas:
         runs = ({"nlm": nlm(tuned[s]["h"])} if s in tuned else {}) | methods

@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from ship_model import data_section  # noqa: E402
 
+from colorizer.resize import DEFAULT_PASSES  # noqa: E402
+
 
 def evaluation(reports: dict) -> dict:
     out = {}
@@ -88,8 +90,11 @@ def markdown(card: dict) -> str:
              "--val-data DATASET1 --out bench.json`. Seeded Gaussian noise on the 8-bit grey, clipped; "
              "PSNR (dB) and SSIM against the clean grey; NLM's h tuned per sigma on validation photos ("
              + ", ".join(f"sigma {s}: h {v['h']:g}" for s, v in bench["nlm_h"].items())
-             + "); BM3D is given the true sigma; ours is blind. ms per 512x512 photo with "
-             f"{bench['threads']} threads, on a shared machine.", "", bench["table"], ""]
+             + "); BM3D is given the true sigma; ours is blind, with "
+             f"{bench.get('passes', 1)} shifted pass(es) (`colorize denoise --passes`; "
+             f"{'the default' if bench.get('passes', 1) == DEFAULT_PASSES else 'not the default'}). "
+             f"ms per 512x512 photo with {bench['threads']} threads, on a shared machine.", "",
+             bench["table"], ""]
     sub = card.get("benchmark_subset")
     if sub:
         lines += [f"BM3D (given the true sigma) on {sub['photos']} of these photos "

@@ -250,3 +250,54 @@ def test_shipped_weights_gain_psnr_on_real_photos(shared_data):
             out = denoise_picture(Picture.from_array(noisy), net).to_array(np.uint8)[..., 0]
             gains.append(psnr_u8(out, clean) - psnr_u8(noisy, clean))
         assert np.mean(gains) > gain, (sigma, gains)
+
+
+def test_denoise_passes_average_shifted_copies_in_place():
+    """Each shifted copy is cut back into register: a run that marks its own 4x4 grid shows the
+    marks of both passes at half weight, and an identity run gives L back for any count."""
+    from colorizer.resize import SPIN_SHIFTS, denoise_passes
+
+    L = np.random.default_rng(0).uniform(10, 90, (13, 18)).astype(np.float32)
+    for passes in range(1, len(SPIN_SHIFTS) + 1):
+        assert np.allclose(denoise_passes(L, lambda x: x, passes=passes), L, atol=1e-5)
+
+    def grid(x):
+        out = x.copy()
+        out[::4, ::4] += 8
+        return out
+
+    diff = denoise_passes(L, grid, passes=2) - L
+    expected = np.zeros_like(L)
+    expected[::4, ::4] += 4  # the unshifted copy's grid
+    expected[2::4, 2::4] += 4  # the copy shifted by (2, 2): its grid lands 2 px up and left
+    assert np.allclose(diff, expected, atol=1e-4)
+    assert np.allclose(denoise_passes(L, grid, strength=0.5, passes=1) - L, np.where(
+        (np.arange(13)[:, None] % 4 == 0) & (np.arange(18) % 4 == 0), 4, 0), atol=1e-4)
+    tiny_l = np.full((1, 2), 50, np.float32)  # too small to mirror: edges repeated, no error
+    assert np.allclose(denoise_passes(tiny_l, lambda x: x, passes=8), tiny_l)
+    for bad in (0, 9):
+        with pytest.raises(ColorizerError, match="passes must be 1 to 8"):
+            denoise_passes(L, grid, passes=bad)
+
+
+def test_passes_reach_the_result(tmp_path):
+    """A second shifted pass changes a net's result, and `colorize denoise --passes` reaches the
+    same code as the API."""
+    from colorizer.api import denoise_l
+
+    model = tiny(seed=3)
+    clean = smooth_photo(64, 64, 1)[..., 0]
+    noisy = add_gaussian_noise(clean, 25, np.random.default_rng(1))
+    one, two = (denoise_l(grey_to_l(noisy), model, passes=p) for p in (1, 2))
+    assert not np.allclose(one, two)
+    Image.fromarray(noisy).save(tmp_path / "n.png")
+    weights = save_weights(model, tmp_path / "t.safetensors",
+                           {"architecture": "DenoiseAutoencoder", "name": "denoise", "config": asdict(TINY)})
+    for p in (1, 2):
+        r = CliRunner().invoke(cli, ["denoise", str(tmp_path / "n.png"), "-o", str(tmp_path / f"p{p}.png"),
+                                     "--weights", str(weights), "--backend", "torch", "--passes", str(p)])
+        assert r.exit_code == 0, r.output
+        got = np.asarray(Image.open(tmp_path / f"p{p}.png").convert("L")).astype(int)
+        assert np.abs(got - grey_u8((one, two)[p - 1]).astype(int)).max() <= 1
+    r = CliRunner().invoke(cli, ["denoise", str(tmp_path / "n.png"), "--passes", "0"])
+    assert r.exit_code == 2 and "passes" in r.output

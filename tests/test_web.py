@@ -375,7 +375,7 @@ def test_denoise_cleans_the_lightness_before_colouring(client):
                     denoise="true").json()
         for b64 in body["samples"]:
             assert psnr(Image.open(io.BytesIO(base64.b64decode(b64)))) > plain + 8
-    for url in ("/api/colorize", "/api/samples"):
+    for url in ("/api/colorize", "/api/samples", "/api/confidence"):
         r = post(client, noisy, url=url, model="gray", denoise="maybe")
         assert r.status_code == 422 and r.json()["error"].startswith("denoise: "), r.text
         assert "\n" not in r.json()["error"]
@@ -385,15 +385,32 @@ def test_denoise_cleans_the_lightness_before_colouring(client):
 
 @pytest.mark.slow  # builds every model (zhang's colour bins take a while on a small CPU)
 def test_models_with_cards_and_confidence(client):
+    from colorizer.api import confidence_map, denoise_picture
+    from colorizer.damage import add_gaussian_noise, grey_u8
+    from colorizer.io import Picture
+    from colorizer.registry import get_colorizer, get_denoiser
+
     models = client.get("/api/models").json()["models"]
     assert all(m["loaded"] or m["error"] for m in models)
     default = next(m for m in models if m["default"])
     assert default["card"] is None or isinstance(default["card"], dict)
     photo = png_bytes(smooth_photo(36, 52))
+    grey = grey_u8(srgb_to_l(smooth_photo(48, 64)))
+    noisy = add_gaussian_noise(grey, 25, np.random.default_rng(0))
     for m in models:
         if m["confidence"]:
             conf = png_of(post(client, photo, url="/api/confidence", model=m["name"], size="32"))
             assert conf.size == (52, 36)
+            # with denoise, the map is of the cleaned photo: the one /api/colorize then colours
+            cleaned = denoise_picture(Picture.from_array(noisy), get_denoiser())
+            want = confidence_map(cleaned, get_colorizer(m["name"]), 32)
+            want = (np.clip(want, 0, 1) * 255).astype(np.uint8)
+            got = np.asarray(png_of(post(client, png_bytes(noisy), url="/api/confidence", model=m["name"],
+                                         size="32", denoise="true")).convert("L")).astype(int)
+            assert np.abs(got - want).max() <= 1
+            as_is = np.asarray(png_of(post(client, png_bytes(noisy), url="/api/confidence", model=m["name"],
+                                           size="32")).convert("L")).astype(int)
+            assert np.abs(as_is - got).mean() > 0.5  # grain changes what the model is sure of
 
 
 def test_cli_serve_help_and_readable_cards():
@@ -593,6 +610,15 @@ def test_page_in_chromium(server, tmp_path):
             assert conf_size == [width, height]
             shots["confidence"] = tmp_path / "page-confidence.png"
             page.screenshot(path=str(shots["confidence"]))
+            # the map is of the photo that is coloured: cleaned while "clean up" is ticked, and
+            # fetched again for the upload as it is once the box is cleared
+            sent = [form for u, form in page.evaluate("window.sentForms") if u == "/api/confidence"]
+            assert sent and sent[-1].get("denoise") == "true", sent
+            with page.expect_response(lambda r: r.url.endswith("/api/confidence")):
+                page.uncheck("#denoise")
+            sent = [form for u, form in page.evaluate("window.sentForms") if u == "/api/confidence"]
+            assert "denoise" not in sent[-1], sent
+            page.wait_for_selector("#conf:not([hidden])", state="attached")
 
         # phone width: the page still fits
         page.set_viewport_size({"width": 390, "height": 844})

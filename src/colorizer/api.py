@@ -119,23 +119,28 @@ def colorize_picture(pic: Picture, model: Colorizer, size: int | None = None,
     return pic.with_pixels(l_ab_to_srgb(L, upsample_ab(ab, height, width), pic.pixels.dtype))
 
 
-def denoise_l(L: np.ndarray, denoiser: Colorizer, strength: float = 1.0) -> np.ndarray:
+def denoise_l(L: np.ndarray, denoiser: Colorizer, strength: float = 1.0,
+              passes: int = resize.DEFAULT_PASSES) -> np.ndarray:
     """Full-resolution L (H, W) float32 through a denoiser (``colorize denoise``); ``strength``
-    scales the noise removed (0: none, 1: as trained)."""
-    if strength < 0:
-        raise ColorizerError(f"strength must be at least 0, got {strength}")
-    out = denoiser.denoise_l(torch.from_numpy(np.ascontiguousarray(L, np.float32))[None, None], strength)
-    return out[0, 0].float().cpu().numpy()
+    scales the noise removed (0: none, 1: as trained); ``passes``: shifted copies averaged
+    (:func:`colorizer.resize.denoise_passes`, the same recipe as the onnxruntime backend)."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        out = denoiser.denoise_l(torch.from_numpy(x)[None, None])
+        return out[0, 0].float().cpu().numpy()
+
+    return resize.denoise_passes(L, run, strength, passes)
 
 
-def denoise_picture(pic: Picture, denoiser: Colorizer, strength: float = 1.0) -> Picture:
+def denoise_picture(pic: Picture, denoiser: Colorizer, strength: float = 1.0,
+                    passes: int = resize.DEFAULT_PASSES) -> Picture:
     """Denoise a :class:`Picture`'s lightness at full resolution and keep its colour: a grey
     picture stays exactly grey (R = G = B), a colour one keeps its ab."""
-    return pic.with_lightness(denoise_l(pic.lightness(), denoiser, strength))
+    return pic.with_lightness(denoise_l(pic.lightness(), denoiser, strength, passes))
 
 
 def denoise(image, model: str | Colorizer = "denoise", *, strength: float = 1.0,
-            device: str | None = None, weights: str | None = None):
+            passes: int = resize.DEFAULT_PASSES, device: str | None = None, weights: str | None = None):
     """Remove noise, film grain and JPEG damage from one image's lightness, at full resolution.
 
     Parameters
@@ -146,6 +151,9 @@ def denoise(image, model: str | Colorizer = "denoise", *, strength: float = 1.0,
         A denoiser name (see :func:`colorizer.registry.list_denoisers`) or a ready denoiser.
     strength : float
         How much of the estimated noise is removed: 1 as trained, 0.5 a lighter touch.
+    passes : int
+        Shifted copies denoised and averaged (1-8; :func:`colorizer.resize.denoise_passes`):
+        each one more costs one more run of the network and gains a little less.
     device, weights : str, optional
         As for :func:`colorize`.
 
@@ -159,7 +167,7 @@ def denoise(image, model: str | Colorizer = "denoise", *, strength: float = 1.0,
     pic, kind = load_input(image)
     if not isinstance(model, Colorizer):
         model = get_denoiser(model, weights=weights, device=device)
-    out = denoise_picture(pic, model, strength)
+    out = denoise_picture(pic, model, strength, passes)
     if kind == "array":
         return out.to_array(np.asarray(image).dtype if np.asarray(image).dtype != bool else np.uint8)
     return out.to_pil()

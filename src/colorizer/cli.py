@@ -239,13 +239,18 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
 @image_io_options("NAME_denoised.EXT", "FOLDER_denoised")
 @click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0, 2),
               help="How much of the estimated noise is removed: 1 as trained, 0.5 keeps some grain.")
+@click.option("--passes", default=2, show_default=True, type=click.IntRange(1, 8),
+              help="Copies of each photo, shifted by a pixel or two, denoised and averaged: each "
+                   "pass costs one more run and cleans a little better (1 is fastest; 4 about "
+                   "0.07 dB above 2).")
 @click.option("-m", "--model", default="denoise", show_default=True, help="Denoiser name.")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
               help="A .safetensors (or exported .onnx) file to use instead of the shipped weights.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @backend_option
 @_user_errors
-def denoise(inputs, output, out_dir, strength, model, weights, device, overwrite, max_pixels, backend):
+def denoise(inputs, output, out_dir, strength, passes, model, weights, device, overwrite, max_pixels,
+            backend):
     """Remove noise, film grain and JPEG damage from photos (grey or colour) at full resolution.
 
     Only the lightness is cleaned: a grey photo stays grey, a colour photo keeps its colours.
@@ -263,13 +268,13 @@ def denoise(inputs, output, out_dir, strength, model, weights, device, overwrite
     fast = onnx_backend.load_for_job(backend, model, weights, device=device, kind="denoiser",
                                      warn=_warn)
     if fast is not None:
-        run = lambda pic, job: onnx_backend.denoise_picture(pic, fast, strength)  # noqa: E731
+        run = lambda pic, job: onnx_backend.denoise_picture(pic, fast, strength, passes)  # noqa: E731
     else:
         from colorizer.api import denoise_picture
         from colorizer.registry import get_denoiser
 
         net = get_denoiser(model, weights=str(weights) if weights else None, device=device)
-        run = lambda pic, job: denoise_picture(pic, net, strength)  # noqa: E731
+        run = lambda pic, job: denoise_picture(pic, net, strength, passes)  # noqa: E731
     summary = run_jobs(jobs, run, overwrite=overwrite, max_pixels=max_pixels, first=first)
     click.echo(summary.line(), err=True)
     sys.exit(1 if summary.failed else 0)

@@ -68,7 +68,6 @@ def _input_picture(truth: np.ndarray, cfg: EvalConfig, index: int, denoiser) -> 
     """The picture the models colour (the photo's grey, noisy and/or denoised as ``cfg`` asks)
     and, when denoising, the PSNR (dB) of the noisy and of the denoised grey against the clean."""
     from colorizer.api import denoise_l
-    from colorizer.color import l_to_grey_srgb
     from colorizer.damage import add_gaussian_noise, grey_u8
     from colorizer.io import Picture
     from colorizer.models.denoise import psnr_u8
@@ -82,11 +81,9 @@ def _input_picture(truth: np.ndarray, cfg: EvalConfig, index: int, denoiser) -> 
     pic = Picture.from_array(grey)
     if denoiser is None:
         return pic, None
-    import torch
-
     L = denoise_l(pic.lightness(), denoiser)
     psnrs = (psnr_u8(grey, clean), psnr_u8(grey_u8(L), clean))
-    return Picture.from_array(l_to_grey_srgb(torch.from_numpy(L)).numpy()), psnrs
+    return pic.with_lightness(L), psnrs  # as `colorize image --denoise` puts it back
 
 
 def _load_photos(cfg: EvalConfig, say) -> list[tuple[str, np.ndarray]]:

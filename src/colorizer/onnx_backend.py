@@ -35,7 +35,15 @@ import numpy as np
 
 from colorizer.errors import ColorizerError
 from colorizer.io import Picture
-from colorizer.resize import DEFAULT_SIZE, downscale_l, pad_mode, upsample_ab, working_shape
+from colorizer.resize import (
+    DEFAULT_PASSES,
+    DEFAULT_SIZE,
+    denoise_passes,
+    downscale_l,
+    np_pad_mode,
+    upsample_ab,
+    working_shape,
+)
 
 #: Prefix of the metadata keys :mod:`colorizer.export` writes.
 META = "colorizer."
@@ -136,22 +144,19 @@ class OnnxDenoiser(_OnnxModel):
     the strength, so that both backends give the same picture.
     """
 
-    def denoise_l(self, L: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    def denoise_l(self, L: np.ndarray, strength: float = 1.0, passes: int = DEFAULT_PASSES) -> np.ndarray:
         """Full-resolution L (H, W) -> denoised L (H, W) float32 in [0, 100]; ``strength`` scales
-        the noise removed (0: none, 1: as trained)."""
-        if strength < 0:
-            raise ColorizerError(f"strength must be at least 0, got {strength}")
-        L = np.asarray(L, np.float32)
+        the noise removed (0: none, 1: as trained); ``passes``: shifted copies averaged
+        (:func:`colorizer.resize.denoise_passes`)."""
+        return denoise_passes(L, self._denoise_once, strength, passes)
+
+    def _denoise_once(self, L: np.ndarray) -> np.ndarray:
         h, w = L.shape
         ph, pw = -h % self.multiple, -w % self.multiple
         x = L
         if ph or pw:
-            mode = "reflect" if pad_mode(h, w, ph, pw) == "reflect" else "edge"
-            x = np.pad(L, ((0, ph), (0, pw)), mode=mode)
-        out = self._run(x[None, None])[0, 0, :h, :w]
-        if strength != 1.0:
-            out = L + np.float32(strength) * (out - L)
-        return np.clip(out, 0, 100)
+            x = np.pad(L, ((0, ph), (0, pw)), mode=np_pad_mode(h, w, ph, pw))
+        return self._run(x[None, None])[0, 0, :h, :w]
 
 
 def _session(path: Path, device: str = "cpu", threads: int | None = None):
@@ -322,7 +327,8 @@ def colorize_picture(pic: Picture, model: OnnxColorizer, size: int | None = None
     return pic.with_pixels(l_ab_to_srgb(L, upsample_ab(ab, height, width), pic.pixels.dtype))
 
 
-def denoise_picture(pic: Picture, model: OnnxDenoiser, strength: float = 1.0) -> Picture:
+def denoise_picture(pic: Picture, model: OnnxDenoiser, strength: float = 1.0,
+                    passes: int = DEFAULT_PASSES) -> Picture:
     """:func:`colorizer.api.denoise_picture` without torch: the lightness denoised at full
     resolution, the colour kept (a grey picture stays exactly grey)."""
-    return pic.with_lightness(model.denoise_l(pic.lightness(), strength))
+    return pic.with_lightness(model.denoise_l(pic.lightness(), strength, passes))

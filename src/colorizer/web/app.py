@@ -536,13 +536,14 @@ class Service:
 
         return self.with_upload(upload, job)
 
-    def confidence(self, upload: UploadFile, model: str, size: int | None) -> tuple[bytes, str]:
+    def confidence(self, upload: UploadFile, model: str, size: int | None,
+                   denoise: bool = False) -> tuple[bytes, str]:
         from colorizer.api import confidence_map
         from colorizer.io import Picture
 
         def job(pic, folder, name):
             net = self.models.get(model)
-            conf = confidence_map(pic, net, size)
+            conf = confidence_map(self.cleaned(pic, denoise), net, size)  # of the photo coloured
             out = Picture.from_array((np.clip(conf, 0, 1) * 255).astype(np.uint8))
             return _png(out), f"{Path(name).stem}_{net.name}_confidence.png"
 
@@ -707,10 +708,12 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         return await run(service.samples, image, model, k, saturation, size, denoise)
 
     @app.post("/api/confidence", response_class=Response, responses=png_response)
-    async def confidence(image: Photo, model: ModelName = "zhang", size: Size = None):
+    async def confidence(image: Photo, model: ModelName = "zhang", size: Size = None,
+                         denoise: Denoise = False):
         """The confidence map (white = sure, dark = a guess) as a grey PNG at full size, for models
-        that give one (zhang)."""
-        return png(*await run(service.confidence, image, model, size))
+        that give one (zhang); with ``denoise``, of the photo with its lightness cleaned first (the
+        one ``/api/colorize`` colours with ``denoise``)."""
+        return png(*await run(service.confidence, image, model, size, denoise))
 
     if jobs is not None:
         @app.post("/api/video", status_code=202)

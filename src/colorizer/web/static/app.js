@@ -16,7 +16,7 @@ const state = {
   resultUrl: null,
   requestId: 0,
   seq: 0,
-  conf: new Map(),     // "fileKey/model" -> object URL of a confidence map
+  conf: new Map(),     // "fileKey/model/cleaned|as-is" -> object URL of a confidence map
 };
 
 // ---- messages --------------------------------------------------------------------------------
@@ -299,6 +299,10 @@ function showResult(blob, filename) {
 
 // ---- confidence map ----------------------------------------------------------------------------
 
+function confKey(model) {
+  return `${state.fileKey}/${model}/${$("denoise").checked ? "cleaned" : "as-is"}`;
+}
+
 async function updateConfidence() {
   const m = currentModel();
   const conf = $("conf");
@@ -308,12 +312,12 @@ async function updateConfidence() {
     conf.hidden = true;
     return;
   }
-  const key = `${state.fileKey}/${m.name}`;
+  const key = confKey(m.name);
   if (!state.conf.has(key)) {
     setBusy(1);
     setStatus(`Confidence map from ${m.name}…`);
     try {
-      const form = baseForm(m.name);
+      const form = colourForm(m.name);  // the map of the photo that is coloured (cleaned or not)
       const res = await post("/api/confidence", form);
       state.conf.set(key, URL.createObjectURL(await res.blob()));
       setStatus("Confidence map: white where the model is sure, dark where it guessed.");
@@ -325,7 +329,7 @@ async function updateConfidence() {
       setBusy(-1);
     }
   }
-  if ($("confidence").checked && key === `${state.fileKey}/${(currentModel() || {}).name}`) {
+  if ($("confidence").checked && key === confKey((currentModel() || {}).name)) {
     conf.src = state.conf.get(key);
     conf.hidden = false;
   }
@@ -565,6 +569,7 @@ function init() {
   });
   $("denoise").addEventListener("change", () => {
     if (state.file) rerun();  // as a change of model or saturation does
+    updateConfidence();  // a shown map follows: it is of the cleaned photo when the box is ticked
   });
   $("colorize").addEventListener("click", () => colorize("plain"));
   $("confidence").addEventListener("change", updateConfidence);
