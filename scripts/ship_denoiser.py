@@ -43,16 +43,35 @@ def evaluation(reports: dict) -> dict:
     return out
 
 
+def _stored_sizes(datasets: list[str]) -> list[int]:
+    """The square size each prepared dataset was stored at (`colorize prepare --size`)."""
+    sizes = []
+    for d in datasets:
+        info = Path(d) / "dataset.json"
+        sizes.append(json.loads(info.read_text())["config"]["size"] if info.exists() else 224)
+    return sizes
+
+
 def _earlier_stages(card: dict) -> list[str]:
     stages = card.get("earlier_stages") or ([card["first_stage"]] if card.get("first_stage") else [])
+    final = card["training"]
     lines = []
     for i, p in enumerate(stages):
         t = p["training"]
         start = (f"from the weights of stage {i}" if i else "from random weights")
+        crop = t.get("crop", "resized")
+        differs = []
+        if crop != final.get("crop", "resized"):
+            differs.append(f"--crop {crop}")
+        sizes = _stored_sizes(t["data"])
+        if sizes != _stored_sizes(final["data"]):
+            differs.append("the same photos prepared at --size "
+                           + " and ".join(str(s) for s in dict.fromkeys(sizes)))
         lines.append(f"- **Stage {i + 1} of {len(stages) + 1}:** {p['run']}: {p['steps']} steps "
                      f"({p['epochs_completed']} epochs, {p['training_seconds'] / 60:.0f} minutes) with "
                      f"--size {t['size']} --lr {t['lr']} --lr-schedule {t['lr_schedule']} --epochs "
-                     f"{t['epochs']} --max-minutes {t['max_minutes']}, otherwise the same command, {start}.")
+                     f"{t['epochs']} --max-minutes {t['max_minutes']}"
+                     + "".join(f", {d}" for d in differs) + f", otherwise the same command, {start}.")
     return lines
 
 
@@ -77,7 +96,9 @@ def markdown(card: dict) -> str:
                 if t.get("data_weights") else "")
              + f" --size {t['size']} --batch-size {t['batch_size']} --lr {t['lr']} --epochs {t['epochs']} "
              f"--lr-schedule {t['lr_schedule']} --max-minutes {t['max_minutes']} --threads {t['threads']} "
-             f"--val-images {t['val_images']}" + (f" --init {t['init']}" if t.get("init") else "")
+             f"--val-images {t['val_images']}"
+             + (f" --crop {t['crop']}" if t.get("crop", "resized") != "resized" else "")
+             + (f" --init {t['init']}" if t.get("init") else "")
              + (f" {sets}" if sets else "") + f"`; {card['steps']} steps "
              f"({card['epochs_completed']} epochs), Adam, seed {t['seed']}.",
              *_earlier_stages(card),
@@ -91,7 +112,8 @@ def markdown(card: dict) -> str:
              "PSNR (dB) and SSIM against the clean grey; NLM's h tuned per sigma on validation photos ("
              + ", ".join(f"sigma {s}: h {v['h']:g}" for s, v in bench["nlm_h"].items())
              + "); BM3D is given the true sigma; ours is blind, with "
-             f"{bench.get('passes', 1)} shifted pass(es) (`colorize denoise --passes`; "
+             f"{bench.get('passes', 1)} shifted pass{'' if bench.get('passes', 1) == 1 else 'es'} "
+             "(`colorize denoise --passes`; "
              f"{'the default' if bench.get('passes', 1) == DEFAULT_PASSES else 'not the default'}). "
              f"ms per 512x512 photo with {bench['threads']} threads, on a shared machine.", "",
              bench["table"], ""]
@@ -154,7 +176,7 @@ def main():
     if args.bench:
         bench = json.loads(args.bench.read_text())
         keys = ("images", "photos", "nlm_h", "ms_per_512", "threads", "table")
-        card["benchmark"] = {k: bench[k] for k in keys}
+        card["benchmark"] = {k: bench[k] for k in keys} | {"passes": bench.get("passes", 1)}
         card["benchmark"]["psnr_ssim"] = {
             s: {m: {"psnr": v["psnr"], "ssim": v["ssim"]} for m, v in row.items()}
             for s, row in bench["sigmas"].items()}

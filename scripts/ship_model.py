@@ -45,7 +45,9 @@ def data_section(datasets: list[str], weights: list[float]) -> dict:
             totals[k] += info.get(k) or 0
         folders = [f"../shared/data/photos/train/{Path(s).name}"
                    for s in info.get("config", {}).get("sources", [])] or [d]
-        prepared.append(f"colorize prepare {' '.join(folders)} --out DATASET{i + 1}")
+        size = info.get("config", {}).get("size", 224)
+        prepared.append(f"colorize prepare {' '.join(folders)}"
+                        + (f" --size {size}" if size != 224 else "") + f" --out DATASET{i + 1}")
         sources.append(SOURCES["people" if any(f.endswith("people") for f in folders) else "main"])
     return {
         "prepared_with": "; ".join(prepared), "sources": "; ".join(sources),
