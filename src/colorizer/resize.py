@@ -78,7 +78,8 @@ def np_pad_mode(h: int, w: int, ph: int, pw: int) -> str:
 #: Coifman and Donoho 1995), best first. The denoiser works on 4x4 pixel blocks (pixel unshuffle),
 #: so its error follows that grid; copies shifted by part of a block put it elsewhere, and the
 #: mean cancels much of it. Measured on 12 native-size DAVIS frames at sigma 25 (the selection set,
-#: not the eval photos): +0.18 dB for 2 passes, +0.22 for 3, +0.25 for 4; (2, 2) beats a flip.
+#: not the eval photos; `benchmarks/bench_denoise.py --passes N`): with the shipped weights +0.21 dB
+#: for 2 passes and +0.31 for 4 over one; (2, 2) gained more than a horizontal flip.
 SPIN_SHIFTS = ((0, 0), (2, 2), (1, 1), (3, 3), (0, 2), (2, 0), (1, 3), (3, 1))
 
 #: Passes by default: two keep a 512x512 photo inside the denoiser's speed budget on a CPU.
