@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from colorizer.resize import DEFAULT_PASSES
+
 
 def clean_greys(folder: str) -> list[tuple[str, np.ndarray]]:
     """(name, 8-bit grey (H, W)) of each photo: its L through the read path, stored as grey."""
@@ -152,7 +154,7 @@ def main() -> None:
     ap.add_argument("--sigmas", default="15,25,50")
     ap.add_argument("--weights", help="Our denoiser's weights (default: the shipped ones).")
     ap.add_argument("--methods", default="nlm,bm3d,ours,ours_onnx")
-    ap.add_argument("--passes", type=int, default=2,
+    ap.add_argument("--passes", type=int, default=DEFAULT_PASSES,
                     help="Our denoiser's shifted passes (colorize denoise --passes; default as shipped).")
     ap.add_argument("--photos", type=int,
                     help="Only N photos, spread over the set (BM3D takes seconds to a minute a photo "

@@ -301,3 +301,7 @@ def test_passes_reach_the_result(tmp_path):
         assert np.abs(got - grey_u8((one, two)[p - 1]).astype(int)).max() <= 1
     r = CliRunner().invoke(cli, ["denoise", str(tmp_path / "n.png"), "--passes", "0"])
     assert r.exit_code == 2 and "passes" in r.output
+    from colorizer import cli as cli_module
+    from colorizer.resize import DEFAULT_PASSES, SPIN_SHIFTS
+
+    assert (cli_module.PASSES_DEFAULT, cli_module.PASSES_MAX) == (DEFAULT_PASSES, len(SPIN_SHIFTS))

@@ -16,6 +16,7 @@ import click
 from colorizer import __version__
 
 MAX_PIXELS_DEFAULT = 100_000_000  # mirrors colorizer.io.DEFAULT_MAX_PIXELS (kept import-free)
+PASSES_DEFAULT, PASSES_MAX = 2, 8  # mirror colorizer.resize.DEFAULT_PASSES and len(SPIN_SHIFTS)
 
 
 def _say(kind: str, message) -> None:
@@ -239,7 +240,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
 @image_io_options("NAME_denoised.EXT", "FOLDER_denoised")
 @click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0, 2),
               help="How much of the estimated noise is removed: 1 as trained, 0.5 keeps some grain.")
-@click.option("--passes", default=2, show_default=True, type=click.IntRange(1, 8),
+@click.option("--passes", default=PASSES_DEFAULT, show_default=True, type=click.IntRange(1, PASSES_MAX),
               help="Copies of each photo, shifted by a pixel or two, denoised and averaged: each "
                    "pass costs one more run and cleans a little better (1 is fastest; 4 about "
                    "0.1 dB above 2 at noise sigma 25).")
