@@ -75,9 +75,24 @@ def _earlier_stages(card: dict) -> list[str]:
     return lines
 
 
+def _widening(card: dict) -> list[str]:
+    w = card["training"].get("widened_from")
+    if not w:
+        return []
+    before = len(card.get("earlier_stages") or [])
+    return [f"- **Widened before the last stage:** `python scripts/widen_denoiser.py --weights "
+            f"STAGE{before}/denoise.safetensors --widths "
+            f"{','.join(str(x) for x in card['config']['widths'])} --seed {w['seed']}` (it read "
+            f"{w['weights']}, stage {before} as then shipped) grew the levels from {w['widths']} channels to "
+            f"{card['config']['widths']}; the new channels start with zero weight into the old "
+            f"ones, so the widened net computed the same output (largest difference "
+            f"{w['max_output_gap_L']:.1g} L) before the last stage trained all of it."]
+
+
 def markdown(card: dict) -> str:
     t, data, bench = card["training"], card["data"], card.get("benchmark")
-    sets = " ".join(f"--set {k}={json.dumps(v)}" for k, v in t.get("overrides", {}).items())
+    sets = " ".join(f"--set '{k}={json.dumps(v, separators=(',', ':'))}'"
+                    for k, v in t.get("overrides", {}).items())
     lines = ["# Model card: `denoise`", "",
              "A blind denoising autoencoder for the lightness of old photos (issue 17): "
              "`colorize denoise`, `colorize image --denoise`.", "",
@@ -102,6 +117,7 @@ def markdown(card: dict) -> str:
              + (f" {sets}" if sets else "") + f"`; {card['steps']} steps "
              f"({card['epochs_completed']} epochs), Adam, seed {t['seed']}.",
              *_earlier_stages(card),
+             *_widening(card),
              f"- **Hardware:** {card['hardware']}; {card.get('training_seconds', 0) / 60:.0f} minutes "
              "of training" + (" in all stages." if card.get("earlier_stages") else "."), ""]
     if bench:
@@ -170,6 +186,11 @@ def main():
     card.pop("chroma_gain", None)
     card.pop("calibration", None)
     card["data"] = data_section(card["training"]["data"], card["training"].get("data_weights") or [])
+    init = card["training"].get("init")
+    if init and Path(init).with_suffix(".json").exists():  # scripts/widen_denoiser.py's record
+        widened = json.loads(Path(init).with_suffix(".json").read_text()).get("widened_from")
+        if widened:
+            card["training"]["widened_from"] = widened
     run_cfg = args.run / "config.json"
     if run_cfg.exists():
         card["training"]["overrides"] = json.loads(run_cfg.read_text()).get("model_config", {})

@@ -305,3 +305,41 @@ def test_passes_reach_the_result(tmp_path):
     from colorizer.resize import DEFAULT_PASSES, SPIN_SHIFTS
 
     assert (cli_module.PASSES_DEFAULT, cli_module.PASSES_MAX) == (DEFAULT_PASSES, len(SPIN_SHIFTS))
+
+
+def _widen_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "widen_denoiser.py"
+    spec = importlib.util.spec_from_file_location("widen_denoiser", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_widened_denoiser_computes_the_same_and_its_new_channels_learn(tmp_path, tiny_weights):
+    from colorizer.weights import load_weights
+
+    widen = _widen_script()
+    out = tmp_path / "wide" / "denoise.safetensors"
+    assert widen.main(["--weights", str(tiny_weights), "--widths", "6,11", "--out", str(out)]) == 0
+    state, card = load_weights(out)
+    assert card["config"]["widths"] == [6, 11] and card["widened_from"]["widths"] == [4, 8]
+    wide = DenoiseAutoencoder(DenoiseConfig(**{**asdict(TINY), "widths": (6, 11)}))
+    wide.load_state_dict(state)
+    wide.eval()
+    L = torch.rand(2, 1, 20, 28) * 100
+    with torch.no_grad():
+        assert torch.allclose(wide(L), tiny()(L), atol=1e-4)
+    # the weights by which old channels read new ones start at zero but get gradients, so the
+    # new channels take part as soon as training starts
+    assert float(wide.net.tail.weight.detach()[:, 4:].abs().max()) == 0.0
+    wide.train()
+    np.random.seed(0)
+    wide.training_step(L, None, wide.configure_optimizers(1e-3), 0)
+    assert float(wide.net.tail.weight.detach()[:, 4:].abs().max()) > 0.0
+    # a level cannot lose channels
+    with pytest.raises(ValueError, match="cannot widen"):
+        widen.main(["--weights", str(tiny_weights), "--widths", "3,11",
+                    "--out", str(tmp_path / "narrow.safetensors")])
