@@ -171,11 +171,19 @@ class ModelStore:
         return self._once("colorizer", name, lambda: get_colorizer(name, device=self.device))
 
     def denoiser(self, name: str = "denoise"):
-        """The denoiser (:func:`colorizer.registry.get_denoiser`), built on the first request
-        that asks for denoising."""
+        """The denoiser, built on the first request that asks for denoising: its onnxruntime
+        export where `colorize denoise` would take it (the CPU, a fresh export), so the page
+        cleans a photo exactly as the CLI does and faster; else the torch model
+        (:func:`colorizer.registry.get_denoiser`)."""
+        from colorizer import onnx_backend
         from colorizer.registry import get_denoiser
 
-        return self._once("denoiser", name, lambda: get_denoiser(name, device=self.device))
+        def build():
+            net = onnx_backend.load_for_job("auto", name, device=self.device, kind="denoiser",
+                                            warn=log.warning)
+            return net if net is not None else get_denoiser(name, device=self.device)
+
+        return self._once("denoiser", name, build)
 
     def _once(self, kind: str, name: str, build: Callable):
         store = self._denoisers if kind == "denoiser" else self._models
@@ -491,13 +499,16 @@ class Service:
     # -- the jobs -------------------------------------------------------------------------------
 
     def cleaned(self, pic, denoise: bool):
-        """The photo with its lightness denoised (:func:`colorizer.api.denoise_picture`) when the
-        request asks for it, else the photo itself."""
+        """The photo with its lightness denoised (:func:`colorizer.api.denoise_picture`, or its
+        onnxruntime counterpart) when the request asks for it, else the photo itself."""
         if not denoise:
             return pic
-        from colorizer.api import denoise_picture
+        from colorizer import api, onnx_backend
 
-        return denoise_picture(pic, self.models.denoiser())
+        net = self.models.denoiser()
+        if isinstance(net, onnx_backend.OnnxDenoiser):
+            return onnx_backend.denoise_picture(pic, net)
+        return api.denoise_picture(pic, net)
 
     def colorize(self, upload: UploadFile, model: str, saturation: float, size: int | None,
                  hints: str | None, denoise: bool = False) -> tuple[bytes, str]:
