@@ -25,9 +25,10 @@ from safetensors.torch import load_file, save_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from ship_model import data_section  # noqa: E402
+from ship_model import data_section, stored_size  # noqa: E402
 
 from colorizer.resize import DEFAULT_PASSES  # noqa: E402
+from colorizer.weights import card_path  # noqa: E402
 
 
 def evaluation(reports: dict) -> dict:
@@ -45,11 +46,8 @@ def evaluation(reports: dict) -> dict:
 
 def _stored_sizes(datasets: list[str]) -> list[int]:
     """The square size each prepared dataset was stored at (`colorize prepare --size`)."""
-    sizes = []
-    for d in datasets:
-        info = Path(d) / "dataset.json"
-        sizes.append(json.loads(info.read_text())["config"]["size"] if info.exists() else 224)
-    return sizes
+    infos = [Path(d) / "dataset.json" for d in datasets]
+    return [stored_size(json.loads(f.read_text()) if f.exists() else {}) for f in infos]
 
 
 def _earlier_stages(card: dict) -> list[str]:
@@ -187,8 +185,8 @@ def main():
     card.pop("calibration", None)
     card["data"] = data_section(card["training"]["data"], card["training"].get("data_weights") or [])
     init = card["training"].get("init")
-    if init and Path(init).with_suffix(".json").exists():  # scripts/widen_denoiser.py's record
-        widened = json.loads(Path(init).with_suffix(".json").read_text()).get("widened_from")
+    if init and card_path(init).exists():  # scripts/widen_denoiser.py's record
+        widened = json.loads(card_path(init).read_text()).get("widened_from")
         if widened:
             card["training"]["widened_from"] = widened
     run_cfg = args.run / "config.json"

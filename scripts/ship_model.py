@@ -35,6 +35,12 @@ SOURCES = {
 }
 
 
+def stored_size(info: dict) -> int:
+    """The square size a prepared dataset was stored at (`colorize prepare --size`), from its
+    dataset.json (224, the default, where it says nothing)."""
+    return info.get("config", {}).get("size", 224)
+
+
 def data_section(datasets: list[str], weights: list[float]) -> dict:
     """What the model was trained on, from each prepared dataset's dataset.json."""
     prepared, sources, totals = [], [], {"kept": 0, "train": 0, "val": 0, "skipped": 0}
@@ -45,7 +51,7 @@ def data_section(datasets: list[str], weights: list[float]) -> dict:
             totals[k] += info.get(k) or 0
         folders = [f"../shared/data/photos/train/{Path(s).name}"
                    for s in info.get("config", {}).get("sources", [])] or [d]
-        size = info.get("config", {}).get("size", 224)
+        size = stored_size(info)
         prepared.append(f"colorize prepare {' '.join(folders)}"
                         + (f" --size {size}" if size != 224 else "") + f" --out DATASET{i + 1}")
         sources.append(SOURCES["people" if any(f.endswith("people") for f in folders) else "main"])

@@ -23,11 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from colorizer.models.denoise import DenoiseAutoencoder, DenoiseConfig
+from colorizer.models.denoise import DenoiseAutoencoder
 from colorizer.weights import load_into, load_weights, save_weights
 
 
@@ -56,12 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     state, card = load_weights(args.weights)
-    base = DenoiseConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in card["config"].items()})
+    base = DenoiseAutoencoder.config_from_dict(card["config"])
     widths = tuple(int(w) for w in args.widths.split(","))
     old_model = DenoiseAutoencoder(base)
     load_into(old_model, state, args.weights)
     torch.manual_seed(args.seed)
-    wide_cfg = DenoiseConfig(**{**base.__dict__, "widths": widths})
+    wide_cfg = replace(base, widths=widths)
     wide = DenoiseAutoencoder(wide_cfg)
     load_into(wide, widen_state(state, wide.state_dict()), args.out)
 
@@ -76,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_weights(wide, out, {"architecture": "DenoiseAutoencoder", "name": "denoise",
-                             "config": {k: list(v) if isinstance(v, tuple) else v
-                                        for k, v in wide_cfg.__dict__.items()},
+                             "config": asdict(wide_cfg),
                              "widened_from": {"weights": str(args.weights), "widths": list(base.widths),
                                               "max_output_gap_L": gap, "seed": args.seed}})
     print(f"{out}: widths {list(base.widths)} -> {list(widths)}, "

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def smooth_photo(h: int, w: int, seed: int = 0) -> np.ndarray:
     """A synthetic colour 'photo' (uint8 RGB) with gradients and blobs; no external data."""
@@ -39,3 +41,15 @@ def tiny_lab_dataset(root: Path, n: int = 40, size: int = 32) -> Path:
     np.save(root / "ab.npy", rng.integers(100, 160, (n, size, size, 2), dtype=np.uint8))
     np.save(root / "split.npy", (np.arange(n) % 10 == 0).astype(np.uint8))
     return root
+
+
+def load_script(relpath: str):
+    """A file of the repo that is not in the package (``benchmarks/``, ``scripts/``), imported
+    as a module by its path, e.g. ``load_script("scripts/widen_denoiser.py")``."""
+    import importlib.util
+
+    path = ROOT / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

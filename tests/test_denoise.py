@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import smooth_photo
+from helpers import load_script, smooth_photo
 from PIL import Image
 
 from colorizer.cli import cli
@@ -307,21 +307,10 @@ def test_passes_reach_the_result(tmp_path):
     assert (cli_module.PASSES_DEFAULT, cli_module.PASSES_MAX) == (DEFAULT_PASSES, len(SPIN_SHIFTS))
 
 
-def _widen_script():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "widen_denoiser.py"
-    spec = importlib.util.spec_from_file_location("widen_denoiser", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_widened_denoiser_computes_the_same_and_its_new_channels_learn(tmp_path, tiny_weights):
     from colorizer.weights import load_weights
 
-    widen = _widen_script()
+    widen = load_script("scripts/widen_denoiser.py")
     out = tmp_path / "wide" / "denoise.safetensors"
     assert widen.main(["--weights", str(tiny_weights), "--widths", "6,11", "--out", str(out)]) == 0
     state, card = load_weights(out)

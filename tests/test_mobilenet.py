@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import load_script
 
 from colorizer.models import mobilenet
 from colorizer.models.gan import GANColorizer, GANConfig
@@ -92,9 +93,7 @@ def _convert(tmp_path):
         pytest.skip(f"{TFLITE} is absent (../shared/weights)")
     if importlib.util.find_spec("tflite") is None:
         pytest.skip("the tflite reader is not installed (pip install -e '.[test]')")
-    spec = importlib.util.spec_from_file_location("convert_mobilenet_v2", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("scripts/convert_mobilenet_v2.py")
     out = tmp_path / "mobilenet_v2.safetensors"
     assert module.main([str(TFLITE), "--out", str(out)]) == 0
     return out

@@ -2,7 +2,6 @@
 driven in Debian's Chromium by Playwright. Model-agnostic: the shipped default is only asked for
 an image of the right size; colour checks use levin (scribbles) and gray."""
 
-import importlib.util
 import io
 import json
 import re
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import mux_frames, smooth_photo
+from helpers import load_script, mux_frames, smooth_photo
 from PIL import Image
 
 from colorizer.cli import cli
@@ -34,15 +33,22 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def _load_module():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "load_web.py"
-    spec = importlib.util.spec_from_file_location("load_web", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load_web = load_script("benchmarks/load_web.py")
 
 
-load_web = _load_module()
+def cli_denoised(pic):
+    """(``pic`` cleaned as `colorize denoise` cleans it, the denoiser it used): the shipped
+    export in onnxruntime where it is fresh, else the torch model; spelled out here, not through
+    ``onnx_backend.load_denoiser``, so that the page is held to the rule and not to itself."""
+    from colorizer import onnx_backend
+    from colorizer.api import denoise_picture
+    from colorizer.registry import get_denoiser
+
+    dn = onnx_backend.load_for_job("auto", "denoise", kind="denoiser")
+    if dn is not None:
+        return onnx_backend.denoise_picture(pic, dn), dn
+    dn = get_denoiser()
+    return denoise_picture(pic, dn), dn
 
 
 def png_bytes(arr: np.ndarray) -> bytes:
@@ -369,17 +375,11 @@ def test_denoise_cleans_the_lightness_before_colouring(client):
     cleaned = psnr(cleaned_png)
     assert plain < 22 and cleaned > plain + 8, (plain, cleaned)  # measured 20.3 -> 34.7 dB
     # the page cleans a photo as `colorize denoise` does (onnxruntime where its export is fresh)
-    from colorizer import onnx_backend
-    from colorizer.api import denoise_picture
     from colorizer.io import Picture
-    from colorizer.registry import get_denoiser
 
-    dn = onnx_backend.load_for_job("auto", "denoise", kind="denoiser")
-    pic = Picture.from_array(np.asarray(Image.open(io.BytesIO(noisy))))
-    cli = (onnx_backend.denoise_picture(pic, dn) if dn is not None
-           else denoise_picture(pic, get_denoiser())).to_array(np.uint8)
-    assert np.array_equal(np.asarray(cleaned_png.convert("RGB"))[..., 0], cli[..., 0])
-    assert type(client.app.state.service.models.denoiser()) is type(dn if dn is not None else get_denoiser())
+    cli, dn = cli_denoised(Picture.from_array(np.asarray(Image.open(io.BytesIO(noisy)))))
+    assert np.array_equal(np.asarray(cleaned_png.convert("RGB"))[..., 0], cli.to_array(np.uint8)[..., 0])
+    assert type(client.app.state.service.models.denoiser()) is type(dn)
     hints = json.dumps({"strokes": [{"points": [[5, 20], [20, 20]], "color": "#c0392b", "width": 5}]})
     scribbled = psnr(png_of(post(client, noisy, model="gray", hints=hints, denoise="true")))
     assert scribbled > plain + 8, (plain, scribbled)
@@ -398,11 +398,10 @@ def test_denoise_cleans_the_lightness_before_colouring(client):
 
 @pytest.mark.slow  # builds every model (zhang's colour bins take a while on a small CPU)
 def test_models_with_cards_and_confidence(client):
-    from colorizer import onnx_backend
-    from colorizer.api import confidence_map, denoise_picture
+    from colorizer.api import confidence_map
     from colorizer.damage import add_gaussian_noise, grey_u8
     from colorizer.io import Picture
-    from colorizer.registry import get_colorizer, get_denoiser
+    from colorizer.registry import get_colorizer
 
     models = client.get("/api/models").json()["models"]
     assert all(m["loaded"] or m["error"] for m in models)
@@ -417,9 +416,7 @@ def test_models_with_cards_and_confidence(client):
             assert conf.size == (52, 36)
             # with denoise, the map is of the cleaned photo: the one /api/colorize then colours,
             # cleaned as `colorize denoise` cleans it (onnxruntime where its export is fresh)
-            dn = onnx_backend.load_for_job("auto", "denoise", kind="denoiser")
-            cleaned = (onnx_backend.denoise_picture(Picture.from_array(noisy), dn) if dn is not None
-                       else denoise_picture(Picture.from_array(noisy), get_denoiser()))
+            cleaned = cli_denoised(Picture.from_array(noisy))[0]
             want = confidence_map(cleaned, get_colorizer(m["name"]), 32)
             want = (np.clip(want, 0, 1) * 255).astype(np.uint8)
             got = np.asarray(png_of(post(client, png_bytes(noisy), url="/api/confidence", model=m["name"],

@@ -266,17 +266,9 @@ def denoise(inputs, output, out_dir, strength, passes, model, weights, device, o
     first = read_ahead(jobs, max_pixels)
     from colorizer import onnx_backend  # no torch: loads onnxruntime while the first photo is read
 
-    fast = onnx_backend.load_for_job(backend, model, weights, device=device, kind="denoiser",
-                                     warn=_warn)
-    if fast is not None:
-        run = lambda pic, job: onnx_backend.denoise_picture(pic, fast, strength, passes)  # noqa: E731
-    else:
-        from colorizer.api import denoise_picture
-        from colorizer.registry import get_denoiser
-
-        net = get_denoiser(model, weights=str(weights) if weights else None, device=device)
-        run = lambda pic, job: denoise_picture(pic, net, strength, passes)  # noqa: E731
-    summary = run_jobs(jobs, run, overwrite=overwrite, max_pixels=max_pixels, first=first)
+    net = onnx_backend.load_denoiser(backend, model, weights, device=device, warn=_warn)
+    summary = run_jobs(jobs, lambda pic, job: onnx_backend.denoise_any(pic, net, strength, passes),
+                       overwrite=overwrite, max_pixels=max_pixels, first=first)
     click.echo(summary.line(), err=True)
     sys.exit(1 if summary.failed else 0)
 

@@ -332,3 +332,25 @@ def denoise_picture(pic: Picture, model: OnnxDenoiser, strength: float = 1.0,
     """:func:`colorizer.api.denoise_picture` without torch: the lightness denoised at full
     resolution, the colour kept (a grey picture stays exactly grey)."""
     return pic.with_lightness(model.denoise_l(pic.lightness(), strength, passes))
+
+
+def load_denoiser(backend: str, model: str = "denoise", weights: str | os.PathLike | None = None, *,
+                  device: str = "auto", warn=None):
+    """The denoiser a job runs: the export where :func:`load_for_job` takes onnxruntime, else
+    the torch model (:func:`colorizer.registry.get_denoiser`; torch is imported only then).
+    ``colorize denoise`` and the web page both load theirs here, so both clean a photo alike."""
+    fast = load_for_job(backend, model, weights, device=device, kind="denoiser", warn=warn)
+    if fast is not None:
+        return fast
+    from colorizer.registry import get_denoiser
+
+    return get_denoiser(model, weights=str(weights) if weights else None, device=device)
+
+
+def denoise_any(pic: Picture, model, strength: float = 1.0, passes: int = DEFAULT_PASSES) -> Picture:
+    """:func:`denoise_picture` for a denoiser of either backend (:func:`load_denoiser`)."""
+    if isinstance(model, OnnxDenoiser):
+        return denoise_picture(pic, model, strength, passes)
+    from colorizer.api import denoise_picture as torch_denoise_picture
+
+    return torch_denoise_picture(pic, model, strength, passes)

@@ -171,19 +171,13 @@ class ModelStore:
         return self._once("colorizer", name, lambda: get_colorizer(name, device=self.device))
 
     def denoiser(self, name: str = "denoise"):
-        """The denoiser, built on the first request that asks for denoising: its onnxruntime
-        export where `colorize denoise` would take it (the CPU, a fresh export), so the page
-        cleans a photo exactly as the CLI does and faster; else the torch model
-        (:func:`colorizer.registry.get_denoiser`)."""
+        """The denoiser, built on the first request that asks for denoising, as `colorize denoise`
+        loads it (:func:`colorizer.onnx_backend.load_denoiser`: the onnxruntime export on the CPU
+        when it is fresh, else torch), so the page cleans a photo exactly as the CLI does."""
         from colorizer import onnx_backend
-        from colorizer.registry import get_denoiser
 
-        def build():
-            net = onnx_backend.load_for_job("auto", name, device=self.device, kind="denoiser",
-                                            warn=log.warning)
-            return net if net is not None else get_denoiser(name, device=self.device)
-
-        return self._once("denoiser", name, build)
+        return self._once("denoiser", name, lambda: onnx_backend.load_denoiser(
+            "auto", name, device=self.device, warn=log.warning))
 
     def _once(self, kind: str, name: str, build: Callable):
         store = self._denoisers if kind == "denoiser" else self._models
@@ -499,16 +493,13 @@ class Service:
     # -- the jobs -------------------------------------------------------------------------------
 
     def cleaned(self, pic, denoise: bool):
-        """The photo with its lightness denoised (:func:`colorizer.api.denoise_picture`, or its
-        onnxruntime counterpart) when the request asks for it, else the photo itself."""
+        """The photo with its lightness denoised (:func:`colorizer.onnx_backend.denoise_any`, as
+        ``colorize denoise``) when the request asks for it, else the photo itself."""
         if not denoise:
             return pic
-        from colorizer import api, onnx_backend
+        from colorizer import onnx_backend
 
-        net = self.models.denoiser()
-        if isinstance(net, onnx_backend.OnnxDenoiser):
-            return onnx_backend.denoise_picture(pic, net)
-        return api.denoise_picture(pic, net)
+        return onnx_backend.denoise_any(pic, self.models.denoiser())
 
     def colorize(self, upload: UploadFile, model: str, saturation: float, size: int | None,
                  hints: str | None, denoise: bool = False) -> tuple[bytes, str]:
