@@ -278,6 +278,21 @@ def _can_copy_audio(container_format: str, audio) -> bool:
         return False
 
 
+def _audio_codec(container_format: str, audio) -> str | None:
+    """The encoder for the input's ``audio`` in ``container_format``, or None to copy its packets.
+
+    PCM is decoded and encoded again, so that a gap in it is filled with silence (mp4, mov and
+    AVI count samples, not timestamps: a gap there would play the sound after it early): as the
+    same PCM where the container takes it (lossless), as AAC in mp4 (which browsers play with
+    AAC and not PCM). Other audio is copied where the container takes it, else re-encoded.
+    """
+    name = audio.codec_context.name
+    if name.startswith("pcm_"):
+        return name if container_format not in ("mp4", "webm") and _can_copy_audio(container_format, audio) \
+            else _fallback_audio_codec(container_format)
+    return None if _can_copy_audio(container_format, audio) else _fallback_audio_codec(container_format)
+
+
 def encoded_size(width: int, height: int, container_format: str) -> tuple[int, int]:
     """The frame size :class:`VideoWriter` encodes ``width`` x ``height`` frames at.
 
@@ -288,6 +303,18 @@ def encoded_size(width: int, height: int, container_format: str) -> tuple[int, i
     if container_format == "webm":
         return width, height
     return width + width % 2, height + height % 2
+
+
+def _silence(like, samples: int, pts: int):
+    """``samples`` of silence in ``like``'s sample format, layout and rate, at ``pts`` (1/rate s)."""
+    import av
+
+    frame = av.AudioFrame(format=like.format.name, layout=like.layout.name, samples=samples)
+    quiet = 0x80 if like.format.name.startswith("u8") else 0  # unsigned 8-bit is centred on 128
+    for plane in frame.planes:
+        plane.update(bytes([quiet]) * plane.buffer_size)
+    frame.sample_rate, frame.pts, frame.time_base = like.sample_rate, pts, Fraction(1, like.sample_rate)
+    return frame
 
 
 class VideoWriter:
@@ -332,14 +359,19 @@ class VideoWriter:
             self.stream.options = {**self.stream.options, "bf": "0"}
         self._audio_out, self._reencode = None, False
         self._next_pts = 0
-        self._audio_next = None  # where the next re-encoded audio sample goes, in 1/rate s
+        # where the next re-encoded audio sample goes, in 1/rate s; AVI has no start time for its
+        # audio, which plays from 0: there the audio is filled with silence from 0 on
+        self._audio_next = 0 if container_format == "avi" else None
         if reader.audio is not None:
-            if _can_copy_audio(container_format, reader.audio):
+            codec = _audio_codec(container_format, reader.audio)
+            if codec is None:
                 self._audio_out = self.out.add_stream_from_template(reader.audio)
             else:
                 self._reencode = True
-                codec = _fallback_audio_codec(container_format)
                 self._audio_out = self.out.add_stream(codec, rate=_encoder_rate(codec, reader.audio.rate))
+                if codec == reader.audio.codec_context.name:  # PCM as it was: same samples
+                    self._audio_out.layout = reader.audio.layout
+                    self._audio_out.format = reader.audio.format
             reader.on_audio = self.audio_packet
 
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
@@ -362,26 +394,30 @@ class VideoWriter:
             self.out.mux(packet)
             return
         for frame in packet.decode():
-            self._audio_time(frame)
-            for out_packet in self._audio_out.encode(frame):
-                self.out.mux(out_packet)
+            for timed in self._audio_time(frame):
+                for out_packet in self._audio_out.encode(timed):
+                    self.out.mux(out_packet)
 
-    def _audio_time(self, frame) -> None:
+    def _audio_time(self, frame) -> list:
         """Give a decoded audio frame the time it is to be played at, in 1/rate s: the samples
         follow one another from the first frame's timestamp on (the input's audio may start
         before or after the video), so that the timestamps' rounding (1 ms in Matroska) does not
-        jitter into the encoder. A jump forward, a gap in the input's audio, is kept, so that
-        the sound after it stays in sync."""
+        jitter into the encoder. A gap in the input's audio (over 40 ms missing) is filled with
+        silence, so that the sound after it stays in sync: a gap in the timestamps alone is lost
+        where the encoder counts samples (AAC in mp4 played the sound after it early)."""
         rate = frame.sample_rate
         at = None
         if frame.pts is not None and frame.time_base is not None:
             at = round(frame.pts * frame.time_base * rate)
+        frames = []
         if self._audio_next is None:
             self._audio_next = at or 0
-        elif at is not None and at > self._audio_next + rate // 25:  # over 40 ms missing
+        elif at is not None and at > self._audio_next + rate // 25:
+            frames.append(_silence(frame, at - self._audio_next, self._audio_next))
             self._audio_next = at
         frame.pts, frame.time_base = self._audio_next, Fraction(1, rate)
         self._audio_next += frame.samples
+        return frames + [frame]
 
     def close(self) -> None:
         for packet in self.stream.encode(None):
