@@ -81,7 +81,7 @@ def _widening(card: dict) -> list[str]:
     return [f"- **Widened before the last stage:** `python scripts/widen_denoiser.py --weights "
             f"STAGE{before}/denoise.safetensors --widths "
             f"{','.join(str(x) for x in card['config']['widths'])} --seed {w['seed']}` (it read "
-            f"{w['weights']}, stage {before} as then shipped) grew the levels from {w['widths']} channels to "
+            f"{w['weights']}, the weights of stage {before}) grew the levels from {w['widths']} channels to "
             f"{card['config']['widths']}; the new channels start with zero weight into the old "
             f"ones, so the widened net computed the same output (largest difference "
             f"{w['max_output_gap_L']:.1g} L) before the last stage trained all of it."]
