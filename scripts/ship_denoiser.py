@@ -135,7 +135,8 @@ def markdown(card: dict) -> str:
     if sub:
         lines += [f"BM3D (given the true sigma) on {sub['photos']} of these photos "
                   f"({', '.join(sub['names'])}), "
-                  "(`--photos 8 --sigmas 25 --methods nlm,ours,ours_onnx --include BM3D_RUN.json`: "
+                  "(`--photos 8 --sigmas 25 --methods nlm,ours,ours_onnx --repeat 10 "
+                  "--include BM3D_RUN.json`: "
                   "BM3D's row comes from an earlier `--methods nlm,bm3d` run on the identical noisy "
                   "inputs, checked photo by photo; its time was measured at low priority on the busy "
                   "machine):", "", sub["table"], ""]
