@@ -572,6 +572,24 @@ def test_write_errors_met_while_reading_are_not_blamed_on_the_input(tmp_path):
     assert info.value.errno == errno.ENOSPC and not isinstance(info.value, ColorizerError)
 
 
+def test_damaged_stretch_inside_a_clip_is_skipped_with_one_warning(tmp_path):
+    """3 KB zeroed in the middle of an mp4 (a bad sector, a broken copy): the clip is coloured all
+    the same. The packets that cannot be decoded are skipped with one ``warning:`` line, as
+    players skip them; the frames that decode keep their times, so the length is the input's."""
+    src = write_clip(tmp_path / "a.mp4", [texture(64, 64, seed) for seed in range(60)], audio=None)
+    data = bytearray(src.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 3000] = bytes(3000)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(data))
+    r = CliRunner().invoke(cli, ["video", str(bad), "-o", str(tmp_path / "out.mp4"), *GRAY])
+    assert r.exit_code == 0, r.output
+    warnings = [line for line in r.output.replace("\r", "\n").splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "bad.mp4" in warnings[0] and "damaged video packet" in warnings[0]
+    out, clean = probe(tmp_path / "out.mp4"), probe(src)
+    assert 40 <= out["frames"] < clean["frames"] == 60
+    assert out["duration"] == pytest.approx(clean["duration"], rel=0.05)
+
+
 def test_edit_list_that_trims_the_start_is_not_taken_for_truncation(tmp_path):
     """An mp4 cut without re-encoding keeps the frames before the cut and an edit list that hides
     them: the file declares 10 frames and shows 7; all 7 are colorized."""

@@ -32,7 +32,13 @@ def _warn(message) -> None:
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    _warn(message)
+    """A warning raised while a progress bar runs (a damaged stretch found mid-clip) is written
+    above the bar, on a line of its own, as tqdm.write does."""
+    from tqdm import tqdm
+
+    from colorizer.errors import one_line
+
+    tqdm.write(one_line(f"warning: {message}"), file=sys.stderr)
 
 
 def _user_errors(fn):
@@ -361,6 +367,8 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
     to an even size (a warning says so); .webm keeps the exact size.
 
     Bad clips are reported one line each and the rest go on; the exit code is 1 if any failed.
+    A damaged stretch inside a clip (packets that cannot be decoded) is skipped, as players skip
+    it, with one warning line; a clip cut short (fewer frames than it declares) is an error.
     """
     from colorizer.errors import ColorizerError
     from colorizer.scribbles import read_frame_strokes

@@ -210,13 +210,21 @@ class FrameReader:
         packets = self._container.demux(streams)
         i = read = 0  # frames decoded, video packets read
         last_dts = None
+        damaged: list[int] = []  # frames at which a video packet could not be decoded
         while True:
             # only reading and decoding errors are the input's: what ``on_audio`` (the writer)
             # raises, a full disk say, goes up as it is
             try:
                 packet = next(packets, None)
                 video = packet is not None and packet.stream.type != "audio"
-                decoded = [(vf.to_ndarray(format="rgb24"), vf.pts) for vf in packet.decode()] if video else []
+                try:
+                    decoded = [(vf.to_ndarray(format="rgb24"), vf.pts)
+                               for vf in packet.decode()] if video else []
+                except av.InvalidDataError:
+                    # a damaged stretch inside the clip (a bad sector, a broken transfer): skip the
+                    # packet, as players do, and go on; the decoder conceals what refers to it
+                    damaged.append(i)
+                    decoded = []
             except (av.FFmpegError, ValueError) as exc:
                 raise ColorizerError(f"{self.path}: truncated or corrupt video at frame {i} "
                                      f"({_av_message(exc)})") from None
@@ -235,6 +243,11 @@ class FrameReader:
                 i += 1
         if i == 0:
             raise ColorizerError(f"{self.path}: no frame could be decoded (truncated or corrupt video)")
+        if damaged:
+            where = f"at frame {damaged[0]}" if damaged[0] == damaged[-1] else \
+                f"between frames {damaged[0]} and {damaged[-1]}"
+            warnings.warn(f"{self.path}: {len(damaged)} damaged video packet(s) {where} could not be "
+                          "decoded and were skipped; the frames near them may show smears", stacklevel=2)
         # packets, not frames: an edit list (an mp4 cut without re-encoding) hides frames that
         # are still in the file and counted, and the decoder drops them. AVI numbers its frame
         # slots and counts dropped frames (slots without data) too
