@@ -444,15 +444,20 @@ def test_reencoded_audio_keeps_its_offset_from_the_video(tmp_path, audio_start, 
     assert a_copy - v_copy == pytest.approx(a_in - v_in, abs=1e-3)
 
 
+def loudness(frame) -> np.ndarray:
+    """Per sample of an audio frame, its magnitude averaged over the channels (planar frames
+    hold one row per channel, packed ones interleave them)."""
+    x = np.abs(frame.to_ndarray().astype(np.float64))
+    channels = len(frame.layout.channels)
+    return x.mean(axis=0) if frame.format.is_planar else x.reshape(-1, channels).mean(axis=1)
+
+
 def loud_spans(path: Path, block: float = 0.02) -> list[float]:
     """Where the first audio stream of ``path`` is loud: start, end, start, end... in seconds (to
-    within ``block``). Each decoded
-    frame placed at its own timestamp, so a gap in the timestamps shows as quiet."""
+    within ``block``). Each decoded frame is placed at its own timestamp, so a gap in the
+    timestamps shows as quiet."""
     with av.open(str(path)) as c:
-        frames = [(f.time, np.abs(f.to_ndarray().astype(np.float64)).reshape(len(f.layout.channels), -1)
-                   .mean(axis=0) if f.format.is_planar else np.abs(f.to_ndarray().astype(np.float64))
-                   .reshape(-1, len(f.layout.channels)).mean(axis=1), f.sample_rate)
-                  for f in c.decode(audio=0)]
+        frames = [(f.time, loudness(f), f.sample_rate) for f in c.decode(audio=0)]
     rate = frames[0][2]
     end = max(round(t * rate) + len(x) for t, x, _ in frames)
     timeline = np.zeros(end)

@@ -20,10 +20,13 @@ PASSES_DEFAULT, PASSES_MAX = 2, 8  # mirror colorizer.resize.DEFAULT_PASSES and 
 
 
 def _say(kind: str, message) -> None:
-    """``kind: message`` on stderr as one line (control characters in file names escaped)."""
+    """``kind: message`` on stderr as one line (control characters in file names escaped); while
+    a progress bar runs (a damaged stretch found mid-clip), above it on a line of its own."""
+    from tqdm import tqdm
+
     from colorizer.errors import one_line
 
-    click.echo(one_line(f"{kind}: {message}"), err=True)
+    tqdm.write(one_line(f"{kind}: {message}"), file=sys.stderr)
 
 
 def _warn(message) -> None:
@@ -32,13 +35,7 @@ def _warn(message) -> None:
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    """A warning raised while a progress bar runs (a damaged stretch found mid-clip) is written
-    above the bar, on a line of its own, as tqdm.write does."""
-    from tqdm import tqdm
-
-    from colorizer.errors import one_line
-
-    tqdm.write(one_line(f"warning: {message}"), file=sys.stderr)
+    _warn(message)
 
 
 def _user_errors(fn):

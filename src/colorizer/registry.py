@@ -185,8 +185,8 @@ def get_denoiser(name: str = "denoise", *, weights: str | None = None,
     model = _build(name, _REGISTRY[name], weights, device)
     if model.device.type == "cpu":
         # channels-last weights: oneDNN runs the denoiser's full-resolution convs in that layout
-        # about a fifth faster on the CPU (same results within 1e-4 L; measured with
-        # benchmarks/bench_denoise.py --methods ours, two passes at 512x512)
+        # about a fifth faster on the CPU (benchmarks/bench_denoise_layout.py: x1.2-1.3 for two
+        # passes at 512x512; the results differ by at most one 8-bit code on a few pixels)
         model.to(memory_format=torch.channels_last)
     return model
 

@@ -300,10 +300,10 @@ def _audio_codec(container_format: str, audio) -> str | None:
     AAC and not PCM). Other audio is copied where the container takes it, else re-encoded.
     """
     name = audio.codec_context.name
-    if name.startswith("pcm_"):
-        return name if container_format not in ("mp4", "webm") and _can_copy_audio(container_format, audio) \
-            else _fallback_audio_codec(container_format)
-    return None if _can_copy_audio(container_format, audio) else _fallback_audio_codec(container_format)
+    pcm = name.startswith("pcm_")
+    if not _can_copy_audio(container_format, audio) or (pcm and container_format == "mp4"):
+        return _fallback_audio_codec(container_format)
+    return name if pcm else None
 
 
 def encoded_size(width: int, height: int, container_format: str) -> tuple[int, int]:
