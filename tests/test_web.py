@@ -396,6 +396,36 @@ def test_denoise_cleans_the_lightness_before_colouring(client):
     assert "grain" in schema["Body_colorize_api_colorize_post"]["properties"]["denoise"]["description"]
 
 
+def test_a_photo_is_cleaned_once_for_every_request_that_sends_it(client, monkeypatch):
+    """The page sends the same photo again for each model and for the confidence map: with
+    denoise on, the server cleans it once and gives the same cleaned photo each time; another photo
+    is cleaned anew; the cache drops its oldest photos past its byte limit."""
+    from colorizer import onnx_backend
+    from colorizer.damage import add_gaussian_noise
+    from colorizer.web.app import CleanedCache
+
+    calls = []
+    real = onnx_backend.denoise_any
+    monkeypatch.setattr(onnx_backend, "denoise_any", lambda pic, net: calls.append(1) or real(pic, net))
+    rng = np.random.default_rng(1)
+    noisy = png_bytes(add_gaussian_noise(np.full((40, 56), 120, np.uint8), 25, rng))
+    first = np.asarray(png_of(post(client, noisy, model="gray", denoise="true")))
+    again = np.asarray(png_of(post(client, noisy, model="gray", denoise="true")))
+    assert len(calls) == 1 and np.array_equal(first, again)
+    other = png_bytes(add_gaussian_noise(np.full((40, 56), 60, np.uint8), 25, rng))
+    post(client, other, model="gray", denoise="true")
+    assert len(calls) == 2
+    plain = np.asarray(png_of(post(client, noisy, model="gray")))  # off: the upload as sent
+    assert len(calls) == 2 and not np.array_equal(plain, first)
+
+    cache = CleanedCache(max_bytes=250)
+    for i in range(3):
+        cache.put(str(i), np.zeros(100, np.uint8))
+    assert cache.get("0") is None and cache.get("1") is not None and cache.get("2") is not None
+    cache.put("big", np.zeros(251, np.uint8))  # over the limit alone: not kept, nothing evicted
+    assert cache.get("big") is None and cache.get("1") is not None
+
+
 @pytest.mark.slow  # builds every model (zhang's colour bins take a while on a small CPU)
 def test_models_with_cards_and_confidence(client):
     from colorizer.api import confidence_map
