@@ -503,6 +503,36 @@ def test_reencoded_audio_keeps_a_gap_in_the_input_audio(tmp_path, suffix, codec)
         assert np.array_equal(samples(dst)[samples(dst) != 0], samples(src)[samples(src) != 0])
 
 
+@pytest.mark.parametrize(("suffix", "codec"), [(".mp4", "aac"), (".mov", "aac"), (".mkv", "aac"), (".avi", "aac")])
+def test_copied_audio_keeps_its_gap_and_start(tmp_path, suffix, codec):
+    """AAC from 0.1 s, with 0.5 s missing, in an mkv. mp4, mov and Matroska take the packets with
+    their timestamps, gap and late start kept. AVI has no audio timestamps: copied, its sound
+    started at 0 and ran on through the gap (the tone after it 0.6 s early), so there the audio is
+    encoded again (AAC as AAC), with silence before it and in the gap."""
+    src = tmp_path / "gap.mkv"
+    with av.open(str(src), "w") as out:
+        vs = out.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        a = out.add_stream("aac", rate=48000)
+        a.layout = "mono"
+        mux_frames(out, vs, moving_frames(16))
+        for start, seconds in [(0.1, 0.4), (1.0, 0.6)]:
+            tone = (np.sin(np.arange(int(48000 * seconds)) / 10) * 0.3).astype(np.float32)
+            for i in range(0, len(tone) - 1023, 1024):
+                fr = av.AudioFrame.from_ndarray(tone[None, i:i + 1024], format="fltp", layout="mono")
+                fr.sample_rate, fr.time_base = 48000, Fraction(1, 48000)
+                fr.pts = round(start * 48000) + i
+                for p in a.encode(fr):
+                    out.mux(p)
+        for p in a.encode(None):
+            out.mux(p)
+    assert loud_spans(src) == pytest.approx([0.1, 0.5, 1.0, 1.6], abs=0.045)
+    dst = tmp_path / f"out{suffix}"
+    colorize_video(src, dst, get_colorizer("gray"), size=32, progress=False)
+    assert loud_spans(dst) == pytest.approx([0.1, 0.5, 1.0, 1.6], abs=0.06)
+    assert probe(dst)["audio"] == [codec]
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".webm"])
 def test_odd_frame_size_is_written_in_4_2_0(tmp_path, suffix):
     """A 33x25 clip: H.264 4:2:0 takes even sizes only, so the mp4 is 34x26 (the last column

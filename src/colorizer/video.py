@@ -306,6 +306,35 @@ def _audio_codec(container_format: str, audio) -> str | None:
     return name if pcm else None
 
 
+def _audio_is_contiguous(path: Path, index: int) -> bool:
+    """Whether audio stream ``index`` of ``path`` plays from time 0 with no gap over 40 ms (read
+    from its packets' timestamps, without decoding)."""
+    import av
+
+    end = Fraction(0)
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams[index]
+        for packet in container.demux(stream):
+            if packet.pts is None or not packet.size:
+                continue
+            at = packet.pts * stream.time_base
+            if at > end + Fraction(1, 25):
+                return False
+            end = max(end, at + (packet.duration or 0) * stream.time_base)
+    return True
+
+
+def _same_or_fallback_codec(container_format: str, name: str) -> str:
+    """The input's audio codec ``name`` if there is an encoder for it, else the fallback."""
+    import av
+
+    try:
+        av.Codec(name, "w")
+    except (av.FFmpegError, ValueError):  # no encoder of that name (mp3's is libmp3lame)
+        return _fallback_audio_codec(container_format)
+    return name
+
+
 def encoded_size(width: int, height: int, container_format: str) -> tuple[int, int]:
     """The frame size :class:`VideoWriter` encodes ``width`` x ``height`` frames at.
 
@@ -377,6 +406,11 @@ class VideoWriter:
         self._audio_next = 0 if container_format == "avi" else None
         if reader.audio is not None:
             codec = _audio_codec(container_format, reader.audio)
+            if codec is None and container_format == "avi" and reader.path.is_file() \
+                    and not _audio_is_contiguous(reader.path, reader.audio.index):
+                # AVI has no audio timestamps: copied packets play from 0, one after another, so a
+                # late start or a gap would put the sound early; encoded again, both are silence
+                codec = _same_or_fallback_codec(container_format, reader.audio.codec_context.name)
             if codec is None:
                 self._audio_out = self.out.add_stream_from_template(reader.audio)
             else:
