@@ -503,8 +503,8 @@ def test_reencoded_audio_keeps_a_gap_in_the_input_audio(tmp_path, suffix, codec)
         assert np.array_equal(samples(dst)[samples(dst) != 0], samples(src)[samples(src) != 0])
 
 
-@pytest.mark.parametrize(("suffix", "codec"), [(".mp4", "aac"), (".mov", "aac"), (".mkv", "aac"), (".avi", "aac")])
-def test_copied_audio_keeps_its_gap_and_start(tmp_path, suffix, codec):
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".avi"])
+def test_copied_audio_keeps_its_gap_and_start(tmp_path, suffix):
     """AAC from 0.1 s, with 0.5 s missing, in an mkv. mp4, mov and Matroska take the packets with
     their timestamps, gap and late start kept. AVI has no audio timestamps: copied, its sound
     started at 0 and ran on through the gap (the tone after it 0.6 s early), so there the audio is
@@ -530,7 +530,7 @@ def test_copied_audio_keeps_its_gap_and_start(tmp_path, suffix, codec):
     dst = tmp_path / f"out{suffix}"
     colorize_video(src, dst, get_colorizer("gray"), size=32, progress=False)
     assert loud_spans(dst) == pytest.approx([0.1, 0.5, 1.0, 1.6], abs=0.06)
-    assert probe(dst)["audio"] == [codec]
+    assert probe(dst)["audio"] == ["aac"]
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".webm"])
