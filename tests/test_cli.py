@@ -171,3 +171,34 @@ def test_samples_of_one_photo_share_one_read(folder, tmp_path, monkeypatch):
     assert reads == [folder / "a.jpg", folder / "broken.jpg"]
     assert summary.done == [tmp_path / f"a_sample{k}.png" for k in (1, 2, 3)]
     assert len(summary.failed) == 3 and all(line.startswith("error:") for line in lines)
+
+
+def test_inputs_that_would_share_an_output_each_get_their_own(tmp_path):
+    """a/x.jpg and b/x.jpg into one --out-dir, x.png and x.gif (both written as PNG) in one
+    folder: the later one writes NAME_2.EXT with one warning line, where it used to be skipped as
+    "exists" (or, with --overwrite, write over the first's result). The same input given twice
+    runs once; a second run finds every output under the same name and skips it."""
+    from colorizer.batch import plan_jobs
+
+    grey = np.repeat(smooth_photo(24, 32)[..., :1], 3, axis=2)
+    for rel in ("a/x.jpg", "b/x.jpg", "c/x.png", "c/x.gif"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(grey).save(tmp_path / rel)
+    a, b, c = (tmp_path / d for d in "abc")
+    said = []
+    jobs = plan_jobs([a / "x.jpg", b / "x.jpg", a / "x.jpg"], out_dir=tmp_path / "out", report=said.append)
+    assert [(j.src, j.dst.name) for j in jobs] == [(a / "x.jpg", "x.jpg"), (b / "x.jpg", "x_2.jpg")]
+    assert said == [f"warning: {b / 'x.jpg'}: written as {tmp_path / 'out' / 'x_2.jpg'}, because "
+                    f"{tmp_path / 'out' / 'x.jpg'} is the output of {a / 'x.jpg'}"]
+    assert [(j.src.name, j.dst.name) for j in plan_jobs([c], report=said.append)] == [
+        ("x.gif", "x.png"), ("x.png", "x_2.png")]  # in the folder's sorted order
+
+    args = ["image", str(a / "x.jpg"), str(b / "x.jpg"), str(c), "--out-dir", str(tmp_path / "out"),
+            "--model", "gray"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert "done 4, skipped 0, failed 0" in r.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.jpg", "x.png", "x_2.jpg", "x_2.png"]
+    assert sum(line.startswith("warning:") for line in r.output.splitlines()) == 2, r.output
+    r = CliRunner().invoke(cli, args)
+    assert "done 0, skipped 4, failed 0" in r.output, r.output

@@ -977,3 +977,16 @@ def test_davis_clip_default_model(shared_data, tmp_path):
     assert flow["warp_error"] < none["warp_error"]
     assert flow["cdc"] < none["cdc"]
     assert flow["auc"] > none["auc"] - 0.5
+
+
+def test_clips_that_would_share_an_output_each_get_their_own(tmp_path):
+    """clip.mp4 and clip.MP4 both make out/clip.mp4, as do a/clip.mp4 and b/clip.mp4: the later
+    one writes clip_2.mp4 (clip_3.mp4 ...), with one warning line each."""
+    for rel in ("clip.mp4", "clip.MP4", "a/clip.mp4"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    said = []
+    jobs = plan_video_jobs([tmp_path / "clip.mp4", tmp_path / "clip.MP4", tmp_path / "a" / "clip.mp4"],
+                           out_dir=tmp_path / "out", report=said.append)
+    assert [j.dst.name for j in jobs] == ["clip.mp4", "clip_2.mp4", "clip_3.mp4"]
+    assert len(said) == 2 and all(line.startswith("warning: ") for line in said)

@@ -11,7 +11,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -76,9 +76,43 @@ def _out_name(src: Path, suffix: str = "") -> str:
     return src.stem + suffix + ext
 
 
+def _stderr_line(line: str) -> None:
+    tqdm.write(one_line(line), file=sys.stderr)
+
+
+def distinct_outputs(jobs: list, report: Callable[[str], None] | None = None) -> list:
+    """``jobs`` (each with ``src`` and ``dst``) with no two writing the same output.
+
+    Two inputs can map to one output: ``a/x.jpg`` and ``b/x.jpg`` into one ``--out-dir``;
+    ``x.png`` and ``x.gif`` (written as PNG) in one folder; ``clip.mp4`` and ``clip.MP4``. The
+    later one then writes ``NAME_2.EXT`` (``_3``, ... if that is taken too), and ``report`` says so
+    in one line, instead of the first result being skipped or overwritten. The plan depends only
+    on the inputs' order, so a run repeated finds its outputs under the same names. The same input
+    given twice runs once. Names are compared without case, as macOS and Windows do."""
+    say = report or _stderr_line
+    taken: dict[str, Path] = {}  # output, casefolded -> the input that writes it
+    kept = []
+    for job in jobs:
+        src, dst = Path(job.src), Path(job.dst)
+        key = str(dst.absolute()).casefold()
+        if key in taken and os.path.abspath(taken[key]) == os.path.abspath(src):
+            continue  # the same input again
+        if key in taken:
+            first = taken[key]
+            n = 2
+            while (key := str(dst.with_name(f"{dst.stem}_{n}{dst.suffix}").absolute()).casefold()) in taken:
+                n += 1
+            new = dst.with_name(f"{dst.stem}_{n}{dst.suffix}")
+            say(f"warning: {src}: written as {new}, because {dst} is the output of {first}")
+            job = replace(job, dst=new)
+        taken[key] = src
+        kept.append(job)
+    return kept
+
+
 def plan_jobs(inputs: Iterable[str | os.PathLike], output: str | os.PathLike | None = None,
               out_dir: str | os.PathLike | None = None, suffix: str = OUTPUT_SUFFIX,
-              folder_suffix: str = "_colorized") -> list[Job]:
+              folder_suffix: str = "_colorized", report: Callable[[str], None] | None = None) -> list[Job]:
     """Map inputs (files or folders) to output paths.
 
     * ``output``: exactly one input file, written to that path.
@@ -86,6 +120,8 @@ def plan_jobs(inputs: Iterable[str | os.PathLike], output: str | os.PathLike | N
     * neither: a file goes beside itself as ``STEM_color.EXT``; a folder ``F`` goes to a new
       sibling folder ``F_colorized`` with the same layout (``suffix`` and ``folder_suffix``
       name them otherwise, e.g. ``_denoised`` for ``colorize denoise``).
+
+    No two jobs write the same file (:func:`distinct_outputs`, which tells ``report``).
     """
     inputs = [Path(p) for p in inputs]
     if output is not None and out_dir is not None:
@@ -104,7 +140,7 @@ def plan_jobs(inputs: Iterable[str | os.PathLike], output: str | os.PathLike | N
             jobs.append(Job(p, Path(out_dir) / _out_name(p)))
         else:
             jobs.append(Job(p, p.with_name(_out_name(p, suffix))))
-    return jobs
+    return distinct_outputs(jobs, report)
 
 
 def _read(path: Path, max_pixels: int, lightness: bool = False):
@@ -151,7 +187,7 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
     for folder in sorted({job.dst.parent for job in jobs}):
         remove_stale_temps(folder)  # a killed run's half-written files (kill -9, power loss)
     bar = tqdm(jobs, unit="img", disable=not progress or len(jobs) < 2, dynamic_ncols=True)
-    say = report or (lambda line: tqdm.write(one_line(line), file=sys.stderr))
+    say = report or _stderr_line
     last_src, last_pic = None, None
     for i, job in enumerate(bar):
         try:

@@ -1067,7 +1067,7 @@ def _is_frame_folder(folder: Path) -> bool:
 
 
 def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
-                    out_dir: str | os.PathLike | None = None) -> list[VideoJob]:
+                    out_dir: str | os.PathLike | None = None, report=None) -> list[VideoJob]:
     """Map inputs to outputs, as ``colorize image`` does for photos.
 
     An input is a video file, a folder of frames (it holds images), or a folder of video files.
@@ -1075,8 +1075,11 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
     ``out_dir``: ``out_dir/NAME.EXT`` for a video, ``out_dir/FOLDER`` for a frame folder.
     Neither: ``STEM_color.EXT`` beside a video, ``FOLDER_colorized`` beside a frame folder.
     In a folder of video files, ``STEM_color.EXT`` beside ``STEM.*`` is taken for an earlier
-    output and skipped.
+    output and skipped. No two jobs write the same output (:func:`colorizer.batch.distinct_outputs`,
+    which tells ``report``).
     """
+    from colorizer.batch import distinct_outputs
+
     inputs = [Path(p) for p in inputs]
     if output is not None and out_dir is not None:
         raise ColorizerError("give either -o/--output or --out-dir, not both")
@@ -1109,4 +1112,4 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
         else:
             ext = c.suffix.lower() if is_video_file(c) else ".mp4"
             jobs.append(VideoJob(c, c.with_name(c.stem + OUTPUT_SUFFIX + ext)))
-    return jobs
+    return distinct_outputs(jobs, report)
