@@ -990,3 +990,25 @@ def test_clips_that_would_share_an_output_each_get_their_own(tmp_path):
                            out_dir=tmp_path / "out", report=said.append)
     assert [j.dst.name for j in jobs] == ["clip.mp4", "clip_2.mp4", "clip_3.mp4"]
     assert len(said) == 2 and all(line.startswith("warning: ") for line in said)
+
+
+@pytest.mark.parametrize(("name", "codec", "fmt", "size"), [
+    ("tape.vob", "mpeg2video", "vob", (W, H)), ("cam.mts", "libx264", "mpegts", (W, H)),
+    ("old.wmv", "wmv2", "asf", (W, H)), ("web.flv", "flv", "flv", (W, H)),
+    ("phone.3gp", "h263", "3gp", (128, 96))])
+def test_archive_formats_are_read_and_written_as_mp4(tmp_path, name, codec, fmt, size):
+    """Camcorder, DVD, capture and old web formats are found in a folder of clips and coloured;
+    their output, a format we do not write, is an .mp4 (it was the input's own extension, which
+    failed: "unsupported video output")."""
+    folder = tmp_path / "reels"
+    folder.mkdir()
+    with av.open(str(folder / name), "w", format=fmt) as out:
+        vs = out.add_stream(codec, rate=10)
+        vs.width, vs.height, vs.pix_fmt = *size, "yuv420p"
+        mux_frames(out, vs, [cv2.resize(f, size) for f in moving_frames(6)])  # h263: 128x96 only
+    r = CliRunner().invoke(cli, ["video", str(folder), "--out-dir", str(tmp_path / "out"), *GRAY])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "out" / (Path(name).stem + ".mp4")
+    assert out.exists() and probe(out)["frames"] == 6, r.output
+    r = CliRunner().invoke(cli, ["video", str(folder / name), *GRAY])
+    assert r.exit_code == 0 and (folder / (Path(name).stem + "_color.mp4")).exists(), r.output

@@ -374,7 +374,7 @@ class VideoEvalConfig:
 def find_clips(folder: str | os.PathLike) -> list[Path]:
     """Clips in ``folder``: its video files and its sub-folders of frames (or ``folder`` itself
     when it holds frames), sorted by name."""
-    from colorizer.video import _frame_files, is_video_file
+    from colorizer.video import _frame_files, is_video_input
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -382,7 +382,7 @@ def find_clips(folder: str | os.PathLike) -> list[Path]:
     if _frame_files(folder):
         return [folder]
     clips = sorted(p for p in folder.iterdir() if not p.name.startswith(".")
-                   and ((p.is_file() and is_video_file(p)) or (p.is_dir() and _frame_files(p))))
+                   and ((p.is_file() and is_video_input(p)) or (p.is_dir() and _frame_files(p))))
     if not clips:
         raise ColorizerError(f"{folder}: no video files or frame folders found")
     return clips

@@ -49,6 +49,10 @@ from colorizer.io import (
 #: Video file extensions read and written, with the container (FFmpeg muxer) used to write them.
 VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
                  ".avi": "avi"}
+#: Video file extensions read only (an output of one is an .mp4): the formats of camcorders,
+#: DVDs, broadcast captures and old web video that archives hold, all read by FFmpeg.
+READ_ONLY_VIDEO = frozenset({".mpg", ".mpeg", ".m2v", ".vob", ".ts", ".mts", ".m2ts", ".wmv", ".asf",
+                             ".flv", ".f4v", ".3gp", ".3g2", ".ogv", ".dv", ".mxf", ".y4m"})
 #: Frame rate given to a folder of frames written as a video, unless the caller says otherwise.
 DEFAULT_FPS = 25
 # FFmpeg's colour tags (AVColorSpace, AVColorRange, AVColorPrimaries, AVColorTransferCharacteristic)
@@ -70,7 +74,20 @@ class Frame:
 
 
 def is_video_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a video that can be written (:data:`VIDEO_FORMATS`)."""
     return Path(path).suffix.lower() in VIDEO_FORMATS
+
+
+def is_video_input(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a video that can be read (:data:`VIDEO_FORMATS` and
+    :data:`READ_ONLY_VIDEO`)."""
+    suffix = Path(path).suffix.lower()
+    return suffix in VIDEO_FORMATS or suffix in READ_ONLY_VIDEO
+
+
+def output_suffix(path: str | os.PathLike) -> str:
+    """The extension of a clip's output: its own where it can be written, else .mp4."""
+    return Path(path).suffix.lower() if is_video_file(path) else ".mp4"
 
 
 def _natural_key(path: Path) -> tuple:
@@ -1086,7 +1103,7 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
     clips: list[Path] = []
     for p in inputs:
         if p.is_dir() and not _is_frame_folder(p):
-            found = sorted(f for f in p.iterdir() if f.is_file() and is_video_file(f))
+            found = sorted(f for f in p.iterdir() if f.is_file() and is_video_input(f))
             if not found:
                 if len(inputs) == 1:
                     raise ColorizerError(f"{p}: holds neither image frames nor video files")
@@ -1106,10 +1123,9 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
     for c in clips:
         folder = c.is_dir()
         if out_dir is not None:
-            jobs.append(VideoJob(c, Path(out_dir) / (c.name if folder else c.stem + c.suffix.lower())))
+            jobs.append(VideoJob(c, Path(out_dir) / (c.name if folder else c.stem + output_suffix(c))))
         elif folder:
             jobs.append(VideoJob(c, c.parent / f"{c.resolve().name}_colorized"))
         else:
-            ext = c.suffix.lower() if is_video_file(c) else ".mp4"
-            jobs.append(VideoJob(c, c.with_name(c.stem + OUTPUT_SUFFIX + ext)))
+            jobs.append(VideoJob(c, c.with_name(c.stem + OUTPUT_SUFFIX + output_suffix(c))))
     return distinct_outputs(jobs, report)

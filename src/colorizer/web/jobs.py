@@ -85,12 +85,13 @@ class VideoJobs:
 
     def _start(self, upload, get_model: Callable, model: str, saturation: float, size: int | None,
                error: Callable) -> Job:
-        from colorizer.video import VIDEO_FORMATS, FrameReader
+        from colorizer.video import READ_ONLY_VIDEO, VIDEO_FORMATS, FrameReader, is_video_input
 
         name = Path(upload.filename or "video.mp4").name
         suffix = Path(name).suffix.lower()
-        if suffix not in VIDEO_FORMATS:
-            raise error(415, f"{name}: send a video file ({', '.join(sorted(VIDEO_FORMATS))})")
+        if not is_video_input(name):
+            kinds = ", ".join(sorted(set(VIDEO_FORMATS) | READ_ONLY_VIDEO))
+            raise error(415, f"{name}: send a video file ({kinds})")
         folder = Path(tempfile.mkdtemp(prefix="colorize-video-"))
         try:
             src = folder / f"input{suffix}"
