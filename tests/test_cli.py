@@ -186,12 +186,16 @@ def test_inputs_that_would_share_an_output_each_get_their_own(tmp_path):
         Image.fromarray(grey).save(tmp_path / rel)
     a, b, c = (tmp_path / d for d in "abc")
     said = []
-    jobs = plan_jobs([a / "x.jpg", b / "x.jpg", a / "x.jpg"], out_dir=tmp_path / "out", report=said.append)
+    jobs = plan_jobs([a / "x.jpg", b / "x.jpg", b / ".." / "a" / "x.jpg"], out_dir=tmp_path / "out",
+                     report=said.append)
     assert [(j.src, j.dst.name) for j in jobs] == [(a / "x.jpg", "x.jpg"), (b / "x.jpg", "x_2.jpg")]
     assert said == [f"warning: {b / 'x.jpg'}: written as {tmp_path / 'out' / 'x_2.jpg'}, because "
                     f"{tmp_path / 'out' / 'x.jpg'} is the output of {a / 'x.jpg'}"]
     assert [(j.src.name, j.dst.name) for j in plan_jobs([c], report=said.append)] == [
         ("x.gif", "x.png"), ("x.png", "x_2.png")]  # in the folder's sorted order
+    # the same file by another path, beside itself: one output, not two writing one file
+    assert [j.dst for j in plan_jobs([a / "x.jpg", b / ".." / "a" / "x.jpg"], report=said.append)] == [
+        a / "x_color.jpg"]
 
     args = ["image", str(a / "x.jpg"), str(b / "x.jpg"), str(c), "--out-dir", str(tmp_path / "out"),
             "--model", "gray"]

@@ -503,23 +503,27 @@ def test_reencoded_audio_keeps_a_gap_in_the_input_audio(tmp_path, suffix, codec)
         assert np.array_equal(samples(dst)[samples(dst) != 0], samples(src)[samples(src) != 0])
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".avi"])
-def test_copied_audio_keeps_its_gap_and_start(tmp_path, suffix):
-    """AAC from 0.1 s, with 0.5 s missing, in an mkv. mp4, mov and Matroska take the packets with
-    their timestamps, gap and late start kept. AVI has no audio timestamps: copied, its sound
-    started at 0 and ran on through the gap (the tone after it 0.6 s early), so there the audio is
-    encoded again (AAC as AAC), with silence before it and in the gap."""
+@pytest.mark.parametrize(("suffix", "codec"), [(".mp4", "aac"), (".mov", "aac"), (".mkv", "aac"),
+                                               (".avi", "aac"), (".avi", "mp2")])
+def test_copied_audio_keeps_its_gap_and_start(tmp_path, suffix, codec):
+    """Stereo AAC (or MP2) from 0.1 s, with 0.5 s missing, in an mkv. mp4, mov and Matroska take
+    the packets with their timestamps, gap and late start kept. AVI has no audio timestamps:
+    copied, its sound started at 0 and ran on through the gap (the tone after it 0.6 s early), so
+    there the audio is encoded again (AAC as AAC, MP2, the audio of DVDs and DV captures, as MP2),
+    with silence before it and in the gap."""
     src = tmp_path / "gap.mkv"
     with av.open(str(src), "w") as out:
         vs = out.add_stream("libx264", rate=10)
         vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
-        a = out.add_stream("aac", rate=48000)
-        a.layout = "mono"
+        a = out.add_stream(codec, rate=48000)
+        a.layout = "stereo"
         mux_frames(out, vs, moving_frames(16))
         for start, seconds in [(0.1, 0.4), (1.0, 0.6)]:
             tone = (np.sin(np.arange(int(48000 * seconds)) / 10) * 0.3).astype(np.float32)
-            for i in range(0, len(tone) - 1023, 1024):
-                fr = av.AudioFrame.from_ndarray(tone[None, i:i + 1024], format="fltp", layout="mono")
+            n = a.codec_context.frame_size or 1024
+            for i in range(0, len(tone) - n + 1, n):
+                fr = av.AudioFrame.from_ndarray(np.repeat(tone[None, i:i + n], 2, axis=0), format="fltp",
+                                                layout="stereo")
                 fr.sample_rate, fr.time_base = 48000, Fraction(1, 48000)
                 fr.pts = round(start * 48000) + i
                 for p in a.encode(fr):
@@ -530,7 +534,7 @@ def test_copied_audio_keeps_its_gap_and_start(tmp_path, suffix):
     dst = tmp_path / f"out{suffix}"
     colorize_video(src, dst, get_colorizer("gray"), size=32, progress=False)
     assert loud_spans(dst) == pytest.approx([0.1, 0.5, 1.0, 1.6], abs=0.06)
-    assert probe(dst)["audio"] == ["aac"]
+    assert probe(dst)["audio"] == [codec]
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".webm"])
@@ -990,6 +994,21 @@ def test_clips_that_would_share_an_output_each_get_their_own(tmp_path):
                            out_dir=tmp_path / "out", report=said.append)
     assert [j.dst.name for j in jobs] == ["clip.mp4", "clip_2.mp4", "clip_3.mp4"]
     assert len(said) == 2 and all(line.startswith("warning: ") for line in said)
+    # beside their clips: reel.mp4 and reel.wmv make reel_color.mp4 and reel_color_2.mp4, which a
+    # second run over the folder takes for outputs, not for clips to colour
+    reels = tmp_path / "reels"
+    reels.mkdir()
+    for name in ("reel.mp4", "reel.wmv"):
+        (reels / name).write_bytes(b"")
+    first = plan_video_jobs([reels], report=said.append)
+    assert [j.dst.name for j in first] == ["reel_color.mp4", "reel_color_2.mp4"]
+    for job in first:
+        job.dst.write_bytes(b"")
+    (reels / "other_color_2.mp4").write_bytes(b"")  # no clip "other": an input like any other
+    again = plan_video_jobs([reels], report=said.append)
+    assert [(j.src.name, j.dst.name) for j in again] == [
+        ("other_color_2.mp4", "other_color_2_color.mp4"), ("reel.mp4", "reel_color.mp4"),
+        ("reel.wmv", "reel_color_2.mp4")]
 
 
 @pytest.mark.parametrize(("name", "codec", "fmt", "size"), [

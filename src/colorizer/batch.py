@@ -87,20 +87,21 @@ def distinct_outputs(jobs: list, report: Callable[[str], None] | None = None) ->
     ``x.png`` and ``x.gif`` (written as PNG) in one folder; ``clip.mp4`` and ``clip.MP4``. The
     later one then writes ``NAME_2.EXT`` (``_3``, ... if that is taken too), and ``report`` says so
     in one line, instead of the first result being skipped or overwritten. The plan depends only
-    on the inputs' order, so a run repeated finds its outputs under the same names. The same input
-    given twice runs once. Names are compared without case, as macOS and Windows do."""
+    on the inputs and their order, so the same run repeated finds its outputs under the same
+    names. The same input given twice runs once. Names are compared without case, as macOS and
+    Windows do."""
     say = report or _stderr_line
     taken: dict[str, Path] = {}  # output, casefolded -> the input that writes it
     kept = []
     for job in jobs:
         src, dst = Path(job.src), Path(job.dst)
-        key = str(dst.absolute()).casefold()
+        key = os.path.abspath(dst).casefold()
         if key in taken and os.path.abspath(taken[key]) == os.path.abspath(src):
             continue  # the same input again
         if key in taken:
             first = taken[key]
             n = 2
-            while (key := str(dst.with_name(f"{dst.stem}_{n}{dst.suffix}").absolute()).casefold()) in taken:
+            while (key := os.path.abspath(dst.with_name(f"{dst.stem}_{n}{dst.suffix}")).casefold()) in taken:
                 n += 1
             new = dst.with_name(f"{dst.stem}_{n}{dst.suffix}")
             say(f"warning: {src}: written as {new}, because {dst} is the output of {first}")

@@ -58,6 +58,8 @@ DEFAULT_FPS = 25
 # FFmpeg's colour tags (AVColorSpace, AVColorRange, AVColorPrimaries, AVColorTransferCharacteristic)
 SMPTE170M, MPEG_RANGE, BT709 = 6, 1, 1
 OUTPUT_SUFFIX = "_color"
+#: The stem of an output written beside its clip: STEM_color, or STEM_color_N when renamed
+_EARLIER_OUTPUT = re.compile(rf"(.+){OUTPUT_SUFFIX}(?:_\d+)?")
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -342,12 +344,13 @@ def _audio_is_contiguous(path: Path, index: int) -> bool:
 
 
 def _same_or_fallback_codec(container_format: str, name: str) -> str:
-    """The input's audio codec ``name`` if there is an encoder for it, else the fallback."""
+    """The audio codec ``name`` (FFmpeg's codec name, e.g. "mp3", not its decoder's "mp3float")
+    if there is an encoder for it, else the fallback."""
     import av
 
     try:
-        av.Codec(name, "w")
-    except (av.FFmpegError, ValueError):  # no encoder of that name (mp3's is libmp3lame)
+        av.Codec(name, "w")  # "mp3" finds libmp3lame
+    except (av.FFmpegError, ValueError):
         return _fallback_audio_codec(container_format)
     return name
 
@@ -427,13 +430,14 @@ class VideoWriter:
                     and not _audio_is_contiguous(reader.path, reader.audio.index):
                 # AVI has no audio timestamps: copied packets play from 0, one after another, so a
                 # late start or a gap would put the sound early; encoded again, both are silence
-                codec = _same_or_fallback_codec(container_format, reader.audio.codec_context.name)
+                codec = _same_or_fallback_codec(container_format,
+                                                reader.audio.codec_context.codec.canonical_name)
             if codec is None:
                 self._audio_out = self.out.add_stream_from_template(reader.audio)
             else:
                 self._reencode = True
                 self._audio_out = self.out.add_stream(codec, rate=_encoder_rate(codec, reader.audio.rate))
-                if codec == reader.audio.codec_context.name:  # PCM as it was: same samples
+                if codec.startswith("pcm_") and codec == reader.audio.codec_context.name:  # same samples
                     self._audio_out.layout = reader.audio.layout
                     self._audio_out.format = reader.audio.format
             reader.on_audio = self.audio_packet
@@ -1109,10 +1113,11 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
                     raise ColorizerError(f"{p}: holds neither image frames nor video files")
                 clips.append(p)  # one of several: its run says what is wrong, the others go on
                 continue
-            # STEM_color.EXT beside a STEM.* clip is what an earlier run wrote: not an input
+            # STEM_color.EXT (or STEM_color_N.EXT, see distinct_outputs) beside a STEM.* clip is
+            # what an earlier run wrote: not an input
             stems = {f.stem for f in found}
-            clips += [f for f in found if not (f.stem.endswith(OUTPUT_SUFFIX)
-                                               and f.stem[:-len(OUTPUT_SUFFIX)] in stems)]
+            clips += [f for f in found if not ((m := _EARLIER_OUTPUT.fullmatch(f.stem))
+                                               and m.group(1) in stems)]
         else:
             clips.append(p)
     if output is not None:

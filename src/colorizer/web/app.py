@@ -420,6 +420,8 @@ class CleanedCache:
         """Keep ``pixels`` under ``key``; too large a photo is not kept."""
         if pixels.nbytes > self.max_bytes:
             return
+        pixels = pixels.copy()  # its own copy, read-only: what a request does to its photo stays there
+        pixels.setflags(write=False)
         with self._lock:
             self._items[key] = pixels
             self._items.move_to_end(key)
@@ -541,7 +543,7 @@ class Service:
 
         key = CleanedCache.key(pic)
         if (pixels := self.cleaned_cache.get(key)) is not None:
-            return pic.with_pixels(pixels)
+            return pic.with_pixels(pixels.copy())
         out = onnx_backend.denoise_any(pic, self.models.denoiser())
         self.cleaned_cache.put(key, out.pixels)
         return out
