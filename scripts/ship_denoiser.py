@@ -73,18 +73,36 @@ def _earlier_stages(card: dict) -> list[str]:
     return lines
 
 
+def _widened_from(training: dict) -> dict | None:
+    """scripts/widen_denoiser.py's record on the weights a stage started from (its --init), if
+    they were widened."""
+    init = training.get("init")
+    if init and card_path(init).exists():
+        return json.loads(card_path(init).read_text()).get("widened_from")
+    return None
+
+
 def _widening(card: dict) -> list[str]:
-    w = card["training"].get("widened_from")
-    if not w:
-        return []
-    before = len(card.get("earlier_stages") or [])
-    return [f"- **Widened before the last stage:** `python scripts/widen_denoiser.py --weights "
-            f"STAGE{before}/denoise.safetensors --widths "
-            f"{','.join(str(x) for x in card['config']['widths'])} --seed {w['seed']}` (it read "
-            f"{w['weights']}, the weights of stage {before}) grew the levels from {w['widths']} channels to "
-            f"{card['config']['widths']}; the new channels start with zero weight into the old "
-            f"ones, so the widened net computed the same output (largest difference "
-            f"{w['max_output_gap_L']:.1g} L) before the last stage trained all of it."]
+    """A line for each stage that started from widened weights: the command, and its record."""
+    stages = [*(card.get("earlier_stages") or []), {"training": card["training"]}]
+    lines = []
+    for i, stage in enumerate(stages):
+        w = stage["training"].get("widened_from")
+        if not w:
+            continue
+        # the widths it grew to: those the next widening started from, or the shipped ones
+        later = [st["training"]["widened_from"]["widths"] for st in stages[i + 1:]
+                 if st["training"].get("widened_from")]
+        widths = later[0] if later else card["config"]["widths"]
+        which = "the last stage" if i == len(stages) - 1 else f"stage {i + 1}"
+        lines.append(
+            f"- **Widened before {which}:** `python scripts/widen_denoiser.py --weights "
+            f"STAGE{i}/denoise.safetensors --widths {','.join(str(x) for x in widths)} --seed {w['seed']}` "
+            f"(it read {w['weights']}, the weights of stage {i}) grew the levels from {w['widths']} "
+            f"channels to {widths}; the new channels start with zero weight into the old ones, so the "
+            f"widened net computed the same output (largest difference {w['max_output_gap_L']:.1g} L) "
+            f"before {which} trained all of it.")
+    return lines
 
 
 def markdown(card: dict) -> str:
@@ -177,19 +195,19 @@ def main():
     card["earlier_stages"] = []
     for run in args.previous:
         prev = json.loads((run / "denoise.json").read_text())
+        training = prev["training"]
+        if widened := _widened_from(training):
+            training = training | {"widened_from": widened}
         card["earlier_stages"].append({"run": str(run), "steps": prev["steps"],
                                        "epochs_completed": prev["epochs_completed"],
                                        "training_seconds": prev["training_seconds"],
-                                       "training": prev["training"]})
+                                       "training": training})
         card["training_seconds"] = round(card["training_seconds"] + prev["training_seconds"], 1)
     card.pop("chroma_gain", None)
     card.pop("calibration", None)
     card["data"] = data_section(card["training"]["data"], card["training"].get("data_weights") or [])
-    init = card["training"].get("init")
-    if init and card_path(init).exists():  # scripts/widen_denoiser.py's record
-        widened = json.loads(card_path(init).read_text()).get("widened_from")
-        if widened:
-            card["training"]["widened_from"] = widened
+    if widened := _widened_from(card["training"]):  # scripts/widen_denoiser.py's record
+        card["training"]["widened_from"] = widened
     run_cfg = args.run / "config.json"
     if run_cfg.exists():
         card["training"]["overrides"] = json.loads(run_cfg.read_text()).get("model_config", {})
