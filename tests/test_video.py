@@ -471,6 +471,31 @@ def loud_spans(path: Path, block: float = 0.02) -> list[float]:
     return edges.tolist()
 
 
+def write_gap_clip(path: Path, codec: str, layout: str) -> Path:
+    """An mkv of 16 moving frames at 10 fps and a tone in ``codec`` at 0.1-0.5 s and 1.0-1.6 s
+    (0.5 s of audio missing between), in the encoder's frame size (PCM: a frame per tone)."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        a = out.add_stream(codec, rate=48000)
+        a.layout = layout
+        channels = 2 if layout == "stereo" else 1
+        mux_frames(out, vs, moving_frames(16))
+        for start, seconds in [(0.1, 0.4), (1.0, 0.6)]:
+            tone = (np.sin(np.arange(int(48000 * seconds)) / 10) * 0.3).astype(np.float32)
+            n = a.codec_context.frame_size or len(tone)
+            for i in range(0, len(tone) - n + 1, n):
+                fr = av.AudioFrame.from_ndarray(np.repeat(tone[None, i:i + n], channels, axis=0),
+                                                format="fltp", layout=layout)
+                fr.sample_rate, fr.time_base = 48000, Fraction(1, 48000)
+                fr.pts = round(start * 48000) + i
+                for p in a.encode(fr):
+                    out.mux(p)
+        for p in a.encode(None):
+            out.mux(p)
+    return path
+
+
 @pytest.mark.parametrize(("suffix", "codec"), [(".webm", "opus"), (".mp4", "aac"), (".mov", "pcm_s16le"),
                                                (".avi", "pcm_s16le"), (".mkv", "pcm_s16le")])
 def test_reencoded_audio_keeps_a_gap_in_the_input_audio(tmp_path, suffix, codec):
@@ -478,19 +503,7 @@ def test_reencoded_audio_keeps_a_gap_in_the_input_audio(tmp_path, suffix, codec)
     Opus (WebM), AAC (mp4, whose players take no PCM) or the same PCM: the gap is played as
     silence, so the tone after it stays where it was against the picture, not 0.5 s early (mp4,
     mov and AVI lost a gap kept in the timestamps only). PCM stays the same samples."""
-    src = tmp_path / "gap.mkv"
-    with av.open(str(src), "w") as out:
-        vs = out.add_stream("libx264", rate=10)
-        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
-        a = out.add_stream("pcm_s16le", rate=48000)
-        a.layout = "mono"
-        mux_frames(out, vs, moving_frames(16))
-        for start, seconds in [(0.1, 0.4), (1.0, 0.6)]:
-            tone = (np.sin(np.arange(int(48000 * seconds)) / 10) * 9000).astype(np.int16)
-            fr = av.AudioFrame.from_ndarray(tone[None], format="s16", layout="mono")
-            fr.sample_rate, fr.time_base, fr.pts = 48000, Fraction(1, 48000), round(start * 48000)
-            for p in a.encode(fr):
-                out.mux(p)
+    src = write_gap_clip(tmp_path / "gap.mkv", "pcm_s16le", "mono")
     assert loud_spans(src) == pytest.approx([0.1, 0.5, 1.0, 1.6], abs=0.025)
     dst = tmp_path / f"out{suffix}"
     colorize_video(src, dst, get_colorizer("gray"), size=32, progress=False)
@@ -511,25 +524,7 @@ def test_copied_audio_keeps_its_gap_and_start(tmp_path, suffix, codec):
     copied, its sound started at 0 and ran on through the gap (the tone after it 0.6 s early), so
     there the audio is encoded again (AAC as AAC, MP2, the audio of DVDs and DV captures, as MP2),
     with silence before it and in the gap."""
-    src = tmp_path / "gap.mkv"
-    with av.open(str(src), "w") as out:
-        vs = out.add_stream("libx264", rate=10)
-        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
-        a = out.add_stream(codec, rate=48000)
-        a.layout = "stereo"
-        mux_frames(out, vs, moving_frames(16))
-        for start, seconds in [(0.1, 0.4), (1.0, 0.6)]:
-            tone = (np.sin(np.arange(int(48000 * seconds)) / 10) * 0.3).astype(np.float32)
-            n = a.codec_context.frame_size or 1024
-            for i in range(0, len(tone) - n + 1, n):
-                fr = av.AudioFrame.from_ndarray(np.repeat(tone[None, i:i + n], 2, axis=0), format="fltp",
-                                                layout="stereo")
-                fr.sample_rate, fr.time_base = 48000, Fraction(1, 48000)
-                fr.pts = round(start * 48000) + i
-                for p in a.encode(fr):
-                    out.mux(p)
-        for p in a.encode(None):
-            out.mux(p)
+    src = write_gap_clip(tmp_path / "gap.mkv", codec, "stereo")
     assert loud_spans(src) == pytest.approx([0.1, 0.5, 1.0, 1.6], abs=0.045)
     dst = tmp_path / f"out{suffix}"
     colorize_video(src, dst, get_colorizer("gray"), size=32, progress=False)

@@ -91,22 +91,25 @@ def distinct_outputs(jobs: list, report: Callable[[str], None] | None = None) ->
     names. The same input given twice runs once. Names are compared without case, as macOS and
     Windows do."""
     say = report or _stderr_line
-    taken: dict[str, Path] = {}  # output, casefolded -> the input that writes it
+
+    def key(path: Path) -> str:
+        return os.path.abspath(path).casefold()
+
+    taken: dict[str, Path] = {}  # output's key -> the input that writes it
     kept = []
     for job in jobs:
         src, dst = Path(job.src), Path(job.dst)
-        key = os.path.abspath(dst).casefold()
-        if key in taken and os.path.abspath(taken[key]) == os.path.abspath(src):
-            continue  # the same input again
-        if key in taken:
-            first = taken[key]
-            n = 2
-            while (key := os.path.abspath(dst.with_name(f"{dst.stem}_{n}{dst.suffix}")).casefold()) in taken:
+        first = taken.get(key(dst))
+        if first is not None:
+            if os.path.abspath(first) == os.path.abspath(src):
+                continue  # the same input again
+            new, n = dst, 1
+            while key(new) in taken:
                 n += 1
-            new = dst.with_name(f"{dst.stem}_{n}{dst.suffix}")
+                new = dst.with_name(f"{dst.stem}_{n}{dst.suffix}")
             say(f"warning: {src}: written as {new}, because {dst} is the output of {first}")
-            job = replace(job, dst=new)
-        taken[key] = src
+            job, dst = replace(job, dst=new), new
+        taken[key(dst)] = src
         kept.append(job)
     return kept
 

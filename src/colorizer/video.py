@@ -310,19 +310,27 @@ def _can_copy_audio(container_format: str, audio) -> bool:
         return False
 
 
-def _audio_codec(container_format: str, audio) -> str | None:
-    """The encoder for the input's ``audio`` in ``container_format``, or None to copy its packets.
+def _audio_codec(container_format: str, audio, path: Path | None = None) -> str | None:
+    """The encoder for the input's ``audio`` (stream of the file ``path``) in
+    ``container_format``, or None to copy its packets.
 
     PCM is decoded and encoded again, so that a gap in it is filled with silence (mp4, mov and
     AVI count samples, not timestamps: a gap there would play the sound after it early): as the
     same PCM where the container takes it (lossless), as AAC in mp4 (which browsers play with
-    AAC and not PCM). Other audio is copied where the container takes it, else re-encoded.
+    AAC and not PCM). Other audio is copied where the container takes it, else re-encoded; in AVI,
+    which has no audio timestamps (copied packets play from 0, one after another), also when it
+    starts late or has a gap, so that both become silence.
     """
     name = audio.codec_context.name
     pcm = name.startswith("pcm_")
     if not _can_copy_audio(container_format, audio) or (pcm and container_format == "mp4"):
         return _fallback_audio_codec(container_format)
-    return name if pcm else None
+    if pcm:
+        return name
+    if container_format == "avi" and path is not None and path.is_file() \
+            and not _audio_is_contiguous(path, audio.index):
+        return _same_or_fallback_codec(container_format, audio.codec_context.codec.canonical_name)
+    return None
 
 
 def _audio_is_contiguous(path: Path, index: int) -> bool:
@@ -425,13 +433,7 @@ class VideoWriter:
         # audio, which plays from 0: there the audio is filled with silence from 0 on
         self._audio_next = 0 if container_format == "avi" else None
         if reader.audio is not None:
-            codec = _audio_codec(container_format, reader.audio)
-            if codec is None and container_format == "avi" and reader.path.is_file() \
-                    and not _audio_is_contiguous(reader.path, reader.audio.index):
-                # AVI has no audio timestamps: copied packets play from 0, one after another, so a
-                # late start or a gap would put the sound early; encoded again, both are silence
-                codec = _same_or_fallback_codec(container_format,
-                                                reader.audio.codec_context.codec.canonical_name)
+            codec = _audio_codec(container_format, reader.audio, reader.path)
             if codec is None:
                 self._audio_out = self.out.add_stream_from_template(reader.audio)
             else:
@@ -1088,7 +1090,8 @@ def _is_frame_folder(folder: Path) -> bool:
 
 
 def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
-                    out_dir: str | os.PathLike | None = None, report=None) -> list[VideoJob]:
+                    out_dir: str | os.PathLike | None = None,
+                    report: Callable[[str], None] | None = None) -> list[VideoJob]:
     """Map inputs to outputs, as ``colorize image`` does for photos.
 
     An input is a video file, a folder of frames (it holds images), or a folder of video files.
