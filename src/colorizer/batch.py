@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from colorizer.errors import ColorizerError, one_line
+from colorizer.errors import ColorizerError, one_line, unexpected
 from colorizer.io import (
     DEFAULT_MAX_PIXELS,
     FORMATS,
@@ -88,26 +88,31 @@ def distinct_outputs(jobs: list, report: Callable[[str], None] | None = None) ->
     later one then writes ``NAME_2.EXT`` (``_3``, ... if that is taken too), and ``report`` says so
     in one line, instead of the first result being skipped or overwritten. The plan depends only
     on the inputs and their order, so the same run repeated finds its outputs under the same
-    names. The same input given twice runs once. Names are compared without case, as macOS and
-    Windows do."""
+    names. The same input given twice runs once. An output never lands on another input of the
+    run (``x.gif``, written as ``x.png``, beside the user's own ``x.png`` with ``--out-dir`` the
+    input folder): that one is renamed too, so even ``--overwrite`` cannot replace an input.
+    Names are compared without case, as macOS and Windows do."""
     say = report or _stderr_line
 
     def key(path: Path) -> str:
         return os.path.abspath(path).casefold()
 
+    inputs = {key(job.src): Path(job.src) for job in jobs}
     taken: dict[str, Path] = {}  # output's key -> the input that writes it
     kept = []
     for job in jobs:
         src, dst = Path(job.src), Path(job.dst)
         first = taken.get(key(dst))
-        if first is not None:
-            if os.path.abspath(first) == os.path.abspath(src):
-                continue  # the same input again
+        other_input = inputs.get(key(dst)) if key(dst) != key(src) else None
+        if first is not None and os.path.abspath(first) == os.path.abspath(src):
+            continue  # the same input again
+        if first is not None or other_input is not None:
             new, n = dst, 1
-            while key(new) in taken:
+            while key(new) in taken or key(new) in inputs:
                 n += 1
                 new = dst.with_name(f"{dst.stem}_{n}{dst.suffix}")
-            say(f"warning: {src}: written as {new}, because {dst} is the output of {first}")
+            why = f"is the output of {first}" if first is not None else "is another input of this run"
+            say(f"warning: {src}: written as {new}, because {dst} {why}")
             job, dst = replace(job, dst=new), new
         taken[key(dst)] = src
         kept.append(job)
@@ -220,7 +225,8 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
         except OSError as exc:  # a full disk, a read-only folder: this file fails, the rest go on
             summary.failed.append((job.src, str(exc)))
             say(f"error: {os_error_message(exc, job.dst)}")
-        except (RuntimeError, MemoryError) as exc:  # e.g. out of memory on a huge image
+        except Exception as exc:  # noqa: BLE001 - out of memory in torch or onnxruntime (whose errors
+            # are not RuntimeErrors), an encoder's own failure: this file fails, the rest go on
             summary.failed.append((job.src, str(exc)))
-            say(f"error: {job.src}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            say(f"error: {job.src}: {unexpected(exc)}")
     return summary

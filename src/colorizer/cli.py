@@ -409,6 +409,12 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
 
             failed += 1
             _say("error", os_error_message(exc, job.dst))
+        except Exception as exc:  # noqa: BLE001 - out of memory in torch or onnxruntime, a codec's own
+            # failure: this clip fails (its partial output is removed), the rest go on
+            from colorizer.errors import unexpected
+
+            failed += 1
+            _say("error", f"{job.src}: {unexpected(exc)}")
     sys.exit(1 if failed else 0)
 
 
