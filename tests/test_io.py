@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 from helpers import smooth_photo
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from colorizer.errors import ColorizerError
 from colorizer.io import ColorizerWarning, Picture, read_image, write_image
@@ -122,6 +122,42 @@ def test_decompression_bomb_header(tmp_path):
         read_image(tmp_path / "bomb.png")
     with pytest.raises(ColorizerError, match="over the limit of 1 MP"):
         read_image(tmp_path / "bomb.png", max_pixels=1_000_000)
+
+
+def _float_tiff(path, h=32, w=48, claim=None):
+    """A float32 RGB TIFF (Pillow cannot open it; OpenCV reads it), written by OpenCV; with
+    ``claim``, its header then says it is claim x claim pixels (a 256 MP bomb in a few KB)."""
+    import cv2
+
+    rgb = np.linspace(0, 1, h * w * 3, dtype=np.float32).reshape(h, w, 3)
+    assert cv2.imwrite(str(path), rgb)
+    if claim:
+        data = bytearray(path.read_bytes())
+        assert data[:4] == b"II*\0"
+        ifd = struct.unpack("<I", data[4:8])[0]
+        for i in range(struct.unpack("<H", data[ifd:ifd + 2])[0]):
+            at = ifd + 2 + 12 * i
+            tag, kind = struct.unpack("<HH", data[at:at + 4])
+            if tag in (256, 257):
+                data[at + 8:at + 12] = struct.pack("<I", claim) if kind == 4 else struct.pack("<HH", claim, 0)
+        path.write_bytes(bytes(data))
+    return path
+
+
+def test_float_tiff_is_read_and_held_to_the_pixel_limit(tmp_path):
+    """Float TIFFs go to OpenCV, which has no header-only read: the pixel limit is checked from
+    the TIFF header first, and a header claiming 256 MP is refused in one line instead of OpenCV
+    trying to allocate 3 GB."""
+    path = _float_tiff(tmp_path / "f.tif")
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(path)
+    assert read_image(path).to_array(np.uint8).shape[:2] == (32, 48)
+    with pytest.raises(ColorizerError, match=r"48x32 is 0.00154 MP, over the limit of 0.001 MP"):
+        read_image(path, max_pixels=1000)
+    bomb = _float_tiff(tmp_path / "bomb.tif", claim=16000)
+    assert bomb.stat().st_size < 20_000
+    with pytest.raises(ColorizerError, match="16000x16000 is 256 MP, over the limit of 100 MP"):
+        read_image(bomb)
 
 
 def test_zero_size_array():
