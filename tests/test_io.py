@@ -1,4 +1,5 @@
 import io
+import os
 import struct
 import warnings
 import zlib
@@ -192,6 +193,24 @@ def test_write_is_atomic_and_never_overwrites(tmp_path, photo):
     write_image(Picture.from_array(photo[::-1].copy()), out, overwrite=True)
     assert out.read_bytes() != before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]  # no temporary files left
+
+
+def test_write_without_hard_links_as_on_fat(tmp_path, photo, monkeypatch):
+    """FAT and exFAT (SD cards, USB sticks) have no hard links: os.link fails with EPERM. Every
+    output failed there, blamed on permissions; now it is written, and still never overwritten."""
+    import errno
+
+    def no_link(src, dst):
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(src))
+
+    monkeypatch.setattr(os, "link", no_link)
+    out = write_image(Picture.from_array(photo), tmp_path / "o.png")
+    before = out.read_bytes()
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        write_image(Picture.from_array(photo[::-1].copy()), out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]  # no temporary files left
+    np.testing.assert_array_equal(read_image(out).to_array(np.uint8), photo)
 
 
 def test_write_refuses_input_and_unknown_extension(tmp_path, photo):

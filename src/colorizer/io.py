@@ -620,11 +620,29 @@ def os_error_message(exc: OSError, path: str | os.PathLike | None = None) -> str
     return f"{where}{exc.strerror or exc}"
 
 
+def _move_no_clobber(tmp: str, path: Path) -> None:
+    """Move ``tmp`` to ``path``, raising ``FileExistsError`` if ``path`` exists. A hard link does
+    it atomically; FAT and exFAT (SD cards, USB sticks) and some network shares have none, so
+    there ``path`` is claimed by an exclusive create, then replaced."""
+    import errno
+
+    try:
+        os.link(tmp, path)
+    except OSError as exc:
+        no_links = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK)
+        if isinstance(exc, FileExistsError) or exc.errno not in no_links:
+            raise
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, file_mode()))
+        os.replace(tmp, path)
+    else:
+        os.unlink(tmp)
+
+
 def atomic_write(path: str | os.PathLike, write, *, overwrite: bool = True) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place, so a
     crash never leaves a half-written file (images, weights, cards, dataset arrays). Without
-    ``overwrite`` the move is a hard link, which is atomic and raises ``FileExistsError`` if
-    ``path`` exists, even one created while ``write`` ran. The file gets :func:`file_mode`.
+    ``overwrite`` the move raises ``FileExistsError`` if ``path`` exists, even one created while
+    ``write`` ran (:func:`_move_no_clobber`). The file gets :func:`file_mode`.
     Temporary files that a killed run left in the folder are removed first
     (:func:`remove_stale_temps`)."""
     path = Path(path)
@@ -638,8 +656,7 @@ def atomic_write(path: str | os.PathLike, write, *, overwrite: bool = True) -> N
         if overwrite:
             os.replace(tmp, path)
         else:
-            os.link(tmp, path)
-            os.unlink(tmp)
+            _move_no_clobber(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
