@@ -70,6 +70,25 @@ def test_folder_default_sibling(tmp_path):
     assert (tmp_path / "album_colorized" / "x.png").exists()
 
 
+def test_output_folder_never_inside_the_input_folder_twice(tmp_path, monkeypatch):
+    """`colorize image .` wrote its "sibling" folder inside ., and --out-dir scans/colour inside
+    scans: each rerun colorized the earlier results again, one level deeper."""
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    Image.fromarray(smooth_photo(20, 30)).save(scans / "a.png")
+    monkeypatch.chdir(scans)
+    for _ in range(2):
+        r = CliRunner().invoke(cli, ["image", ".", "--model", "gray"])
+        assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in scans.iterdir()) == ["a.png"]
+    assert sorted(p.name for p in (tmp_path / "scans_colorized").iterdir()) == ["a.png"]
+    for _ in range(2):
+        r = CliRunner().invoke(cli, ["image", str(scans), "--out-dir", str(scans / "colour"),
+                                     "--model", "gray"])
+        assert r.exit_code == 0, r.output
+    assert sorted(str(p.relative_to(scans)) for p in scans.rglob("*")) == ["a.png", "colour", "colour/a.png"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["image", "x.png", "--model", "nope"], "unknown model 'nope'"),
     (["image", "a.png", "b.png", "-o", "c.png", "--model", "gray"], "exactly one input"),

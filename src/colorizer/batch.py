@@ -57,18 +57,29 @@ class Summary:
         return f"done {len(self.done)}, skipped {len(self.skipped)}, failed {len(self.failed)}"
 
 
-def find_images(folder: Path) -> list[Path]:
-    """Image files under ``folder``, recursively, sorted; hidden files and folders are skipped.
+def find_images(folder: Path, skip: Path | None = None) -> list[Path]:
+    """Image files under ``folder``, recursively, sorted; hidden files and folders are skipped,
+    and so is the folder ``skip`` (a run's output folder inside its input folder, whose earlier
+    results must not be taken for new photos).
 
     Files with an image extension that cannot be read (HEIC, SVG, PDF, camera raw) are listed too,
     so that reading them reports them instead of passing them over in silence."""
     wanted = set(INPUT_FORMATS) | set(UNSUPPORTED_FORMATS)
+    skip = skip.resolve() if skip is not None else None
     found = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and (skip is None or (Path(root) / d).resolve() != skip))
         found += [Path(root) / f for f in sorted(files)
                   if not f.startswith(".") and Path(f).suffix.lower() in wanted]
     return found
+
+
+def sibling(folder: Path, suffix: str) -> Path:
+    """``FOLDER{suffix}`` beside ``folder``; for ``.`` or ``..``, beside the folder they name (not
+    inside it, where a rerun would take the results for new inputs)."""
+    parent = folder.parent if folder.name not in ("", ".", "..") else folder.resolve().parent
+    return parent / f"{folder.resolve().name}{suffix}"
 
 
 def _out_name(src: Path, suffix: str = "") -> str:
@@ -143,8 +154,8 @@ def plan_jobs(inputs: Iterable[str | os.PathLike], output: str | os.PathLike | N
     jobs = []
     for p in inputs:
         if p.is_dir():
-            base = Path(out_dir) if out_dir is not None else p.parent / f"{p.resolve().name}{folder_suffix}"
-            jobs += [Job(f, base / f.relative_to(p).parent / _out_name(f)) for f in find_images(p)]
+            base = Path(out_dir) if out_dir is not None else sibling(p, folder_suffix)
+            jobs += [Job(f, base / f.relative_to(p).parent / _out_name(f)) for f in find_images(p, skip=base)]
         elif out_dir is not None:
             jobs.append(Job(p, Path(out_dir) / _out_name(p)))
         else:

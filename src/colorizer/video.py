@@ -1102,7 +1102,7 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
     output and skipped. No two jobs write the same output (:func:`colorizer.batch.distinct_outputs`,
     which tells ``report``).
     """
-    from colorizer.batch import distinct_outputs
+    from colorizer.batch import distinct_outputs, sibling
 
     inputs = [Path(p) for p in inputs]
     if output is not None and out_dir is not None:
@@ -1133,7 +1133,7 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
         if out_dir is not None:
             jobs.append(VideoJob(c, Path(out_dir) / (c.name if folder else c.stem + output_suffix(c))))
         elif folder:
-            jobs.append(VideoJob(c, c.parent / f"{c.resolve().name}_colorized"))
+            jobs.append(VideoJob(c, sibling(c, "_colorized")))
         else:
             jobs.append(VideoJob(c, c.with_name(c.stem + OUTPUT_SUFFIX + output_suffix(c))))
     return distinct_outputs(jobs, report)
