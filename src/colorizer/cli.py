@@ -224,6 +224,9 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
 
         if len(jobs) != 1:
             raise click.UsageError("--confidence takes exactly one input file")
+        if Path(confidence).resolve() == jobs[0].dst.resolve():
+            raise click.UsageError(f"--confidence {confidence} is where the colorized photo goes; "
+                                   "give the map another name")
         check_output(confidence, overwrite=overwrite, inputs=(jobs[0].src,))
         pic, _ = first.result()  # the same read that run_jobs colorizes below
         if isinstance(pic, Exception):
