@@ -213,6 +213,25 @@ def test_write_without_hard_links_as_on_fat(tmp_path, photo, monkeypatch):
     np.testing.assert_array_equal(read_image(out).to_array(np.uint8), photo)
 
 
+def test_a_picture_too_wide_for_webp_is_one_line_before_the_work(tmp_path):
+    """WebP stores at most 16383 px a side: Pillow's ValueError came as a traceback after a whole
+    colorization; now the batch refuses that file in one line when it is read, and goes on."""
+    from colorizer import batch
+
+    Image.fromarray(np.full((2, 17000), 120, np.uint8)).save(tmp_path / "wide.png")
+    Image.fromarray(np.full((8, 8), 120, np.uint8)).save(tmp_path / "small.png")
+    worked, lines = [], []
+    jobs = batch.plan_jobs([tmp_path / "wide.png", tmp_path / "small.png"], out_dir=tmp_path / "o")
+    jobs = [batch.Job(j.src, j.dst.with_suffix(".webp")) for j in jobs]
+    summary = batch.run_jobs(jobs, lambda pic, job: worked.append(job.src) or pic, report=lines.append,
+                             progress=False)
+    assert worked == [tmp_path / "small.png"] and summary.done == [tmp_path / "o" / "small.webp"]
+    assert lines == [f"error: {tmp_path / 'o' / 'wide.webp'}: WEBP stores at most 16383 pixels a side, "
+                     "and this picture is 17000x2; write .png or .tif instead"]
+    with pytest.raises(ColorizerError, match="WEBP stores at most 16383"):
+        write_image(Picture.from_array(np.zeros((2, 17000), np.uint8)), tmp_path / "w.webp")
+
+
 def test_write_refuses_input_and_unknown_extension(tmp_path, photo):
     src = tmp_path / "in.png"
     Image.fromarray(photo).save(src)

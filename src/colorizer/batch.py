@@ -22,6 +22,7 @@ from colorizer.io import (
     FORMATS,
     INPUT_FORMATS,
     UNSUPPORTED_FORMATS,
+    check_encodable,
     check_output,
     os_error_message,
     read_image,
@@ -221,6 +222,7 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
                 last_src, last_pic = job.src, pic
             if isinstance(pic, Exception):
                 raise pic
+            check_encodable(job.dst, pic.size)  # outputs keep the input's size
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 write_image(process(pic, job), job.dst, overwrite=overwrite, inputs=(job.src,))

@@ -512,6 +512,19 @@ def output_format(path: str | os.PathLike) -> str:
     return FORMATS[ext]
 
 
+_MAX_SIDE = {"WEBP": 16383, "JPEG": 65500}  # what the formats can store (libwebp, libjpeg)
+
+
+def check_encodable(path: str | os.PathLike, size: tuple[int, int]) -> None:
+    """Refuse, in one line, a picture of ``size`` (width, height) that the format of ``path``
+    cannot store: checked as soon as the input is read, before the work, not after it."""
+    fmt = output_format(path)
+    side = _MAX_SIDE.get(fmt)
+    if side is not None and max(size) > side:
+        raise ColorizerError(f"{path}: {fmt} stores at most {side} pixels a side, and this picture is "
+                             f"{size[0]}x{size[1]}; write .png or .tif instead")
+
+
 @functools.cache
 def file_mode() -> int:
     """Permissions for a new file as ``open()`` would give it (0o666 less the umask); a
@@ -688,6 +701,7 @@ def write_image(pic: Picture, path: str | os.PathLike, *, overwrite: bool = Fals
     in ``inputs`` are never written over.
     """
     path = check_output(path, overwrite=overwrite, inputs=inputs)
+    check_encodable(path, pic.size)
     fmt = output_format(path)
     if pic.alpha is not None and fmt in _NO_ALPHA:
         warnings.warn(f"{path}: {fmt} cannot store transparency; alpha dropped "
