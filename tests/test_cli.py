@@ -89,6 +89,24 @@ def test_output_folder_never_inside_the_input_folder_twice(tmp_path, monkeypatch
     assert sorted(str(p.relative_to(scans)) for p in scans.rglob("*")) == ["a.png", "colour", "colour/a.png"]
 
 
+def test_linked_folders_are_walked_once_and_loops_are_not(tmp_path):
+    """A symlinked subfolder (scans/2019 -> ../elsewhere) was skipped in silence; a link back up
+    the tree must not loop."""
+    from colorizer.batch import find_images
+
+    scans, elsewhere = tmp_path / "scans", tmp_path / "elsewhere"
+    scans.mkdir()
+    elsewhere.mkdir()
+    Image.fromarray(smooth_photo(20, 30)).save(scans / "a.png")
+    Image.fromarray(smooth_photo(20, 30)).save(elsewhere / "b.png")
+    (scans / "2019").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "up").symlink_to(scans, target_is_directory=True)  # a loop
+    assert find_images(scans) == [scans / "a.png", scans / "2019" / "b.png"]
+    r = CliRunner().invoke(cli, ["image", str(scans), "--out-dir", str(tmp_path / "out"), "--model", "gray"])
+    assert r.exit_code == 0 and "done 2," in r.output, r.output
+    assert (tmp_path / "out" / "2019" / "b.png").is_file()
+
+
 @pytest.mark.parametrize("args, message", [
     (["image", "x.png", "--model", "nope"], "unknown model 'nope'"),
     (["image", "a.png", "b.png", "-o", "c.png", "--model", "gray"], "exactly one input"),

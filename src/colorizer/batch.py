@@ -59,18 +59,24 @@ class Summary:
 
 
 def find_images(folder: Path, skip: Path | None = None) -> list[Path]:
-    """Image files under ``folder``, recursively, sorted; hidden files and folders are skipped,
-    and so is the folder ``skip`` (a run's output folder inside its input folder, whose earlier
-    results must not be taken for new photos).
+    """Image files under ``folder``, recursively (into linked folders too), sorted; hidden files
+    and folders are skipped, and so is the folder ``skip`` (a run's output folder inside its input
+    folder, whose earlier results must not be taken for new photos).
 
     Files with an image extension that cannot be read (HEIC, SVG, PDF, camera raw) are listed too,
     so that reading them reports them instead of passing them over in silence."""
     wanted = set(INPUT_FORMATS) | set(UNSUPPORTED_FORMATS)
     skip = skip.resolve() if skip is not None else None
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                         and (skip is None or (Path(root) / d).resolve() != skip))
+    seen = {Path(folder).resolve()}  # folders walked, by real path: a linked folder is walked
+    found = []  # once, and a link back up the tree (a loop) not at all
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        kept = []
+        for d in sorted(d for d in dirs if not d.startswith(".")):
+            real = (Path(root) / d).resolve()
+            if real != skip and real not in seen:
+                seen.add(real)
+                kept.append(d)
+        dirs[:] = kept
         found += [Path(root) / f for f in sorted(files)
                   if not f.startswith(".") and Path(f).suffix.lower() in wanted]
     return found
