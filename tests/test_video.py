@@ -278,6 +278,17 @@ def test_many_inputs_and_overwrite_rule(clip, tmp_path):
     assert jobs[0].dst == tmp_path / "o" / "clip.mp4"
 
 
+def test_a_set_stop_event_ends_the_clip_with_no_output(clip, tmp_path):
+    """The stop event of colorize serve's shutdown (colorizer.web.jobs): checked at every frame."""
+    import threading
+
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(ColorizerError, match="stopped after 0 frames; nothing was written"):
+        colorize_video(clip, tmp_path / "out.mp4", get_colorizer("gray"), size=32, progress=False, stop=stop)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [clip.name]
+
+
 def test_an_unexpected_error_on_one_clip_fails_that_clip_only(clip, tmp_path, monkeypatch):
     """onnxruntime's out-of-memory error is a plain Exception: it stopped every later clip with a
     traceback; now it is that clip's one error line, and the next clip is written."""
