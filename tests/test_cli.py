@@ -70,6 +70,43 @@ def test_folder_default_sibling(tmp_path):
     assert (tmp_path / "album_colorized" / "x.png").exists()
 
 
+def test_output_folder_never_inside_the_input_folder_twice(tmp_path, monkeypatch):
+    """`colorize image .` wrote its "sibling" folder inside ., and --out-dir scans/colour inside
+    scans: each rerun colorized the earlier results again, one level deeper."""
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    Image.fromarray(smooth_photo(20, 30)).save(scans / "a.png")
+    monkeypatch.chdir(scans)
+    for _ in range(2):
+        r = CliRunner().invoke(cli, ["image", ".", "--model", "gray"])
+        assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in scans.iterdir()) == ["a.png"]
+    assert sorted(p.name for p in (tmp_path / "scans_colorized").iterdir()) == ["a.png"]
+    for _ in range(2):
+        r = CliRunner().invoke(cli, ["image", str(scans), "--out-dir", str(scans / "colour"),
+                                     "--model", "gray"])
+        assert r.exit_code == 0, r.output
+    assert sorted(str(p.relative_to(scans)) for p in scans.rglob("*")) == ["a.png", "colour", "colour/a.png"]
+
+
+def test_linked_folders_are_walked_once_and_loops_are_not(tmp_path):
+    """A symlinked subfolder (scans/2019 -> ../elsewhere) was skipped in silence; a link back up
+    the tree must not loop."""
+    from colorizer.batch import find_images
+
+    scans, elsewhere = tmp_path / "scans", tmp_path / "elsewhere"
+    scans.mkdir()
+    elsewhere.mkdir()
+    Image.fromarray(smooth_photo(20, 30)).save(scans / "a.png")
+    Image.fromarray(smooth_photo(20, 30)).save(elsewhere / "b.png")
+    (scans / "2019").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "up").symlink_to(scans, target_is_directory=True)  # a loop
+    assert find_images(scans) == [scans / "a.png", scans / "2019" / "b.png"]
+    r = CliRunner().invoke(cli, ["image", str(scans), "--out-dir", str(tmp_path / "out"), "--model", "gray"])
+    assert r.exit_code == 0 and "done 2," in r.output, r.output
+    assert (tmp_path / "out" / "2019" / "b.png").is_file()
+
+
 @pytest.mark.parametrize("args, message", [
     (["image", "x.png", "--model", "nope"], "unknown model 'nope'"),
     (["image", "a.png", "b.png", "-o", "c.png", "--model", "gray"], "exactly one input"),
@@ -206,3 +243,47 @@ def test_inputs_that_would_share_an_output_each_get_their_own(tmp_path):
     assert sum(line.startswith("warning:") for line in r.output.splitlines()) == 2, r.output
     r = CliRunner().invoke(cli, args)
     assert "done 0, skipped 4, failed 0" in r.output, r.output
+
+
+def test_an_output_never_lands_on_another_input_even_with_overwrite(tmp_path):
+    """x.gif is written as x.png; with --out-dir the input folder and --overwrite, that replaced
+    the user's own x.png (another input of the run), and the photo was lost."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    Image.fromarray(np.full((24, 32), 60, np.uint8)).save(folder / "x.gif")
+    Image.fromarray(np.full((24, 32), 200, np.uint8)).save(folder / "x.png")
+    before = (folder / "x.png").read_bytes()
+    r = CliRunner().invoke(cli, ["image", str(folder), "--out-dir", str(folder), "--overwrite",
+                                 "--model", "gray"])
+    assert (folder / "x.png").read_bytes() == before, r.output
+    assert f"warning: {folder / 'x.gif'}: written as {folder / 'x_2.png'}, because {folder / 'x.png'} " \
+           "is another input of this run" in r.output
+    assert np.asarray(Image.open(folder / "x_2.png").convert("L")).mean() == pytest.approx(60, abs=1)
+
+
+def test_an_unexpected_error_on_one_file_fails_that_file_only(tmp_path, monkeypatch):
+    """onnxruntime's errors (out of memory on a huge photo) are not RuntimeErrors, and a
+    MemoryError can have no message: each is one error line, and the other files go on."""
+    from colorizer import batch
+
+    class OrtFail(Exception):  # as onnxruntime's Fail: a plain Exception
+        pass
+
+    grey = Image.fromarray(np.full((24, 32), 90, np.uint8))
+    for name in ("a.png", "b.png", "c.png"):
+        grey.save(tmp_path / name)
+    failures = {"a.png": OrtFail("[ONNXRuntimeError] : 1 : FAIL : Failed to allocate memory\nmore"),
+                "b.png": MemoryError()}
+
+    def process(pic, job):
+        if job.src.name in failures:
+            raise failures[job.src.name]
+        return pic
+
+    lines = []
+    jobs = batch.plan_jobs([tmp_path / n for n in ("a.png", "b.png", "c.png")])
+    summary = batch.run_jobs(jobs, process, report=lines.append, progress=False)
+    assert summary.done == [tmp_path / "c_color.png"]
+    assert lines == [f"error: {tmp_path / 'a.png'}: OrtFail: [ONNXRuntimeError] : 1 : FAIL : Failed to "
+                     "allocate memory", f"error: {tmp_path / 'b.png'}: out of memory"]
+    assert not (tmp_path / "a_color.png").exists()

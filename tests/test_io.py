@@ -1,4 +1,5 @@
 import io
+import os
 import struct
 import warnings
 import zlib
@@ -6,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 from helpers import smooth_photo
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from colorizer.errors import ColorizerError
 from colorizer.io import ColorizerWarning, Picture, read_image, write_image
@@ -124,6 +125,42 @@ def test_decompression_bomb_header(tmp_path):
         read_image(tmp_path / "bomb.png", max_pixels=1_000_000)
 
 
+def _float_tiff(path, h=32, w=48, claim=None):
+    """A float32 RGB TIFF (Pillow cannot open it; OpenCV reads it), written by OpenCV; with
+    ``claim``, its header then says it is claim x claim pixels (a 256 MP bomb in a few KB)."""
+    import cv2
+
+    rgb = np.linspace(0, 1, h * w * 3, dtype=np.float32).reshape(h, w, 3)
+    assert cv2.imwrite(str(path), rgb)
+    if claim:
+        data = bytearray(path.read_bytes())
+        assert data[:4] == b"II*\0"
+        ifd = struct.unpack("<I", data[4:8])[0]
+        for i in range(struct.unpack("<H", data[ifd:ifd + 2])[0]):
+            at = ifd + 2 + 12 * i
+            tag, kind = struct.unpack("<HH", data[at:at + 4])
+            if tag in (256, 257):
+                data[at + 8:at + 12] = struct.pack("<I", claim) if kind == 4 else struct.pack("<HH", claim, 0)
+        path.write_bytes(bytes(data))
+    return path
+
+
+def test_float_tiff_is_read_and_held_to_the_pixel_limit(tmp_path):
+    """Float TIFFs go to OpenCV, which has no header-only read: the pixel limit is checked from
+    the TIFF header first, and a header claiming 256 MP is refused in one line instead of OpenCV
+    trying to allocate 3 GB."""
+    path = _float_tiff(tmp_path / "f.tif")
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(path)
+    assert read_image(path).to_array(np.uint8).shape[:2] == (32, 48)
+    with pytest.raises(ColorizerError, match=r"48x32 is 0.00154 MP, over the limit of 0.001 MP"):
+        read_image(path, max_pixels=1000)
+    bomb = _float_tiff(tmp_path / "bomb.tif", claim=16000)
+    assert bomb.stat().st_size < 20_000
+    with pytest.raises(ColorizerError, match="16000x16000 is 256 MP, over the limit of 100 MP"):
+        read_image(bomb)
+
+
 def test_zero_size_array():
     with pytest.raises(ColorizerError, match="zero size"):
         Picture.from_array(np.zeros((0, 5), np.uint8))
@@ -156,6 +193,43 @@ def test_write_is_atomic_and_never_overwrites(tmp_path, photo):
     write_image(Picture.from_array(photo[::-1].copy()), out, overwrite=True)
     assert out.read_bytes() != before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]  # no temporary files left
+
+
+def test_write_without_hard_links_as_on_fat(tmp_path, photo, monkeypatch):
+    """FAT and exFAT (SD cards, USB sticks) have no hard links: os.link fails with EPERM. Every
+    output failed there, blamed on permissions; now it is written, and still never overwritten."""
+    import errno
+
+    def no_link(src, dst):
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(src))
+
+    monkeypatch.setattr(os, "link", no_link)
+    out = write_image(Picture.from_array(photo), tmp_path / "o.png")
+    before = out.read_bytes()
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        write_image(Picture.from_array(photo[::-1].copy()), out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]  # no temporary files left
+    np.testing.assert_array_equal(read_image(out).to_array(np.uint8), photo)
+
+
+def test_a_picture_too_wide_for_webp_is_one_line_before_the_work(tmp_path):
+    """WebP stores at most 16383 px a side: Pillow's ValueError came as a traceback after a whole
+    colorization; now the batch refuses that file in one line when it is read, and goes on."""
+    from colorizer import batch
+
+    Image.fromarray(np.full((2, 17000), 120, np.uint8)).save(tmp_path / "wide.png")
+    Image.fromarray(np.full((8, 8), 120, np.uint8)).save(tmp_path / "small.png")
+    worked, lines = [], []
+    jobs = batch.plan_jobs([tmp_path / "wide.png", tmp_path / "small.png"], out_dir=tmp_path / "o")
+    jobs = [batch.Job(j.src, j.dst.with_suffix(".webp")) for j in jobs]
+    summary = batch.run_jobs(jobs, lambda pic, job: worked.append(job.src) or pic, report=lines.append,
+                             progress=False)
+    assert worked == [tmp_path / "small.png"] and summary.done == [tmp_path / "o" / "small.webp"]
+    assert lines == [f"error: {tmp_path / 'o' / 'wide.webp'}: WEBP stores at most 16383 pixels a side, "
+                     "and this picture is 17000x2; write .png or .tif instead"]
+    with pytest.raises(ColorizerError, match="WEBP stores at most 16383"):
+        write_image(Picture.from_array(np.zeros((2, 17000), np.uint8)), tmp_path / "w.webp")
 
 
 def test_write_refuses_input_and_unknown_extension(tmp_path, photo):

@@ -278,6 +278,37 @@ def test_many_inputs_and_overwrite_rule(clip, tmp_path):
     assert jobs[0].dst == tmp_path / "o" / "clip.mp4"
 
 
+def test_a_set_stop_event_ends_the_clip_with_no_output(clip, tmp_path):
+    """The stop event of colorize serve's shutdown (colorizer.web.jobs): checked at every frame."""
+    import threading
+
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(ColorizerError, match="stopped after 0 frames; nothing was written"):
+        colorize_video(clip, tmp_path / "out.mp4", get_colorizer("gray"), size=32, progress=False, stop=stop)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [clip.name]
+
+
+def test_an_unexpected_error_on_one_clip_fails_that_clip_only(clip, tmp_path, monkeypatch):
+    """onnxruntime's out-of-memory error is a plain Exception: it stopped every later clip with a
+    traceback; now it is that clip's one error line, and the next clip is written."""
+    import colorizer.video
+
+    other = write_clip(tmp_path / "b.mkv", moving_frames(10), audio=None)
+    real = colorizer.video.colorize_video
+
+    def flaky(src, dst, *args, **kwargs):
+        if Path(src) == clip:
+            raise Exception("[ONNXRuntimeError] : 1 : FAIL : Failed to allocate memory")  # noqa: TRY002
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(colorizer.video, "colorize_video", flaky)
+    r = CliRunner().invoke(cli, ["video", str(clip), str(other), "--model", "gray", "--size", "32"])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output  # no traceback
+    assert f"error: {clip}: Exception: [ONNXRuntimeError] : 1 : FAIL : Failed to allocate memory" in r.output
+    assert (tmp_path / "b_color.mkv").is_file() and not (tmp_path / "clip_color.mp4").exists()
+
+
 @pytest.mark.parametrize("damage", ["cut", "cut_faststart", "garbage", "empty"])
 def test_broken_video_one_line_error_no_output(tmp_path, damage):
     frames = moving_frames(20)

@@ -933,6 +933,43 @@ def test_video_job_limit_holds_for_uploads_that_arrive_together(monkeypatch, tmp
         jobs.close()
 
 
+def test_closing_the_server_ends_a_running_video_job(monkeypatch, tmp_path):
+    """Ctrl-C on `colorize serve` left the process alive until a running clip was done (Python
+    waits for the worker thread): close() now sets the job's stop event, which colorize_video
+    checks at every frame (tests/test_video.py checks that side)."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    pytest.importorskip("av", reason="colorize video needs PyAV")
+    import colorizer.video
+    from colorizer.errors import ColorizerError
+    from colorizer.web.app import WebError
+    from colorizer.web.jobs import VideoJobs
+
+    running = threading.Event()
+
+    def endless(src, dst, model, stop=None, **kwargs):  # a clip that would take 10 minutes
+        running.set()
+        if stop is None or not stop.wait(600):
+            raise AssertionError("not stopped")
+        raise ColorizerError(f"{src}: stopped after 7 frames; nothing was written")
+
+    monkeypatch.setattr(colorizer.video, "colorize_video", endless)
+    jobs = VideoJobs(max_jobs=1)
+    clip = _clip(tmp_path / "clip.mp4", frames=2).read_bytes()
+    job = jobs.submit(SimpleNamespace(filename="clip.mp4", file=io.BytesIO(clip)),
+                      lambda name: SimpleNamespace(name=name), "gray", 1.0, None, WebError)
+    assert running.wait(30)
+    jobs.close()
+    deadline = time.monotonic() + 10
+    while job.status != "error":
+        assert time.monotonic() < deadline, job.report()
+        time.sleep(0.02)
+    assert job.error == "clip.mp4: stopped after 7 frames; nothing was written"
+    assert not job.folder.exists()
+
+
 @pytest.mark.slow
 def test_page_saturation_after_clearing_scribbles(server, tmp_path):
     """Scribbles applied, then cleared: moving the saturation slider re-colorizes the photo (it

@@ -117,6 +117,12 @@ def test_cli_confidence_map(tmp_path):
     r = CliRunner().invoke(cli, ["image", str(tmp_path / "x.png"), "--model", "gray", "--confidence",
                                  str(tmp_path / "c2.png")])
     assert r.exit_code == 1 and "no confidence map" in r.output
+    # the map named as the colorized photo's own path: refused before any work, nothing written
+    (tmp_path / "x_color.png").unlink()
+    r = CliRunner().invoke(cli, ["image", str(tmp_path / "x.png"), "--model", "zhang", "--weights",
+                                 str(weights), "--confidence", str(tmp_path / "x_color.png")])
+    assert r.exit_code == 2 and "is where the colorized photo goes" in r.output, r.output
+    assert not (tmp_path / "x_color.png").exists()
 
 
 def test_authors_siggraph17_round_trip_and_hints(tmp_path):

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from colorizer.errors import ColorizerError, one_line
+from colorizer.errors import ColorizerError, one_line, unexpected
 from colorizer.io import (
     DEFAULT_MAX_PIXELS,
     FORMATS,
     INPUT_FORMATS,
     UNSUPPORTED_FORMATS,
+    check_encodable,
     check_output,
     os_error_message,
     read_image,
@@ -57,18 +58,35 @@ class Summary:
         return f"done {len(self.done)}, skipped {len(self.skipped)}, failed {len(self.failed)}"
 
 
-def find_images(folder: Path) -> list[Path]:
-    """Image files under ``folder``, recursively, sorted; hidden files and folders are skipped.
+def find_images(folder: Path, skip: Path | None = None) -> list[Path]:
+    """Image files under ``folder``, recursively (into linked folders too), sorted; hidden files
+    and folders are skipped, and so is the folder ``skip`` (a run's output folder inside its input
+    folder, whose earlier results must not be taken for new photos).
 
     Files with an image extension that cannot be read (HEIC, SVG, PDF, camera raw) are listed too,
     so that reading them reports them instead of passing them over in silence."""
     wanted = set(INPUT_FORMATS) | set(UNSUPPORTED_FORMATS)
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    skip = skip.resolve() if skip is not None else None
+    seen = {Path(folder).resolve()}  # folders walked, by real path: a linked folder is walked
+    found = []  # once, and a link back up the tree (a loop) not at all
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        kept = []
+        for d in sorted(d for d in dirs if not d.startswith(".")):
+            real = (Path(root) / d).resolve()
+            if real != skip and real not in seen:
+                seen.add(real)
+                kept.append(d)
+        dirs[:] = kept
         found += [Path(root) / f for f in sorted(files)
                   if not f.startswith(".") and Path(f).suffix.lower() in wanted]
     return found
+
+
+def sibling(folder: Path, suffix: str) -> Path:
+    """``FOLDER{suffix}`` beside ``folder``; for ``.`` or ``..``, beside the folder they name (not
+    inside it, where a rerun would take the results for new inputs)."""
+    parent = folder.parent if folder.name not in ("", ".", "..") else folder.resolve().parent
+    return parent / f"{folder.resolve().name}{suffix}"
 
 
 def _out_name(src: Path, suffix: str = "") -> str:
@@ -88,26 +106,31 @@ def distinct_outputs(jobs: list, report: Callable[[str], None] | None = None) ->
     later one then writes ``NAME_2.EXT`` (``_3``, ... if that is taken too), and ``report`` says so
     in one line, instead of the first result being skipped or overwritten. The plan depends only
     on the inputs and their order, so the same run repeated finds its outputs under the same
-    names. The same input given twice runs once. Names are compared without case, as macOS and
-    Windows do."""
+    names. The same input given twice runs once. An output never lands on another input of the
+    run (``x.gif``, written as ``x.png``, beside the user's own ``x.png`` with ``--out-dir`` the
+    input folder): that one is renamed too, so even ``--overwrite`` cannot replace an input.
+    Names are compared without case, as macOS and Windows do."""
     say = report or _stderr_line
 
     def key(path: Path) -> str:
         return os.path.abspath(path).casefold()
 
+    inputs = {key(job.src): Path(job.src) for job in jobs}
     taken: dict[str, Path] = {}  # output's key -> the input that writes it
     kept = []
     for job in jobs:
         src, dst = Path(job.src), Path(job.dst)
         first = taken.get(key(dst))
-        if first is not None:
-            if os.path.abspath(first) == os.path.abspath(src):
-                continue  # the same input again
+        other_input = inputs.get(key(dst)) if key(dst) != key(src) else None
+        if first is not None and os.path.abspath(first) == os.path.abspath(src):
+            continue  # the same input again
+        if first is not None or other_input is not None:
             new, n = dst, 1
-            while key(new) in taken:
+            while key(new) in taken or key(new) in inputs:
                 n += 1
                 new = dst.with_name(f"{dst.stem}_{n}{dst.suffix}")
-            say(f"warning: {src}: written as {new}, because {dst} is the output of {first}")
+            why = f"is the output of {first}" if first is not None else "is another input of this run"
+            say(f"warning: {src}: written as {new}, because {dst} {why}")
             job, dst = replace(job, dst=new), new
         taken[key(dst)] = src
         kept.append(job)
@@ -138,8 +161,8 @@ def plan_jobs(inputs: Iterable[str | os.PathLike], output: str | os.PathLike | N
     jobs = []
     for p in inputs:
         if p.is_dir():
-            base = Path(out_dir) if out_dir is not None else p.parent / f"{p.resolve().name}{folder_suffix}"
-            jobs += [Job(f, base / f.relative_to(p).parent / _out_name(f)) for f in find_images(p)]
+            base = Path(out_dir) if out_dir is not None else sibling(p, folder_suffix)
+            jobs += [Job(f, base / f.relative_to(p).parent / _out_name(f)) for f in find_images(p, skip=base)]
         elif out_dir is not None:
             jobs.append(Job(p, Path(out_dir) / _out_name(p)))
         else:
@@ -205,6 +228,7 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
                 last_src, last_pic = job.src, pic
             if isinstance(pic, Exception):
                 raise pic
+            check_encodable(job.dst, pic.size)  # outputs keep the input's size
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 write_image(process(pic, job), job.dst, overwrite=overwrite, inputs=(job.src,))
@@ -220,7 +244,8 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
         except OSError as exc:  # a full disk, a read-only folder: this file fails, the rest go on
             summary.failed.append((job.src, str(exc)))
             say(f"error: {os_error_message(exc, job.dst)}")
-        except (RuntimeError, MemoryError) as exc:  # e.g. out of memory on a huge image
+        except Exception as exc:  # noqa: BLE001 - out of memory in torch or onnxruntime (whose errors
+            # are not RuntimeErrors), an encoder's own failure: this file fails, the rest go on
             summary.failed.append((job.src, str(exc)))
-            say(f"error: {job.src}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            say(f"error: {job.src}: {unexpected(exc)}")
     return summary

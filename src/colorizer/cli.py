@@ -224,6 +224,9 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
 
         if len(jobs) != 1:
             raise click.UsageError("--confidence takes exactly one input file")
+        if Path(confidence).resolve() == jobs[0].dst.resolve():
+            raise click.UsageError(f"--confidence {confidence} is where the colorized photo goes; "
+                                   "give the map another name")
         check_output(confidence, overwrite=overwrite, inputs=(jobs[0].src,))
         pic, _ = first.result()  # the same read that run_jobs colorizes below
         if isinstance(pic, Exception):
@@ -409,6 +412,12 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
 
             failed += 1
             _say("error", os_error_message(exc, job.dst))
+        except Exception as exc:  # noqa: BLE001 - out of memory in torch or onnxruntime, a codec's own
+            # failure: this clip fails (its partial output is removed), the rest go on
+            from colorizer.errors import unexpected
+
+            failed += 1
+            _say("error", f"{job.src}: {unexpected(exc)}")
     sys.exit(1 if failed else 0)
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from colorizer.errors import ColorizerError
+from colorizer.errors import ColorizerError, unexpected
 
 if TYPE_CHECKING:
     import torch
@@ -233,9 +233,7 @@ def _is_16bit_colour(path: Path, im: Image.Image) -> bool:
 
 
 def _read_16bit_colour(path: Path, orientation: int, name: str) -> Picture:
-    import cv2
-
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    arr = _cv2_read(path, name)
     if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
         raise ColorizerError(f"{name}: could not decode 16-bit colour image")
     arr = arr[:, :, [2, 1, 0, 3][: arr.shape[2]]]  # BGR(A) -> RGB(A)
@@ -283,11 +281,54 @@ def _unit_float(arr: np.ndarray) -> np.ndarray:
     return np.clip(arr / top, 0, 1)
 
 
-def _read_tiff_with_opencv(path: Path, name: str) -> Picture:
-    """TIFFs that Pillow cannot open (float or 32-bit colour, as scientific and HDR tools save)."""
+def _tiff_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of a TIFF's first image, from its header alone (classic and BigTIFF), or
+    None if the header does not say. Pillow gives this for the TIFFs it opens; OpenCV, which reads
+    the rest, has no header-only call, and would otherwise allocate whatever the header claims."""
+    import struct
+
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+        if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+            return None
+        end = "<" if head[:2] == b"II" else ">"
+        big = struct.unpack(end + "H", head[2:4])[0] == 43
+        fmt = dict(count="Q", entry=20, value="Q") if big else dict(count="H", entry=12, value="I")
+        offset = struct.unpack(end + ("Q" if big else "I"), head[8:16] if big else head[4:8])[0]
+        fh.seek(offset)
+        count_bytes = fh.read(struct.calcsize(fmt["count"]))
+        if len(count_bytes) < struct.calcsize(fmt["count"]):
+            return None
+        found = {}
+        for _ in range(min(struct.unpack(end + fmt["count"], count_bytes)[0], 4096)):
+            entry = fh.read(fmt["entry"])
+            if len(entry) < fmt["entry"]:
+                break
+            tag, kind = struct.unpack(end + "HH", entry[:4])
+            if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG, left-justified
+                value = entry[12:] if big else entry[8:]
+                short = kind == 3
+                found[tag] = struct.unpack(end + ("H" if short else "I"), value[:2 if short else 4])[0]
+    return (found[256], found[257]) if len(found) == 2 else None
+
+
+def _cv2_read(path: Path, name: str) -> np.ndarray | None:
+    """``cv2.imread(path, IMREAD_UNCHANGED)``, its own errors (a failed allocation) as one line."""
     import cv2
 
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise ColorizerError(f"{name}: could not be decoded ({unexpected(exc)})") from None
+
+
+def _read_tiff_with_opencv(path: Path, name: str, max_pixels: int) -> Picture:
+    """TIFFs that Pillow cannot open (float or 32-bit colour, as scientific and HDR tools save)."""
+    size = _tiff_size(path)
+    if size is None:
+        raise ColorizerError(f"{name}: truncated or corrupt TIFF image (no image size in its header)")
+    _check_pixels(name, *size, max_pixels)
+    arr = _cv2_read(path, name)
     if arr is None or arr.size == 0 or arr.ndim not in (2, 3):
         raise ColorizerError(f"{name}: truncated or corrupt TIFF image, or a TIFF kind that cannot "
                              "be read")
@@ -363,18 +404,22 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
 _PIL_LIMIT_LOCK = threading.Lock()
 
 
+def _check_pixels(name: str, w: int, h: int, max_pixels: int) -> None:
+    """Refuse an image over ``max_pixels`` (before it is decoded) or of zero size."""
+    if w * h > max_pixels:
+        raise ColorizerError(
+            f"{name}: {w}x{h} is {w * h / 1e6:.3g} MP, over the limit of "
+            f"{max_pixels / 1e6:.3g} MP (a decompression bomb?); raise it with --max-pixels")
+    if w == 0 or h == 0:
+        raise ColorizerError(f"{name}: image has zero size {w}x{h}")
+
+
 def _read_image_unlimited(path: Path, name: str, max_pixels: int) -> Picture:
     saved_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's global one
     try:
         with Image.open(path) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise ColorizerError(
-                    f"{name}: {w}x{h} is {w * h / 1e6:.0f} MP, over the limit of "
-                    f"{max_pixels / 1e6:.0f} MP (a decompression bomb?); raise it with --max-pixels")
-            if w == 0 or h == 0:
-                raise ColorizerError(f"{name}: image has zero size {w}x{h}")
+            _check_pixels(name, *im.size, max_pixels)
             frames = getattr(im, "n_frames", 1)
             if frames > 1:
                 warnings.warn(f"{name}: has {frames} frames (animated or multi-page); using the "
@@ -396,7 +441,7 @@ def _read_image_unlimited(path: Path, name: str, max_pixels: int) -> Picture:
     except UnidentifiedImageError:
         reason = _unreadable_reason(path)
         if reason == "truncated or corrupt TIFF image":
-            return _read_tiff_with_opencv(path, name)
+            return _read_tiff_with_opencv(path, name, max_pixels)
         raise ColorizerError(f"{name}: {reason}") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ColorizerError(f"{name}: truncated or corrupt image ({exc})") from None
@@ -465,6 +510,19 @@ def output_format(path: str | os.PathLike) -> str:
         raise ColorizerError(
             f"{path}: unsupported output extension {ext!r}; use one of {', '.join(sorted(FORMATS))}")
     return FORMATS[ext]
+
+
+_MAX_SIDE = {"WEBP": 16383, "JPEG": 65500}  # what the formats can store (libwebp, libjpeg)
+
+
+def check_encodable(path: str | os.PathLike, size: tuple[int, int]) -> None:
+    """Refuse, in one line, a picture of ``size`` (width, height) that the format of ``path``
+    cannot store: checked as soon as the input is read, before the work, not after it."""
+    fmt = output_format(path)
+    side = _MAX_SIDE.get(fmt)
+    if side is not None and max(size) > side:
+        raise ColorizerError(f"{path}: {fmt} stores at most {side} pixels a side, and this picture is "
+                             f"{size[0]}x{size[1]}; write .png or .tif instead")
 
 
 @functools.cache
@@ -575,11 +633,29 @@ def os_error_message(exc: OSError, path: str | os.PathLike | None = None) -> str
     return f"{where}{exc.strerror or exc}"
 
 
+def _move_no_clobber(tmp: str, path: Path) -> None:
+    """Move ``tmp`` to ``path``, raising ``FileExistsError`` if ``path`` exists. A hard link does
+    it atomically; FAT and exFAT (SD cards, USB sticks) and some network shares have none, so
+    there ``path`` is claimed by an exclusive create, then replaced."""
+    import errno
+
+    try:
+        os.link(tmp, path)
+    except OSError as exc:
+        no_links = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK)
+        if isinstance(exc, FileExistsError) or exc.errno not in no_links:
+            raise
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, file_mode()))
+        os.replace(tmp, path)
+    else:
+        os.unlink(tmp)
+
+
 def atomic_write(path: str | os.PathLike, write, *, overwrite: bool = True) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place, so a
     crash never leaves a half-written file (images, weights, cards, dataset arrays). Without
-    ``overwrite`` the move is a hard link, which is atomic and raises ``FileExistsError`` if
-    ``path`` exists, even one created while ``write`` ran. The file gets :func:`file_mode`.
+    ``overwrite`` the move raises ``FileExistsError`` if ``path`` exists, even one created while
+    ``write`` ran (:func:`_move_no_clobber`). The file gets :func:`file_mode`.
     Temporary files that a killed run left in the folder are removed first
     (:func:`remove_stale_temps`)."""
     path = Path(path)
@@ -593,8 +669,7 @@ def atomic_write(path: str | os.PathLike, write, *, overwrite: bool = True) -> N
         if overwrite:
             os.replace(tmp, path)
         else:
-            os.link(tmp, path)
-            os.unlink(tmp)
+            _move_no_clobber(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -626,6 +701,7 @@ def write_image(pic: Picture, path: str | os.PathLike, *, overwrite: bool = Fals
     in ``inputs`` are never written over.
     """
     path = check_output(path, overwrite=overwrite, inputs=inputs)
+    check_encodable(path, pic.size)
     fmt = output_format(path)
     if pic.alpha is not None and fmt in _NO_ALPHA:
         warnings.warn(f"{path}: {fmt} cannot store transparency; alpha dropped "

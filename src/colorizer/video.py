@@ -27,6 +27,7 @@ import io as _io
 import os
 import re
 import shutil
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -959,7 +960,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
                    saturation: float = 1.0, temporal: TemporalConfig | None = None,
                    hints: dict[int, list] | None = None, overwrite: bool = False,
                    fps: float | None = None, progress: bool = True,
-                   threads: int | None = None, max_frames: int | None = None) -> VideoResult:
+                   threads: int | None = None, max_frames: int | None = None,
+                   stop: threading.Event | None = None) -> VideoResult:
     """Colorize a video file or frame folder ``src`` into ``dst`` (a video file, or a folder of PNGs).
 
     ``dst`` with a video extension (:data:`VIDEO_FORMATS`) gets a video with the input's fps,
@@ -974,6 +976,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
     one fewer than torch's own count, so that the decoder and encoder threads keep a core).
     ``max_frames``: a clip with more frames is refused (ColorizerError, no output), before any
     work when it declares its frame count, else when the count is passed.
+    ``stop``: once set (a server shutting down), the call ends at the next frame with a
+    ColorizerError, leaving no output.
 
     Examples
     --------
@@ -1006,6 +1010,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
                                               hints=hints, hints_source=str(src), smoother=smoother):
                 if max_frames is not None and n >= max_frames:
                     raise ColorizerError(f"{src}: more than {max_frames} frames, over the limit")
+                if stop is not None and stop.is_set():
+                    raise ColorizerError(f"{src}: stopped after {n} frames; nothing was written")
                 emit(frame, rgb)
                 n += 1
                 bar.update(1)
@@ -1102,7 +1108,7 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
     output and skipped. No two jobs write the same output (:func:`colorizer.batch.distinct_outputs`,
     which tells ``report``).
     """
-    from colorizer.batch import distinct_outputs
+    from colorizer.batch import distinct_outputs, sibling
 
     inputs = [Path(p) for p in inputs]
     if output is not None and out_dir is not None:
@@ -1133,7 +1139,7 @@ def plan_video_jobs(inputs, output: str | os.PathLike | None = None,
         if out_dir is not None:
             jobs.append(VideoJob(c, Path(out_dir) / (c.name if folder else c.stem + output_suffix(c))))
         elif folder:
-            jobs.append(VideoJob(c, c.parent / f"{c.resolve().name}_colorized"))
+            jobs.append(VideoJob(c, sibling(c, "_colorized")))
         else:
             jobs.append(VideoJob(c, c.with_name(c.stem + OUTPUT_SUFFIX + output_suffix(c))))
     return distinct_outputs(jobs, report)

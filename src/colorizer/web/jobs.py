@@ -65,6 +65,7 @@ class VideoJobs:
         self._reserved = 0  # submits past the slot check whose job is not in _jobs yet
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="colorize-video")
+        self._stop = threading.Event()  # set by close(): the running job ends at its next frame
 
     def submit(self, upload, get_model: Callable, model: str, saturation: float, size: int | None,
                error: Callable) -> Job:
@@ -129,7 +130,7 @@ class VideoJobs:
         try:
             # a clip that does not declare its length is stopped at the limit
             result = colorize_video(job.src, job.dst, net, size=size, saturation=saturation,
-                                    progress=False, max_frames=self.max_frames)
+                                    progress=False, max_frames=self.max_frames, stop=self._stop)
             job.frames_done, status = result.frames, "done"
         except ColorizerError as exc:
             error = str(exc).replace(str(job.src), name)
@@ -184,7 +185,9 @@ class VideoJobs:
             self.remove(job_id)
 
     def close(self) -> None:
-        """Stop: cancel waiting jobs and delete every job folder (a running job's too, when it ends)."""
+        """Stop: cancel waiting jobs, end the running one at its next frame (else the server's
+        process would stay alive until a long clip was done), delete every job folder."""
+        self._stop.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             ids = list(self._jobs)
