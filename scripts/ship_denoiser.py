@@ -61,6 +61,11 @@ def _earlier_stages(card: dict) -> list[str]:
         differs = []
         if crop != final.get("crop", "resized"):
             differs.append(f"--crop {crop}")
+        ours, last = t.get("overrides", {}), final.get("overrides", {})
+        for k in sorted((set(ours) | set(last)) - {"widths"}):  # widths: the widening lines say
+            if ours.get(k) != last.get(k):
+                differs.append(f"--set '{k}={json.dumps(ours[k], separators=(',', ':'))}'" if k in ours
+                               else f"without --set {k}")
         sizes = _stored_sizes(t["data"])
         if sizes != _stored_sizes(final["data"]):
             differs.append("the same photos prepared at --size "
