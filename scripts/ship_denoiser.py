@@ -61,6 +61,11 @@ def _earlier_stages(card: dict) -> list[str]:
         differs = []
         if crop != final.get("crop", "resized"):
             differs.append(f"--crop {crop}")
+        ours, last = t.get("overrides", {}), final.get("overrides", {})
+        for k in sorted((set(ours) | set(last)) - {"widths"}):  # widths: the widening lines say
+            if ours.get(k) != last.get(k):
+                differs.append(f"--set '{k}={json.dumps(ours[k], separators=(',', ':'))}'" if k in ours
+                               else f"without --set {k}")
         sizes = _stored_sizes(t["data"])
         if sizes != _stored_sizes(final["data"]):
             differs.append("the same photos prepared at --size "
@@ -103,6 +108,18 @@ def _widening(card: dict) -> list[str]:
             f"widened net computed the same output (largest difference {w['max_output_gap_L']:.1g} L) "
             f"before {which} trained all of it.")
     return lines
+
+
+def _stages_of(shipped: dict) -> list[dict]:
+    """Every stage of a shipped card, its own last one included, as entries of
+    ``earlier_stages`` (a card's training_seconds counts all its stages)."""
+    earlier = list(shipped.get("earlier_stages") or [])
+    last = {"run": shipped["training"]["out"], "steps": shipped["steps"],
+            "epochs_completed": shipped["epochs_completed"],
+            "training_seconds": round(shipped["training_seconds"]
+                                      - sum(st["training_seconds"] for st in earlier), 1),
+            "training": shipped["training"]}
+    return [*earlier, last]
 
 
 def markdown(card: dict) -> str:
@@ -190,9 +207,15 @@ def main():
     ap.add_argument("--previous", type=Path, action="append", default=[],
                     help="A run that --run descends from through --init, recorded as an earlier "
                          "stage; repeat it for each, the first stage first.")
+    ap.add_argument("--continues", type=Path,
+                    help="The card (.json) of shipped weights that --run started from (its --init): its "
+                         "stages become the earlier stages, when their run folders are gone. Give it "
+                         "before any --previous.")
     args = ap.parse_args()
     card = json.loads((args.run / "denoise.json").read_text())
-    card["earlier_stages"] = []
+    card["earlier_stages"] = _stages_of(json.loads(args.continues.read_text())) if args.continues else []
+    card["training_seconds"] = round(card["training_seconds"]
+                                     + sum(st["training_seconds"] for st in card["earlier_stages"]), 1)
     for run in args.previous:
         prev = json.loads((run / "denoise.json").read_text())
         training = prev["training"]

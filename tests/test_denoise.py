@@ -90,6 +90,17 @@ def test_training_step_learns_and_logs():
     assert noisy.shape == L.shape and clean.shape == L.shape and 0 <= clean.min() <= clean.max() <= 1
 
 
+def test_loss_option_mse_or_charbonnier():
+    """loss="mse" is the mean squared error (what PSNR measures); the default is Charbonnier, a
+    smooth L1; an unknown name is refused when the model is built, before any training."""
+    out, clean = torch.tensor([0.5, 0.7]), torch.tensor([0.4, 0.4])
+    mse = DenoiseAutoencoder(DenoiseConfig(widths=(4, 8), blocks=(1, 1), unshuffle=2, loss="mse"))
+    assert mse._loss(out, clean).item() == pytest.approx((0.01 + 0.09) / 2)
+    assert tiny()._loss(out, clean).item() == pytest.approx((0.1 + 0.3) / 2, abs=1e-5)
+    with pytest.raises(ValueError, match="unknown denoise loss 'l3'"):
+        DenoiseAutoencoder(DenoiseConfig(widths=(4, 8), blocks=(1, 1), unshuffle=2, loss="l3"))
+
+
 def test_blind_and_independent_of_the_batch():
     """No noise level goes in, and a photo's result does not depend on what it is batched with
     (no batch statistics): the same photo alone or next to a very noisy one."""

@@ -16,7 +16,8 @@ statistics, so a photo's result never depends on the others in its batch.
 Training: clean photos' L -> their 8-bit grey -> random damage (:mod:`colorizer.damage`:
 Gaussian sigma 0-50, film grain, JPEG 20-90, slight blur) -> back to L through the read path;
 the loss is Charbonnier (a smooth L1) between the output's grey and the clean 8-bit grey, the
-scale on which denoising PSNR is reported. Validation: PSNR on the 8-bit grey of the validation
+scale on which denoising PSNR is reported; ``loss="mse"`` swaps in squared error, which is what
+PSNR measures, for a last fine-tune. Validation: PSNR on the 8-bit grey of the validation
 photos with seeded Gaussian noise of ``val_sigma``.
 """
 
@@ -44,6 +45,7 @@ class DenoiseConfig:
     p_grain: float = 0.3
     p_jpeg: float = 0.25
     p_blur: float = 0.2
+    loss: str = "charbonnier"  # or "mse": squared error, what PSNR scores (for a last fine-tune)
     charbonnier_eps: float = 1e-3
     noise_scale: float = 10.0  # the net's output times this is the noise in L units
     val_sigma: float = 25.0
@@ -128,6 +130,8 @@ class DenoiseAutoencoder(TrainableColorizer):
     def __init__(self, config: DenoiseConfig | None = None):
         super().__init__(config)
         cfg = self.config
+        if cfg.loss not in ("charbonnier", "mse"):
+            raise ValueError(f"unknown denoise loss {cfg.loss!r}: use 'charbonnier' or 'mse'")
         self.net = DenoiseUNet(cfg.widths, cfg.blocks, cfg.unshuffle)
         self.multiple = self.net.multiple
 
@@ -176,12 +180,17 @@ class DenoiseAutoencoder(TrainableColorizer):
         rng = np.random.default_rng(np.random.randint(0, 2**31))
         noisy_L, clean = self.damage_batch(L, rng)
         out = l_to_grey_srgb(self(noisy_L))
-        loss = torch.sqrt((out - clean) ** 2 + self.config.charbonnier_eps**2).mean()
+        loss = self._loss(out, clean)
         optimizers["net"].zero_grad(set_to_none=True)
         loss.backward()
         optimizers["net"].step()
         mse = float(((out.detach() - clean) ** 2).mean())
         return {"loss": loss.item(), "psnr": 10 * np.log10(1.0 / max(mse, 1e-12))}
+
+    def _loss(self, out: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        if self.config.loss == "mse":
+            return ((out - clean) ** 2).mean()
+        return torch.sqrt((out - clean) ** 2 + self.config.charbonnier_eps**2).mean()
 
     @torch.no_grad()
     def validate(self, dataset, device, limit: int, batch_size: int) -> dict:
