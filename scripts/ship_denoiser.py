@@ -219,6 +219,9 @@ def main():
     for run in args.previous:
         prev = json.loads((run / "denoise.json").read_text())
         training = prev["training"]
+        if (run / "config.json").exists():  # its --set, so the card can say where they differ
+            training = training | {"overrides": json.loads((run / "config.json").read_text())
+                                   .get("model_config", {})}
         if widened := _widened_from(training):
             training = training | {"widened_from": widened}
         card["earlier_stages"].append({"run": str(run), "steps": prev["steps"],

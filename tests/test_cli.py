@@ -102,6 +102,17 @@ def test_linked_folders_are_walked_once_and_loops_are_not(tmp_path):
     (scans / "2019").symlink_to(elsewhere, target_is_directory=True)
     (elsewhere / "up").symlink_to(scans, target_is_directory=True)  # a loop
     assert find_images(scans) == [scans / "a.png", scans / "2019" / "b.png"]
+    # a link sorted before the real folder it points to does not take its place; a link above
+    # the walked folder (here to its parent) is not followed
+    (scans / "z").mkdir()
+    Image.fromarray(smooth_photo(20, 30)).save(scans / "z" / "c.png")
+    (scans / "0all").symlink_to(scans / "z", target_is_directory=True)
+    (scans / "parent").symlink_to(tmp_path, target_is_directory=True)
+    assert find_images(scans) == [scans / "a.png", scans / "2019" / "b.png", scans / "z" / "c.png"]
+    for link in ("0all", "parent"):
+        (scans / link).unlink()
+    (scans / "z" / "c.png").unlink()
+    (scans / "z").rmdir()
     r = CliRunner().invoke(cli, ["image", str(scans), "--out-dir", str(tmp_path / "out"), "--model", "gray"])
     assert r.exit_code == 0 and "done 2," in r.output, r.output
     assert (tmp_path / "out" / "2019" / "b.png").is_file()
@@ -247,7 +258,8 @@ def test_inputs_that_would_share_an_output_each_get_their_own(tmp_path):
 
 def test_an_output_never_lands_on_another_input_even_with_overwrite(tmp_path):
     """x.gif is written as x.png; with --out-dir the input folder and --overwrite, that replaced
-    the user's own x.png (another input of the run), and the photo was lost."""
+    the user's own x.png (another input of the run), and the photo was lost. And an earlier
+    output given again as an input (colorize image *.png) is skipped as before, not renamed."""
     folder = tmp_path / "scans"
     folder.mkdir()
     Image.fromarray(np.full((24, 32), 60, np.uint8)).save(folder / "x.gif")
@@ -256,9 +268,17 @@ def test_an_output_never_lands_on_another_input_even_with_overwrite(tmp_path):
     r = CliRunner().invoke(cli, ["image", str(folder), "--out-dir", str(folder), "--overwrite",
                                  "--model", "gray"])
     assert (folder / "x.png").read_bytes() == before, r.output
-    assert f"warning: {folder / 'x.gif'}: written as {folder / 'x_2.png'}, because {folder / 'x.png'} " \
-           "is another input of this run" in r.output
-    assert np.asarray(Image.open(folder / "x_2.png").convert("L")).mean() == pytest.approx(60, abs=1)
+    assert f"error: {folder / 'x.png'}: not written: it is another input of this run" in r.output
+    # x.png's own result is x_2.png (x.png is x.gif's output name): the grey-200 photo, colorized
+    assert r.exit_code == 1 and sorted(p.name for p in folder.iterdir()) == ["x.gif", "x.png", "x_2.png"]
+    assert np.asarray(Image.open(folder / "x_2.png").convert("L")).mean() == pytest.approx(200, abs=1)
+
+    a = tmp_path / "a.png"
+    Image.fromarray(np.full((24, 32), 90, np.uint8)).save(a)
+    assert CliRunner().invoke(cli, ["image", str(a), "--model", "gray"]).exit_code == 0
+    r = CliRunner().invoke(cli, ["image", str(a), str(tmp_path / "a_color.png"), "--model", "gray"])
+    assert "done 1, skipped 1, failed 0" in r.output, r.output
+    assert sorted(p.name for p in tmp_path.glob("a*")) == ["a.png", "a_color.png", "a_color_color.png"]
 
 
 def test_an_unexpected_error_on_one_file_fails_that_file_only(tmp_path, monkeypatch):

@@ -212,6 +212,14 @@ def test_write_without_hard_links_as_on_fat(tmp_path, photo, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]  # no temporary files left
     np.testing.assert_array_equal(read_image(out).to_array(np.uint8), photo)
 
+    def refused(src, dst):  # an SMB share whose scanner holds the new file
+        raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+
+    monkeypatch.setattr(os, "replace", refused)
+    with pytest.raises(PermissionError):
+        write_image(Picture.from_array(photo), tmp_path / "p.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]  # no empty placeholder left
+
 
 def test_a_picture_too_wide_for_webp_is_one_line_before_the_work(tmp_path):
     """WebP stores at most 16383 px a side: Pillow's ValueError came as a traceback after a whole

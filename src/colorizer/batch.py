@@ -59,23 +59,32 @@ class Summary:
 
 
 def find_images(folder: Path, skip: Path | None = None) -> list[Path]:
-    """Image files under ``folder``, recursively (into linked folders too), sorted; hidden files
-    and folders are skipped, and so is the folder ``skip`` (a run's output folder inside its input
-    folder, whose earlier results must not be taken for new photos).
+    """Image files under ``folder``, recursively (into linked folders too, each real folder once),
+    sorted; hidden files and folders are skipped, and so is the folder ``skip`` (a run's output
+    folder inside its input folder, whose earlier results must not be taken for new photos).
 
     Files with an image extension that cannot be read (HEIC, SVG, PDF, camera raw) are listed too,
     so that reading them reports them instead of passing them over in silence."""
     wanted = set(INPUT_FORMATS) | set(UNSUPPORTED_FORMATS)
     skip = skip.resolve() if skip is not None else None
-    seen = {Path(folder).resolve()}  # folders walked, by real path: a linked folder is walked
-    found = []  # once, and a link back up the tree (a loop) not at all
+    top = Path(folder).resolve()
+    # the real folders first, so that each keeps its own path; a link is then followed only to a
+    # folder met nowhere else and not above ``folder`` (a loop, or the whole disk for a link to /)
+    real_tree = {Path(r).resolve() for r, _, _ in os.walk(folder)}
+    linked: set[Path] = set()  # folders reached through links, by real path
+    found = []
     for root, dirs, files in os.walk(folder, followlinks=True):
         kept = []
         for d in sorted(d for d in dirs if not d.startswith(".")):
-            real = (Path(root) / d).resolve()
-            if real != skip and real not in seen:
-                seen.add(real)
-                kept.append(d)
+            path = Path(root) / d
+            real = path.resolve()
+            if real == skip:
+                continue
+            if path.is_symlink() or real not in real_tree:  # a link, or a folder inside a linked one
+                if real in real_tree or real in linked or top.is_relative_to(real):
+                    continue
+                linked.add(real)
+            kept.append(d)
         dirs[:] = kept
         found += [Path(root) / f for f in sorted(files)
                   if not f.startswith(".") and Path(f).suffix.lower() in wanted]
@@ -106,35 +115,43 @@ def distinct_outputs(jobs: list, report: Callable[[str], None] | None = None) ->
     later one then writes ``NAME_2.EXT`` (``_3``, ... if that is taken too), and ``report`` says so
     in one line, instead of the first result being skipped or overwritten. The plan depends only
     on the inputs and their order, so the same run repeated finds its outputs under the same
-    names. The same input given twice runs once. An output never lands on another input of the
-    run (``x.gif``, written as ``x.png``, beside the user's own ``x.png`` with ``--out-dir`` the
-    input folder): that one is renamed too, so even ``--overwrite`` cannot replace an input.
+    names. The same input given twice runs once. (An output that is another input of the run is
+    left to :func:`check_not_another_input`: skipped as existing, refused with ``--overwrite``.)
     Names are compared without case, as macOS and Windows do."""
     say = report or _stderr_line
-
-    def key(path: Path) -> str:
-        return os.path.abspath(path).casefold()
-
-    inputs = {key(job.src): Path(job.src) for job in jobs}
+    inputs = {path_key(job.src) for job in jobs}
     taken: dict[str, Path] = {}  # output's key -> the input that writes it
     kept = []
     for job in jobs:
         src, dst = Path(job.src), Path(job.dst)
-        first = taken.get(key(dst))
-        other_input = inputs.get(key(dst)) if key(dst) != key(src) else None
-        if first is not None and os.path.abspath(first) == os.path.abspath(src):
-            continue  # the same input again
-        if first is not None or other_input is not None:
+        first = taken.get(path_key(dst))
+        if first is not None:
+            if os.path.abspath(first) == os.path.abspath(src):
+                continue  # the same input again
             new, n = dst, 1
-            while key(new) in taken or key(new) in inputs:
+            while path_key(new) in taken or path_key(new) in inputs:
                 n += 1
                 new = dst.with_name(f"{dst.stem}_{n}{dst.suffix}")
-            why = f"is the output of {first}" if first is not None else "is another input of this run"
-            say(f"warning: {src}: written as {new}, because {dst} {why}")
+            say(f"warning: {src}: written as {new}, because {dst} is the output of {first}")
             job, dst = replace(job, dst=new), new
-        taken[key(dst)] = src
+        taken[path_key(dst)] = src
         kept.append(job)
     return kept
+
+
+def path_key(path: str | os.PathLike) -> str:
+    """A path's identity for clash checks: absolute, without case (as macOS and Windows see it)."""
+    return os.path.abspath(path).casefold()
+
+
+def check_not_another_input(dst: str | os.PathLike, src: str | os.PathLike, inputs: set[str]) -> None:
+    """Refuse to write ``dst`` when it is another input of the run (``inputs``: their
+    :func:`path_key`): ``x.gif`` is written as ``x.png``, and the user's own ``x.png`` beside it,
+    with ``--out-dir`` the input folder, must survive ``--overwrite``. Without ``--overwrite`` such
+    an output exists and is skipped before this is asked."""
+    if path_key(dst) in inputs and path_key(dst) != path_key(src):
+        raise ColorizerError(f"{dst}: not written: it is another input of this run; choose another "
+                             "--out-dir")
 
 
 def plan_jobs(inputs: Iterable[str | os.PathLike], output: str | os.PathLike | None = None,
@@ -216,9 +233,11 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
     bar = tqdm(jobs, unit="img", disable=not progress or len(jobs) < 2, dynamic_ncols=True)
     say = report or _stderr_line
     last_src, last_pic = None, None
+    inputs = {path_key(job.src) for job in jobs}
     for i, job in enumerate(bar):
         try:
             check_output(job.dst, overwrite=overwrite, inputs=(job.src,))
+            check_not_another_input(job.dst, job.src, inputs)
             if job.src == last_src:
                 pic = last_pic
             else:
@@ -246,6 +265,6 @@ def run_jobs(jobs: list[Job], process: Callable, *, overwrite: bool = False,
             say(f"error: {os_error_message(exc, job.dst)}")
         except Exception as exc:  # noqa: BLE001 - out of memory in torch or onnxruntime (whose errors
             # are not RuntimeErrors), an encoder's own failure: this file fails, the rest go on
-            summary.failed.append((job.src, str(exc)))
+            summary.failed.append((job.src, unexpected(exc)))
             say(f"error: {job.src}: {unexpected(exc)}")
     return summary

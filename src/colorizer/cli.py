@@ -159,7 +159,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
     the rest go on; the exit code is 1 if any file failed. Inputs are never modified and
     existing outputs are kept unless --overwrite is given.
     """
-    from colorizer.batch import plan_jobs, read_ahead, run_jobs, with_samples
+    from colorizer.batch import path_key, plan_jobs, read_ahead, run_jobs, with_samples
 
     jobs = plan_jobs(inputs, output, out_dir)
     if not jobs:
@@ -224,7 +224,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
 
         if len(jobs) != 1:
             raise click.UsageError("--confidence takes exactly one input file")
-        if Path(confidence).resolve() == jobs[0].dst.resolve():
+        if path_key(Path(confidence).resolve()) == path_key(jobs[0].dst.resolve()):
             raise click.UsageError(f"--confidence {confidence} is where the colorized photo goes; "
                                    "give the map another name")
         check_output(confidence, overwrite=overwrite, inputs=(jobs[0].src,))
@@ -395,9 +395,14 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
         from colorizer.registry import get_colorizer
 
         net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
+    from colorizer.batch import check_not_another_input, path_key
+
     failed = 0
+    inputs = {path_key(job.src) for job in jobs}
     for job in jobs:
         try:
+            if overwrite:  # without it, an output that exists is skipped inside colorize_video
+                check_not_another_input(job.dst, job.src, inputs)
             r = colorize_video(job.src, job.dst, net, size=size, saturation=saturation, temporal=cfg,
                                hints=hints, overwrite=overwrite, fps=fps)
             click.echo(f"wrote {r.dst} ({r.frames} frames, {r.fps:.1f} fps, {r.shots} shot"

@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from colorizer.batch import Job, Summary, run_jobs, with_samples
+from colorizer.batch import Job, Summary, check_not_another_input, path_key, run_jobs, with_samples
 from colorizer.errors import ColorizerError
 from colorizer.io import DEFAULT_MAX_PIXELS
 
@@ -481,7 +481,15 @@ def run_files(jobs: list, fn: Callable, task, cluster: ClusterConfig, *, manifes
     manifest = Manifest(manifest)
     finished = set() if overwrite else manifest.finished()
     todo, before = [], 0
+    inputs = {path_key(job.src) for job in jobs}
     for job in jobs:
+        try:
+            if overwrite:
+                check_not_another_input(job.dst, job.src, inputs)
+        except ColorizerError as exc:
+            summary.failed.append((job.src, str(exc)))
+            say(f"error: {exc}")
+            continue
         if overwrite or not Path(job.dst).exists():
             todo.append(job)
         elif str(job.dst) in finished:

@@ -282,33 +282,29 @@ def _unit_float(arr: np.ndarray) -> np.ndarray:
 
 
 def _tiff_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) of a TIFF's first image, from its header alone (classic and BigTIFF), or
-    None if the header does not say. Pillow gives this for the TIFFs it opens; OpenCV, which reads
-    the rest, has no header-only call, and would otherwise allocate whatever the header claims."""
+    """(width, height) of a classic TIFF's first image, from its header alone, or None if the
+    header does not say. Pillow gives this for the TIFFs it opens; OpenCV, which reads the rest,
+    has no header-only call, and would otherwise allocate whatever the header claims."""
     import struct
 
     with open(path, "rb") as fh:
-        head = fh.read(16)
+        head = fh.read(8)
         if len(head) < 8 or head[:2] not in (b"II", b"MM"):
             return None
         end = "<" if head[:2] == b"II" else ">"
-        big = struct.unpack(end + "H", head[2:4])[0] == 43
-        fmt = dict(count="Q", entry=20, value="Q") if big else dict(count="H", entry=12, value="I")
-        offset = struct.unpack(end + ("Q" if big else "I"), head[8:16] if big else head[4:8])[0]
-        fh.seek(offset)
-        count_bytes = fh.read(struct.calcsize(fmt["count"]))
-        if len(count_bytes) < struct.calcsize(fmt["count"]):
+        fh.seek(struct.unpack(end + "I", head[4:8])[0])
+        count = fh.read(2)
+        if len(count) < 2:
             return None
         found = {}
-        for _ in range(min(struct.unpack(end + fmt["count"], count_bytes)[0], 4096)):
-            entry = fh.read(fmt["entry"])
-            if len(entry) < fmt["entry"]:
+        for _ in range(struct.unpack(end + "H", count)[0]):
+            entry = fh.read(12)
+            if len(entry) < 12:
                 break
             tag, kind = struct.unpack(end + "HH", entry[:4])
-            if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG, left-justified
-                value = entry[12:] if big else entry[8:]
-                short = kind == 3
-                found[tag] = struct.unpack(end + ("H" if short else "I"), value[:2 if short else 4])[0]
+            if tag in (256, 257) and kind in (3, 4):  # ImageWidth, ImageLength: SHORT or LONG
+                fmt, size = ("H", 2) if kind == 3 else ("I", 4)  # the value is left-justified
+                found[tag] = struct.unpack(end + fmt, entry[8:8 + size])[0]
     return (found[256], found[257]) if len(found) == 2 else None
 
 
@@ -643,10 +639,15 @@ def _move_no_clobber(tmp: str, path: Path) -> None:
         os.link(tmp, path)
     except OSError as exc:
         no_links = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK)
-        if isinstance(exc, FileExistsError) or exc.errno not in no_links:
+        windows = getattr(exc, "winerror", None) in (1, 50)  # ERROR_INVALID_FUNCTION, _NOT_SUPPORTED
+        if isinstance(exc, FileExistsError) or not (exc.errno in no_links or windows):
             raise
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, file_mode()))
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except BaseException:  # the empty placeholder must not pass for a finished output
+            os.unlink(path)
+            raise
     else:
         os.unlink(tmp)
 
