@@ -68,9 +68,10 @@ def find_images(folder: Path, skip: Path | None = None) -> list[Path]:
     wanted = set(INPUT_FORMATS) | set(UNSUPPORTED_FORMATS)
     skip = skip.resolve() if skip is not None else None
     top = Path(folder).resolve()
-    # the real folders first, so that each keeps its own path; a link is then followed only to a
-    # folder met nowhere else and not above ``folder`` (a loop, or the whole disk for a link to /)
-    real_tree = {Path(r).resolve() for r, _, _ in os.walk(folder)}
+    # A folder whose real path lies under ``top`` is walked under its own path, never through a
+    # link (so a link sorted first cannot take its place); a link, or a folder inside a linked
+    # one, is followed only to a real path met nowhere else and not above ``folder`` (a loop, or
+    # the whole disk for a link to /).
     linked: set[Path] = set()  # folders reached through links, by real path
     found = []
     for root, dirs, files in os.walk(folder, followlinks=True):
@@ -80,8 +81,9 @@ def find_images(folder: Path, skip: Path | None = None) -> list[Path]:
             real = path.resolve()
             if real == skip:
                 continue
-            if path.is_symlink() or real not in real_tree:  # a link, or a folder inside a linked one
-                if real in real_tree or real in linked or top.is_relative_to(real):
+            inside = real.is_relative_to(top)
+            if path.is_symlink() or not inside:
+                if inside or real in linked or top.is_relative_to(real):
                     continue
                 linked.add(real)
             kept.append(d)
