@@ -50,6 +50,11 @@ def _stored_sizes(datasets: list[str]) -> list[int]:
     return [stored_size(json.loads(f.read_text()) if f.exists() else {}) for f in infos]
 
 
+def _set_flag(key: str, value) -> str:
+    """The `colorize train --set` flag that gives ``key`` this ``value``, quoted for a shell."""
+    return f"--set '{key}={json.dumps(value, separators=(',', ':'))}'"
+
+
 def _earlier_stages(card: dict) -> list[str]:
     stages = card.get("earlier_stages") or ([card["first_stage"]] if card.get("first_stage") else [])
     final = card["training"]
@@ -64,8 +69,7 @@ def _earlier_stages(card: dict) -> list[str]:
         ours, last = t.get("overrides", {}), final.get("overrides", {})
         for k in sorted((set(ours) | set(last)) - {"widths"}):  # widths: the widening lines say
             if ours.get(k) != last.get(k):
-                differs.append(f"--set '{k}={json.dumps(ours[k], separators=(',', ':'))}'" if k in ours
-                               else f"without --set {k}")
+                differs.append(_set_flag(k, ours[k]) if k in ours else f"without --set {k}")
         sizes = _stored_sizes(t["data"])
         if sizes != _stored_sizes(final["data"]):
             differs.append("the same photos prepared at --size "
@@ -124,8 +128,7 @@ def _stages_of(shipped: dict) -> list[dict]:
 
 def markdown(card: dict) -> str:
     t, data, bench = card["training"], card["data"], card.get("benchmark")
-    sets = " ".join(f"--set '{k}={json.dumps(v, separators=(',', ':'))}'"
-                    for k, v in t.get("overrides", {}).items())
+    sets = " ".join(_set_flag(k, v) for k, v in t.get("overrides", {}).items())
     lines = ["# Model card: `denoise`", "",
              "A blind denoising autoencoder for the lightness of old photos (issue 17): "
              "`colorize denoise`, `colorize image --denoise`.", "",
