@@ -149,6 +149,30 @@ def test_calibrate_chroma_undoes_a_shrunk_prediction():
     assert abs(c["calibrated"] - c["photos"]) < 0.05 * c["photos"] and c["gain_1"] < 0.6 * c["photos"]
 
 
+def test_scores_at_colourfulness_scale_a_shrunk_prediction_back_to_the_truth():
+    from colorizer.registry import Colorizer
+    from colorizer.train import scores_at_colourfulness
+
+    rng = np.random.default_rng(1)
+
+    def colour_of(L):
+        return torch.cat([(L - 50) * 0.6, 30 - (L - 50) * 0.4], dim=1)
+
+    items = [(L[0], colour_of(L)[0]) for L in
+             (torch.from_numpy(rng.uniform(30, 80, (1, 1, 24, 24)).astype(np.float32)) for _ in range(10))]
+
+    class Shrunk(Colorizer):
+        def predict_ab(self, L, hints=None):
+            return 0.5 * colour_of(L)
+
+    half, full = scores_at_colourfulness(Shrunk(), items, torch.device("cpu"), [0.5, 1.0],
+                                         batch_size=4, max_channel=True)
+    assert abs(full["gain"] - 2.0) < 0.1 and abs(half["gain"] - 1.0) < 0.1, (half, full)
+    assert full["auc"] > 99 and full["max_channel"] > 99 and full["psnr"] > 40
+    assert half["auc"] < full["auc"] and half["ciede2000"] > full["ciede2000"]
+    assert full["colourfulness_correlation"] > 0.95  # 8-bit and gamut rounding
+
+
 def test_calibrate_picks_zhang_temperature_into_the_card(dataset, tmp_path):
     from colorizer.models.zhang import ZhangColorizer, ZhangConfig
     from colorizer.train import TEMPERATURES, calibrate_weights

@@ -330,24 +330,47 @@ def score_at_colourfulness(model, dataset, device, ratio: float, limit: int = 25
     """Validation scores of ``model`` with its ab scaled so that its predictions are ``ratio``
     times as colourful as the photos: AuC, PSNR (dB) and CIEDE2000, for comparing models at equal
     colourfulness (a duller model otherwise wins AuC and PSNR by staying near grey)."""
+    return scores_at_colourfulness(model, dataset, device, [ratio], limit, batch_size)[0]
+
+
+def scores_at_colourfulness(model, dataset, device, ratios, limit: int = 256, batch_size: int = 16,
+                            max_channel: bool = False) -> list[dict]:
+    """:func:`score_at_colourfulness` at each of ``ratios`` from one set of predictions; with
+    ``max_channel``, also the seed's max-colour-channel agreement (slower: it segments every photo
+    once), and the correlation across photos of log colourfulness, predicted against true (how
+    well the model tells a colourful photo from a drab one; a global gain cannot change it)."""
     from colorizer import metrics
     from colorizer.color import lab2rgb_u8
 
     triples = _predictions(model, dataset, device, limit, batch_size)
-    target = ratio * float(np.mean([_colourfulness(L, t) for L, _, t in triples]))
+    truths = [lab2rgb_u8(np.concatenate([L, t], 2)) for L, _, t in triples]
+    labels = [metrics.grading_regions(rgb) for rgb in truths] if max_channel else None
+    photos = np.array([metrics.colourfulness(rgb) for rgb in truths])
+    at_1 = np.array([_colourfulness(L, p) for L, p, _ in triples])
+    correlation = float(np.corrcoef(np.log1p(at_1), np.log1p(photos))[0, 1]) if at_1.any() else float("nan")
 
     def colourfulness(gain):
         return float(np.mean([_colourfulness(L, gain * p) for L, p, _ in triples]))
 
-    gain = sum(_bracket_gain(colourfulness, target, 0.0, 8.0, steps=14)) / 2
-    rows = []
-    for L, p, t in triples:
-        pred, true = np.concatenate([L, gain * p], 2), np.concatenate([L, t], 2)
-        rows.append((metrics.auc(gain * p, t), metrics.psnr(lab2rgb_u8(pred), lab2rgb_u8(true)),
-                     metrics.ciede2000(pred, true)))
-    auc, psnr, ciede = (float(np.mean(col)) for col in zip(*rows, strict=True))
-    return {"gain": round(gain, 3), "colourfulness_ratio": ratio, "val_images": len(triples),
-            "auc": auc, "psnr": psnr, "ciede2000": ciede}
+    out = []
+    for ratio in ratios:
+        gain = sum(_bracket_gain(colourfulness, ratio * photos.mean(), 0.0, 8.0, steps=14)) / 2
+        rows = []
+        for k, (L, p, t) in enumerate(triples):
+            pred = np.concatenate([L, gain * p], 2)
+            rgb = lab2rgb_u8(pred)
+            row = [metrics.auc(gain * p, t), metrics.psnr(rgb, truths[k]),
+                   metrics.ciede2000(pred, np.concatenate([L, t], 2))]
+            if max_channel:
+                row.append(metrics.max_channel_agreement(rgb, truths[k], labels=labels[k])["agreement"])
+            rows.append(row)
+        means = [float(v) for v in np.mean(rows, 0)]
+        scores = {"gain": round(gain, 3), "colourfulness_ratio": ratio, "val_images": len(triples),
+                  "auc": means[0], "psnr": means[1], "ciede2000": means[2]}
+        if max_channel:
+            scores.update(max_channel=means[3], colourfulness_correlation=correlation)
+        out.append(scores)
+    return out
 
 
 #: Annealing temperatures tried by :func:`calibrate` for models that decode with one (zhang).
