@@ -39,6 +39,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", action="append", required=True, help="prepared dataset (repeatable)")
     ap.add_argument("--model", action="append", required=True, metavar="LABEL=WEIGHTS")
     ap.add_argument("--ratio", type=float, default=0.6, help="colourfulness / the photos' (default 0.6)")
+    ap.add_argument("--size", type=int, help="validation photos resized to this (needed when the "
+                    "datasets were stored at different sizes; default: as stored)")
     ap.add_argument("--out", type=Path, required=True, help="JSON written here")
     args = ap.parse_args(argv)
     import torch
@@ -48,8 +50,8 @@ def main(argv=None) -> int:
     from colorizer.train import score_at_colourfulness
     from colorizer.weights import load_weights
 
-    val = LabDataset([Path(d) for d in args.data], "val", None)
-    results = {"ratio": args.ratio, "data": args.data, "models": {}}
+    val = LabDataset([Path(d) for d in args.data], "val", args.size)
+    results = {"ratio": args.ratio, "data": args.data, "size": args.size, "models": {}}
     for item in args.model:
         label, _, path = item.partition("=")
         path = weights_of(Path(path), Path(args.out).parent)

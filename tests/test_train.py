@@ -173,6 +173,28 @@ def test_scores_at_colourfulness_scale_a_shrunk_prediction_back_to_the_truth():
     assert full["colourfulness_correlation"] > 0.95  # 8-bit and gamut rounding
 
 
+def test_calibration_takes_validation_photos_stored_at_different_sizes():
+    """Two datasets stored at different sizes (the people photos at 180 beside 256) give a
+    validation split of mixed sizes; the calibration at the end of `colorize train` used to stack
+    them into one batch and crash after the last step."""
+    from colorizer.registry import Colorizer
+    from colorizer.train import calibrate_chroma
+
+    rng = np.random.default_rng(2)
+    items = []
+    for k in range(9):
+        side = 24 if k % 3 else 16
+        L = torch.from_numpy(rng.uniform(30, 80, (1, side, side)).astype(np.float32))
+        items.append((L, torch.cat([(L - 50) * 0.6, 30 - (L - 50) * 0.4])))
+
+    class Half(Colorizer):
+        def predict_ab(self, L, hints=None):
+            return 0.5 * torch.cat([(L - 50) * 0.6, 30 - (L - 50) * 0.4], dim=1)
+
+    result = calibrate_chroma(Half(), items, torch.device("cpu"), batch_size=4)
+    assert result["val_images"] == 9 and abs(result["chroma_gain"] - 2.0) < 0.1, result
+
+
 def test_calibrate_picks_zhang_temperature_into_the_card(dataset, tmp_path):
     from colorizer.models.zhang import ZhangColorizer, ZhangConfig
     from colorizer.train import TEMPERATURES, calibrate_weights

@@ -206,15 +206,18 @@ def load_checkpoint(run: Path, model, optimizers: dict, dataset_rng: np.random.G
 @torch.no_grad()
 def _predictions(model, dataset, device, limit: int, batch_size: int) -> list[tuple]:
     """(L (h, w, 1), predicted ab (h, w, 2), true ab (h, w, 2)) numpy triples for up to ``limit``
-    items of ``dataset``, predicted in eval mode in batches of ``batch_size``."""
+    items of ``dataset``, predicted in eval mode in batches of up to ``batch_size`` photos of one
+    size (datasets stored at different sizes, such as the people photos at 180, mix sizes)."""
     model.eval()
     triples = []
     try:
         for start in range(0, min(limit, len(dataset)), batch_size):
             items = [dataset[i] for i in range(start, min(limit, len(dataset), start + batch_size))]
-            pred = model.predict_ab(torch.stack([it[0] for it in items]).to(device)).float().cpu()
-            triples += [(L[0].numpy()[..., None], p.permute(1, 2, 0).numpy(), t.permute(1, 2, 0).numpy())
-                        for (L, t), p in zip(items, pred, strict=True)]
+            for shape in dict.fromkeys(tuple(L.shape) for L, _ in items):
+                same = [it for it in items if tuple(it[0].shape) == shape]
+                pred = model.predict_ab(torch.stack([L for L, _ in same]).to(device)).float().cpu()
+                triples += [(L[0].numpy()[..., None], p.permute(1, 2, 0).numpy(), t.permute(1, 2, 0).numpy())
+                            for (L, t), p in zip(same, pred, strict=True)]
     finally:
         model.train()
     return triples
