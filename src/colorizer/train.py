@@ -338,10 +338,11 @@ def score_at_colourfulness(model, dataset, device, ratio: float, limit: int = 25
 
 def scores_at_colourfulness(model, dataset, device, ratios, limit: int = 256, batch_size: int = 16,
                             max_channel: bool = False) -> list[dict]:
-    """:func:`score_at_colourfulness` at each of ``ratios`` from one set of predictions; with
+    """:func:`score_at_colourfulness` at each of ``ratios`` from one set of predictions, with the
+    correlation across photos of log colourfulness, predicted against true (how well the model
+    tells a colourful photo from a drab one; a global gain cannot change it); with
     ``max_channel``, also the seed's max-colour-channel agreement (slower: it segments every photo
-    once), and the correlation across photos of log colourfulness, predicted against true (how
-    well the model tells a colourful photo from a drab one; a global gain cannot change it)."""
+    once)."""
     from colorizer import metrics
     from colorizer.color import lab2rgb_u8
 
@@ -369,9 +370,10 @@ def scores_at_colourfulness(model, dataset, device, ratios, limit: int = 256, ba
             rows.append(row)
         means = [float(v) for v in np.mean(rows, 0)]
         scores = {"gain": round(gain, 3), "colourfulness_ratio": ratio, "val_images": len(triples),
-                  "auc": means[0], "psnr": means[1], "ciede2000": means[2]}
+                  "auc": means[0], "psnr": means[1], "ciede2000": means[2],
+                  "colourfulness_correlation": correlation}
         if max_channel:
-            scores.update(max_channel=means[3], colourfulness_correlation=correlation)
+            scores["max_channel"] = means[3]
         out.append(scores)
     return out
 
