@@ -19,6 +19,23 @@ from colorizer.train import TrainConfig, train
 TINY = {"encoder": "none", "channels": [4, 8, 8, 8], "disc_channels": 4}
 
 
+def colour_of(L):
+    """ab as a fixed function of L (N, 1, H, W), so that a model can know it exactly."""
+    return torch.cat([(L - 50) * 0.6, 30 - (L - 50) * 0.4], dim=1)
+
+
+def half_colour_model():
+    """A colorizer that knows every colour (:func:`colour_of`) but gives it at half strength, as a
+    model trained with MSE gives its unsure colours."""
+    from colorizer.registry import Colorizer
+
+    class Half(Colorizer):
+        def predict_ab(self, L, hints=None):
+            return 0.5 * colour_of(L)
+
+    return Half()
+
+
 @pytest.fixture
 def dataset(tmp_path):
     return tiny_lab_dataset(tmp_path / "ds")
@@ -125,24 +142,15 @@ def test_torchrun_ddp_two_cpu_processes(dataset, tmp_path):
 
 
 def test_calibrate_chroma_undoes_a_shrunk_prediction():
-    from colorizer.registry import Colorizer
     from colorizer.train import calibrate_chroma
 
     rng = np.random.default_rng(0)
-
-    def colour_of(L):  # ab as a fixed function of L, so that a model can know it exactly
-        return torch.cat([(L - 50) * 0.6, 30 - (L - 50) * 0.4], dim=1)
-
     items = []
     for _ in range(12):
         L = torch.from_numpy(rng.uniform(30, 80, (1, 1, 24, 24)).astype(np.float32))
         items.append((L[0], colour_of(L)[0]))
 
-    class Shrunk(Colorizer):
-        def predict_ab(self, L, hints=None):
-            return 0.5 * colour_of(L)
-
-    result = calibrate_chroma(Shrunk(), items, torch.device("cpu"), batch_size=5)
+    result = calibrate_chroma(half_colour_model(), items, torch.device("cpu"), batch_size=5)
     assert abs(result["chroma_gain"] - 2.0) < 0.1, result
     assert result["val_auc"]["calibrated"] > result["val_auc"]["gain_1"] > result["val_auc"]["gray"]
     c = result["val_colourfulness"]
@@ -150,22 +158,12 @@ def test_calibrate_chroma_undoes_a_shrunk_prediction():
 
 
 def test_scores_at_colourfulness_scale_a_shrunk_prediction_back_to_the_truth():
-    from colorizer.registry import Colorizer
     from colorizer.train import scores_at_colourfulness
 
     rng = np.random.default_rng(1)
-
-    def colour_of(L):
-        return torch.cat([(L - 50) * 0.6, 30 - (L - 50) * 0.4], dim=1)
-
     items = [(L[0], colour_of(L)[0]) for L in
              (torch.from_numpy(rng.uniform(30, 80, (1, 1, 24, 24)).astype(np.float32)) for _ in range(10))]
-
-    class Shrunk(Colorizer):
-        def predict_ab(self, L, hints=None):
-            return 0.5 * colour_of(L)
-
-    half, full = scores_at_colourfulness(Shrunk(), items, torch.device("cpu"), [0.5, 1.0],
+    half, full = scores_at_colourfulness(half_colour_model(), items, torch.device("cpu"), [0.5, 1.0],
                                          batch_size=4, max_channel=True)
     assert abs(full["gain"] - 2.0) < 0.1 and abs(half["gain"] - 1.0) < 0.1, (half, full)
     assert full["auc"] > 99 and full["max_channel"] > 99 and full["psnr"] > 40
@@ -177,21 +175,16 @@ def test_calibration_takes_validation_photos_stored_at_different_sizes():
     """Two datasets stored at different sizes (the people photos at 180 beside 256) give a
     validation split of mixed sizes; the calibration at the end of `colorize train` used to stack
     them into one batch and crash after the last step."""
-    from colorizer.registry import Colorizer
     from colorizer.train import calibrate_chroma
 
     rng = np.random.default_rng(2)
     items = []
     for k in range(9):
         side = 24 if k % 3 else 16
-        L = torch.from_numpy(rng.uniform(30, 80, (1, side, side)).astype(np.float32))
-        items.append((L, torch.cat([(L - 50) * 0.6, 30 - (L - 50) * 0.4])))
+        L = torch.from_numpy(rng.uniform(30, 80, (1, 1, side, side)).astype(np.float32))
+        items.append((L[0], colour_of(L)[0]))
 
-    class Half(Colorizer):
-        def predict_ab(self, L, hints=None):
-            return 0.5 * torch.cat([(L - 50) * 0.6, 30 - (L - 50) * 0.4], dim=1)
-
-    result = calibrate_chroma(Half(), items, torch.device("cpu"), batch_size=4)
+    result = calibrate_chroma(half_colour_model(), items, torch.device("cpu"), batch_size=4)
     assert result["val_images"] == 9 and abs(result["chroma_gain"] - 2.0) < 0.1, result
 
 
