@@ -1,7 +1,10 @@
-"""One interface for every colorizer, and the registry that names them.
+"""The registry that names every colorizer: build one by name, list them, describe them.
 
-Every colorizer takes L of shape (N, 1, H, W) in Lab units (0-100) plus optional hints, and
-returns ab of shape (N, 2, H, W) in Lab units. Models are looked up by name::
+Every colorizer implements :class:`colorizer.interface.Colorizer` (re-exported here with
+:class:`~colorizer.interface.Hints` and :func:`~colorizer.interface.register`): it takes L of
+shape (N, 1, H, W) in Lab units (0-100) plus optional hints, and returns ab of shape
+(N, 2, H, W) in Lab units. The built-in models register themselves when :mod:`colorizer.models`
+is imported, which this module does on first use. Models are looked up by name::
 
     >>> from colorizer.registry import get_colorizer, list_colorizers
     >>> "gray" in list_colorizers()
@@ -12,92 +15,16 @@ returns ab of shape (N, 2, H, W) in Lab units. Models are looked up by name::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import torch
 
 from colorizer import DEFAULT_MODEL  # kept in the package root, to be read without torch
 from colorizer.errors import ColorizerError
+from colorizer.interface import REGISTRY as _REGISTRY
+from colorizer.interface import Colorizer, Entry, Hints, register
 
-
-@dataclass
-class Hints:
-    """User colour hints: ``ab`` (N, 2, H, W) in Lab units, valid where ``mask`` (N, 1, H, W) is 1."""
-
-    ab: torch.Tensor
-    mask: torch.Tensor
-
-    def to(self, device) -> Hints:
-        return Hints(self.ab.to(device), self.mask.to(device))
-
-
-class Colorizer(torch.nn.Module):
-    """Base class. Subclasses implement :meth:`predict_ab`.
-
-    Attributes
-    ----------
-    name : str
-        Registry name.
-    multiple : int
-        Height and width given to :meth:`predict_ab` are multiples of this.
-    uses_hints : bool
-        Whether :meth:`predict_ab` makes use of :class:`Hints`.
-    card : dict
-        Model card: config, parameter count, training data and scores (empty for untrained ones).
-    chroma_gain : float
-        Multiplies the predicted ab on the way out (:func:`colorizer.api.predict_working_ab`):
-        the gain calibrated on held-out photos (``chroma_gain`` in the card), times the user's
-        ``--saturation``.
-    """
-
-    name = "base"
-    multiple = 1
-    uses_hints = False
-    chroma_gain = 1.0
-
-    def __init__(self):
-        super().__init__()
-        self.card: dict = {}
-
-    def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
-        raise NotImplementedError
-
-    @staticmethod
-    def check_input(L: torch.Tensor) -> None:
-        if L.ndim != 4 or L.shape[1] != 1:
-            raise ValueError(f"L must have shape (N, 1, H, W), got {tuple(L.shape)}")
-
-    @property
-    def device(self) -> torch.device:
-        p = next(iter(self.parameters()), None)
-        return p.device if p is not None else torch.device("cpu")
-
-
-@dataclass
-class _Entry:
-    factory: Callable[..., Colorizer]
-    summary: str
-    takes_weights: bool
-    build: Callable[[], Colorizer] | None = None  # an untrained instance (trainable models)
-    kind: str = "colorizer"  # or "denoiser": a model on L that is run before a colorizer
-
-
-_REGISTRY: dict[str, _Entry] = {}
-
-
-def register(name: str, summary: str, takes_weights: bool = True, build=None, kind: str = "colorizer"):
-    """Class or factory decorator: ``factory(weights=None) -> Colorizer`` under ``name``.
-
-    ``build()``, for trainable models, makes an untrained instance (training, tests). ``kind``
-    "denoiser" registers a model that cleans L instead of colouring it (:func:`get_denoiser`).
-    """
-
-    def deco(factory):
-        _REGISTRY[name] = _Entry(factory, summary, takes_weights, build, kind)
-        return factory
-
-    return deco
+__all__ = ["Colorizer", "Hints", "register", "build_untrained", "is_trainable", "list_colorizers",
+           "list_denoisers", "describe", "resolve_name", "resolve_device", "get_colorizer",
+           "get_denoiser"]
 
 
 def build_untrained(name: str) -> Colorizer:
@@ -191,7 +118,7 @@ def get_denoiser(name: str = "denoise", *, weights: str | None = None,
     return model
 
 
-def _build(name: str, entry: _Entry, weights: str | None, device) -> Colorizer:
+def _build(name: str, entry: Entry, weights: str | None, device) -> Colorizer:
     if weights is not None and not entry.takes_weights:
         raise ColorizerError(f"model {name!r} has no weights; drop --weights")
     model = entry.factory(weights=weights) if entry.takes_weights else entry.factory()

@@ -1,6 +1,6 @@
 """The contract every trainable colorizer keeps, so that one training loop trains them all.
 
-A trainable model is a :class:`~colorizer.registry.Colorizer` with a dataclass ``Config``, and:
+A trainable model is a :class:`~colorizer.interface.Colorizer` with a dataclass ``Config``, and:
 
 * ``configure_optimizers(lr)`` -> dict of named optimisers (Adam, as the seed);
 * ``training_step(L, ab, optimizers, step)`` -> dict of floats: one batch, its own updates
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from colorizer.errors import ColorizerError
-from colorizer.registry import Colorizer, register
+from colorizer.interface import Colorizer, register
 from colorizer.weights import load_into, load_weights, packaged_weights
 
 
@@ -102,7 +102,7 @@ class TrainableColorizer(Colorizer):
 
 def register_trainable(name: str, summary: str, kind: str = "colorizer"):
     """Class decorator: register a TrainableColorizer under ``name``, loading its weights
-    (``kind``: see :func:`colorizer.registry.register`)."""
+    (``kind``: see :func:`colorizer.interface.register`)."""
 
     def deco(cls):
         register(name, summary, build=cls, kind=kind)(lambda weights=None: cls.load(name, weights))

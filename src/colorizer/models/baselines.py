@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from colorizer.registry import Colorizer, Hints, register
+from colorizer.interface import Colorizer, Hints, register
 
 
 @register("gray", "baseline: predicts ab = 0 (keeps the grey input); no weights",

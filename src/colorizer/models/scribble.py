@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from colorizer.errors import ColorizerError
-from colorizer.registry import Colorizer, Hints, register
+from colorizer.interface import Colorizer, Hints, register
 
 
 @register("levin", "Levin et al. 2004: spreads user colour hints by sparse optimisation "

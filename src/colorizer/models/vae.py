@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from colorizer.color import denormalize_ab, normalize_ab, normalize_l
+from colorizer.interface import Hints
 from colorizer.models.base import TrainableColorizer, register_trainable
 from colorizer.models.blocks import EncoderUNet, UNet, conv_block
-from colorizer.registry import Hints
 
 
 @dataclass

@@ -39,9 +39,9 @@ from torch import nn
 
 from colorizer.color import normalize_l
 from colorizer.errors import ColorizerError
+from colorizer.interface import Colorizer, Hints
 from colorizer.models.base import TrainableColorizer, register_trainable
 from colorizer.models.blocks import EncoderUNet
-from colorizer.registry import Colorizer, Hints
 
 WIDTHS = {"full": (64, 128, 256, 512, 256), "compact": (16, 32, 64, 128, 64)}
 
