@@ -687,15 +687,3 @@ def _log(path: Path, row: dict, writer) -> None:
                 w.writerow([row["step"], row["epoch"], k, f"{v:.6g}"])
                 if writer is not None:
                     writer.add_scalar(k, v, row["step"])
-
-
-def main(argv=None) -> None:
-    """``python -m colorizer.train`` (e.g. under torchrun) with the same options as the CLI."""
-    from colorizer.cli import cli
-
-    cli(["train", *(argv if argv is not None else __import__("sys").argv[1:])],
-        prog_name="colorize", standalone_mode=True)
-
-
-if __name__ == "__main__":
-    main()
