@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from starlette.responses import FileResponse
+
 from colorizer.errors import ColorizerError
 
 log = logging.getLogger("colorizer.web")
@@ -193,3 +195,33 @@ class VideoJobs:
             ids = list(self._jobs)
         for job_id in ids:
             self.remove(job_id)
+
+
+class DownloadOnce(FileResponse):
+    """A file answer whose ``background`` task (deleting the result) runs only once the whole file
+    has gone out to a GET: not after a Range request or a client that left mid-way, so an
+    interrupted download can be tried again."""
+
+    def __init__(self, *args, otherwise: Callable[[], None] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.otherwise = otherwise  # called when the background task is not
+
+    async def __call__(self, scope, receive, send):
+        task, self.background = self.background, None
+        whole = scope.get("method") == "GET" and not any(k.lower() == b"range" for k, _ in scope["headers"])
+        sent = False
+
+        async def watch(message):
+            nonlocal sent
+            await send(message)
+            if message["type"] == "http.response.pathsend" or (
+                    message["type"] == "http.response.body" and not message.get("more_body", False)):
+                sent = True
+
+        try:
+            await super().__call__(scope, receive, watch)
+        finally:
+            if whole and sent and task is not None:
+                await task()
+            elif self.otherwise is not None:
+                self.otherwise()
