@@ -465,6 +465,8 @@ class LabDataset:
         "old" (the old-scan damage of :mod:`colorizer.damage`, for noise-robust colorizers), or
         "none" (clean L, e.g. for the denoiser, which damages its own input).
 
+    Notes
+    -----
     Items are ``(L, ab)``: float32 tensors (1, S, S) with L in [0, 100] and (2, S, S) in Lab units.
     Arrays are memory-mapped; nothing is loaded whole.
     """
