@@ -121,3 +121,8 @@ def test_no_module_imports_one_that_imports_it_back():
     assert {"colorizer.cli", "colorizer.registry", "colorizer.api"} <= set(graph)
     found = cycles(graph)
     assert not found, "import circles:\n" + "\n".join(" -> ".join(c) for c in found)
+
+
+def test_no_web_module_is_over_600_lines():
+    long = {p.name: n for p in (PACKAGE / "web").glob("*.py") if (n := len(p.read_text().splitlines())) > 600}
+    assert not long, f"split these web modules (lines): {long}"
