@@ -1,4 +1,9 @@
-"""mkdocs hook: keep the column-aligned examples of the CLI help (click's ``\\b`` paragraphs) as
+"""mkdocs hooks for the generated reference pages.
+
+1. Docstrings name other objects in Sphinx's way (``:func:`colorize_picture```,
+   ``:class:`~colorizer.io.Picture```), which Markdown would print as it is: the role is dropped
+   and the name kept as code (after ``~``, its last part only).
+2. Keep the column-aligned examples of the CLI help (click's ``\\b`` paragraphs) as
 they are in the generated CLI reference, instead of letting Markdown join their lines into one.
 
 mkdocs-click writes each command's help text into the page as Markdown and drops click's ``\\b``
@@ -13,6 +18,12 @@ from markdown import Extension
 from markdown.preprocessors import Preprocessor
 
 COLUMNS = re.compile(r"\S {3,}\S")
+ROLE = re.compile(r":(?:func|meth|class|mod|attr|data|exc|obj):`(~?)([^`]+)`")
+
+
+def _drop_role(match: re.Match) -> str:
+    name = match.group(2)
+    return f"`{name.rsplit('.', 1)[-1] if match.group(1) else name}`"
 
 
 def _is_columns(paragraph: list[str]) -> bool:
@@ -43,7 +54,7 @@ class ColumnsVerbatim(Preprocessor):
                 flush()
                 out.append(line)
             else:
-                paragraph.append(line)
+                paragraph.append(ROLE.sub(_drop_role, line))
         flush()
         return out
 

@@ -511,8 +511,9 @@ class LabDataset:
     def degrade_l(self, L: np.ndarray) -> np.ndarray:
         """What old scans do to lightness, at random (the target colour is left alone). "light":
         a slight gain/offset jitter (half the items), Gaussian noise (a quarter, sigma 1-4 L
-        units) and JPEG compression (a quarter, quality 30-90); "old": :func:`colorizer.damage.
-        damage_grey` on the 8-bit grey (noise up to sigma 50, grain, JPEG 20-90, blur)."""
+        units) and JPEG compression (a quarter, quality 30-90); "old":
+        :func:`colorizer.damage.damage_grey` on the 8-bit grey (noise up to sigma 50, grain, JPEG
+        20-90, blur)."""
         import cv2
 
         rng = self.rng

@@ -369,8 +369,8 @@ def cdc(frames, offsets: tuple[int, ...] = (1, 2, 4)) -> float:
 
     Parameters
     ----------
-    frames : sequence of uint8 (H, W, 3) arrays, or of (3, 256) histograms from :func:`rgb_histograms`
-        The clip in order (histograms let a caller stream the frames).
+    frames : sequence of uint8 (H, W, 3) arrays, or of (3, 256) histograms
+        The clip in order; histograms (from :func:`rgb_histograms`) let a caller stream the frames.
 
     Examples
     --------
