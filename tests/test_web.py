@@ -21,7 +21,7 @@ from colorizer.cli import cli
 from colorizer.color import srgb_to_l
 
 pytest.importorskip("fastapi", reason="colorize serve needs the web extra: pip install -e '.[web]'")
-pytest.importorskip("httpx", reason="the tests talk to the server with httpx")
+pytest.importorskip("httpx2", reason="Starlette's TestClient and these tests use httpx2")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
@@ -503,11 +503,11 @@ def server(tmp_path_factory):
 
 @pytest.mark.slow
 def test_real_server_refuses_bad_requests_cleanly(server):
-    import httpx
+    import httpx2
 
     url, proc, log, scratch = server
     photo = jpeg_bytes(smooth_photo(64, 96))
-    with httpx.Client(base_url=url, timeout=60) as c:
+    with httpx2.Client(base_url=url, timeout=60) as c:
         def send(data, name, **fields):
             return c.post("/api/colorize", files={"image": (name, data, "image/jpeg")}, data=fields)
 
@@ -526,7 +526,7 @@ def test_real_server_refuses_bad_requests_cleanly(server):
 
 @pytest.mark.slow
 def test_load_200_requests_from_50_clients(server):
-    pytest.importorskip("httpx")
+    pytest.importorskip("httpx2")
     url, proc, log, scratch = server
     photo = png_bytes(smooth_photo(48, 64)[..., 0])
     report = load_web.run_load(url, photo, (64, 48), model="default", requests=200, clients=50,
