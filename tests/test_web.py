@@ -457,28 +457,22 @@ def test_models_with_cards_and_confidence(client):
             assert np.abs(as_is - got).mean() > 0.5  # grain changes what the model is sure of
 
 
-def test_cli_serve_help_and_readable_cards():
-    from colorizer.cli import _card_lines
-
+def test_cli_serve_help():
     r = CliRunner().invoke(cli, ["serve", "--help"])
     assert r.exit_code == 0 and "--port" in r.output and "127.0.0.1" in r.output
-    card = {"architecture": "Net", "parameters": 1234567, "steps": 10, "hardware": "CPU",
-            "data": {"train": 90, "val": 10, "sources": "photos/", "note": "research only"},
-            "chroma_gain": 1.5, "weaknesses": "grass is olive",
-            "evaluation": {"images_scored": 31, "scores": {"auc": {"mean": 83.456, "ci95": [1, 2]}},
-                           "gray_baseline": {"auc": {"mean": 82.0}}}}
-    lines = dict(_card_lines(card))
-    assert lines["architecture"] == "Net, 1,234,567 parameters"
-    assert lines["data"] == "90 training, 10 validation photos; photos/" and lines["note"] == "research only"
-    assert lines["scores"] == "AuC 83.46 on 31 photos (gray baseline: AuC 82.00)"
-    assert _card_lines({}) == []
 
 
 @pytest.mark.slow  # builds every model
-def test_cli_models_prints_readable_cards():
-    r = CliRunner().invoke(cli, ["models"])
-    assert r.exit_code == 0 and "default ->" in r.output
-    assert "{'" not in r.output and "': " not in r.output  # no raw Python dicts
+def test_models_menu_and_cards_in_plain_words(client):
+    from colorizer.cards import history_words
+
+    models = client.get("/api/models").json()["models"]
+    assert history_words(json.dumps(models)) == []
+    assert all(m["card"] is None or "training" not in m["card"] for m in models)
+    trained = [m for m in models if m["card"]]
+    assert trained and all(m["card"]["quality"] and m["card"]["licence"] for m in trained)
+    html = client.get("/").text  # its words, not its tags and ids (the page test reads the text shown)
+    assert history_words(re.sub(r"<[^>]*>", " ", html)) == []
 
 
 # --- a real server on loopback -------------------------------------------------------------------

@@ -639,83 +639,43 @@ def evaluate(models, images, videos, max_frames, size, out, seed, noise, denoise
     click.echo(f"report: {out / 'report.html'} ({summary['images_scored']} photos scored)", err=True)
 
 
-def _card_lines(card: dict) -> list[tuple[str, str]]:
-    """A model card as (label, text) lines a person can read; keys a card lacks are left out."""
-    def mean(scores: dict, key: str) -> str | None:
-        value = scores.get(key)
-        value = value.get("mean") if isinstance(value, dict) else value
-        return f"{value:.2f}" if isinstance(value, (int, float)) else None
-
-    lines = []
-    arch = card.get("architecture")
-    if arch or card.get("parameters"):
-        params = f"{card['parameters']:,} parameters" if isinstance(card.get("parameters"), int) else ""
-        lines.append(("architecture", ", ".join(x for x in (arch, params) if x)))
-    trained = []
-    if card.get("steps"):
-        trained.append(f"{card['steps']} steps")
-    if card.get("epochs_completed"):
-        trained.append(f"{card['epochs_completed']} epochs")
-    if isinstance(card.get("training_seconds"), (int, float)):
-        trained.append(f"{card['training_seconds'] / 60:.0f} min")
-    if trained or card.get("hardware"):
-        where = f" on {card['hardware']}" if card.get("hardware") else ""
-        lines.append(("trained", ", ".join(trained) + where))
-    data = card.get("data")
-    if isinstance(data, dict):
-        counts = f"{data['train']} training, {data.get('val', 0)} validation photos" \
-            if "train" in data else ""
-        lines.append(("data", "; ".join(x for x in (counts, data.get("sources", "")) if x)))
-        if data.get("note"):
-            lines.append(("note", data["note"]))
-    elif data:
-        lines.append(("data", str(data)))
-    if card.get("chroma_gain"):
-        lines.append(("chroma gain", f"{card['chroma_gain']} (--saturation scales it)"))
-    ev = card.get("evaluation") if isinstance(card.get("evaluation"), dict) else {}
-    scores = ev.get("scores") or card.get("scores")
-    if isinstance(scores, dict):
-        shown = [(label, mean(scores, key)) for label, key in
-                 (("AuC", "auc"), ("max-channel", "max_channel"), ("colourfulness", "colourfulness"),
-                  ("PSNR", "psnr"), ("CIEDE2000", "ciede2000"))]
-        text = ", ".join(f"{label} {v}" for label, v in shown if v is not None)
-        if ev.get("images_scored"):
-            text += f" on {ev['images_scored']} photos"
-        gray = ev.get("gray_baseline")
-        if isinstance(gray, dict) and mean(gray, "auc"):
-            text += f" (gray baseline: AuC {mean(gray, 'auc')})"
-        lines.append(("scores", text))
-    if card.get("weaknesses"):
-        lines.append(("weaknesses", str(card["weaknesses"])))
-    return lines
-
-
 @cli.command()
+@click.argument("name", required=False)
 @_user_errors
-def models():
-    """List the colorizers, the default, and their model cards."""
+def models(name):
+    """List the colorizers: what each is for, how good and how fast, and its licence.
+
+    With NAME (a colorizer, `default`, or the `denoise` model), the model's full card.
+    """
     import textwrap
 
-    from colorizer import registry
+    from colorizer import cards, registry
 
     try:
         default = registry.resolve_name("default")
-    except Exception as exc:  # no trained model ships yet
-        default = f"(none: {exc})"
-    click.echo(f"default -> {default}")
-    for name in registry.list_colorizers() + registry.list_denoisers():
-        denoiser = name in registry.list_denoisers()
-        tag = " (default)" if name == default else \
-            " (denoiser: colorize denoise, --denoise)" if denoiser else ""
-        click.echo(f"\n{name}{tag}: {registry.describe(name)}")
-        try:
-            card = (registry.get_denoiser if denoiser else registry.get_colorizer)(name).card
-        except Exception as exc:  # a trainable model without shipped weights
-            click.echo(f"  ({exc})")
-            continue
-        for label, text in _card_lines(card):
-            click.echo(textwrap.fill(text, 100, initial_indent=f"  {label + ':':14s}",
-                                     subsequent_indent=" " * 16))
+    except Exception:  # noqa: BLE001 - no trained model ships in this install
+        default = None
+    denoisers = registry.list_denoisers()
+    if name is None:
+        click.echo("Choose one with --model NAME; `colorize models NAME` shows its full card.")
+        for each in registry.list_colorizers() + denoisers:
+            click.echo("")
+            for line in cards.short_block(each, registry.describe(each), cards.packaged_card(each),
+                                          default=each == default, denoiser=each in denoisers):
+                click.echo(line)
+        return
+    name = name if name in denoisers else registry.resolve_name(name)
+    card = cards.packaged_card(name)
+    tag = " (default)" if name == default else ""
+    click.echo(f"{name}{tag}: {registry.describe(name)}")
+    if not card:
+        click.echo("  no trained weights: nothing to download")
+        return
+    for label, text in cards.card_lines(card) + [
+            ("history", f"how it was trained, every score and the commands that reproduce them: "
+                        f"docs/models/{name}.md in the source repository")]:
+        click.echo(textwrap.fill(text, 100, initial_indent=f"  {label + ':':14s}", break_on_hyphens=False,
+                                 subsequent_indent=" " * 16))
 
 
 @cli.command()

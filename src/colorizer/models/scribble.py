@@ -9,8 +9,8 @@ from colorizer.errors import ColorizerError
 from colorizer.registry import Colorizer, Hints, register
 
 
-@register("levin", "Levin et al. 2004: spreads user colour hints by sparse optimisation "
-          "(needs hints; see `colorize scribble`)", takes_weights=False)
+@register("levin", "spreads the colours you paint on a photo (Levin et al. 2004; "
+          "`colorize scribble`)", takes_weights=False)
 class LevinColorizer(Colorizer):
     """No learned weights: the hints are all the colour there is."""
 

@@ -126,18 +126,21 @@ async function loadModels() {
 }
 
 function cardRows(card) {
+  // /api/models gives the card as users read it (colorizer.cards.public_card)
   const rows = [];
+  for (const key of ["quality", "speed", "licence"]) if (card[key]) rows.push([key, card[key]]);
   if (card.parameters) rows.push(["parameters", Number(card.parameters).toLocaleString("en")]);
   if (card.chroma_gain) rows.push(["chroma gain", String(card.chroma_gain)]);
   const ev = card.evaluation;
   if (ev && ev.scores) {
     const s = ev.scores;
     const fmt = (k) => (s[k] && s[k].mean != null ? Number(s[k].mean).toFixed(2) : "–");
-    rows.push(["eval", `AuC ${fmt("auc")}, max-channel ${fmt("max_channel")}, colourfulness ${fmt("colourfulness")}`
+    rows.push(["scores", `AuC ${fmt("auc")}, max-channel ${fmt("max_channel")}, colourfulness ${fmt("colourfulness")}`
       + (ev.images_scored ? ` on ${ev.images_scored} photos` : "")]);
   }
   if (card.train_images) rows.push(["trained on", `${card.train_images} photos`]);
   if (card.weaknesses) rows.push(["weaknesses", card.weaknesses]);
+  if (card.history) rows.push(["full record", card.history]);
   return rows;
 }
 
