@@ -48,7 +48,10 @@ def _user_errors(fn):
         warnings.showwarning = _one_line_warning
         try:
             return fn(*args, **kwargs)
-        except (ColorizerError, FileExistsError) as exc:
+        except FileExistsError as exc:  # an existing output, kept: a rerun skips what is done
+            _say("skipped", exc)
+            return None
+        except ColorizerError as exc:
             _say("error", exc)
             sys.exit(1)
         except OSError as exc:  # a full disk or a read-only folder met outside the per-file loops
@@ -64,6 +67,15 @@ def _user_errors(fn):
             sys.exit(130)
 
     return wrapper
+
+
+def _summary(summary) -> None:
+    """The end of a batch run: where the outputs went, the counts, and the exit code (1 if any
+    file failed; skipped outputs, kept from an earlier run, are no failure)."""
+    if written := summary.written():
+        click.echo(written, err=True)
+    click.echo(summary.line(), err=True)
+    sys.exit(1 if summary.failed else 0)
 
 
 def model_options(fn):
@@ -175,8 +187,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
                                       weights=str(weights.absolute()) if weights else None, device=device,
                                       backend=backend, size=size, saturation=saturation, samples=samples,
                                       overwrite=overwrite, max_pixels=max_pixels)
-        click.echo(summary.line(), err=True)
-        sys.exit(1 if summary.failed else 0)
+        _summary(summary)
     first = read_ahead(jobs, max_pixels)
     from colorizer import onnx_backend  # no torch: loads onnxruntime while the first photo is read
 
@@ -193,8 +204,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
         summary = run_jobs(jobs, lambda pic, job: onnx_backend.colorize_picture(
                                pic, fast, size, saturation, denoiser=fast_denoiser),
                            overwrite=overwrite, max_pixels=max_pixels, first=first)
-        click.echo(summary.line(), err=True)
-        sys.exit(1 if summary.failed else 0)
+        _summary(summary)
     from colorizer.api import colorize_picture  # imports torch while the first photo is read
     from colorizer.registry import get_colorizer
 
@@ -227,19 +237,23 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
         if path_key(Path(confidence).resolve()) == path_key(jobs[0].dst.resolve()):
             raise click.UsageError(f"--confidence {confidence} is where the colorized photo goes; "
                                    "give the map another name")
-        check_output(confidence, overwrite=overwrite, inputs=(jobs[0].src,))
-        pic, _ = first.result()  # the same read that run_jobs colorizes below
-        if isinstance(pic, Exception):
-            raise pic
-        conf = confidence_map(pic, net, size)
-        write_image(Picture.from_array((np.clip(conf, 0, 1) * 255).astype(np.uint8)), confidence,
-                    overwrite=overwrite, inputs=(jobs[0].src,))
+        try:
+            check_output(confidence, overwrite=overwrite, inputs=(jobs[0].src,))
+        except FileExistsError as exc:  # kept; the photo itself goes on (or is skipped too)
+            _say("skipped", exc)
+        else:
+            pic, _ = first.result()  # the same read that run_jobs colorizes below
+            if isinstance(pic, Exception):
+                raise pic
+            conf = confidence_map(pic, net, size)
+            write_image(Picture.from_array((np.clip(conf, 0, 1) * 255).astype(np.uint8)), confidence,
+                        overwrite=overwrite, inputs=(jobs[0].src,))
+            click.echo(f"wrote {confidence} (confidence map)", err=True)
     summary = run_jobs(jobs, lambda pic, job: colorize_picture(pic, net, size, sample=job.variant,
                                                                  saturation=saturation,
                                                                  denoiser=denoiser),
                        overwrite=overwrite, max_pixels=max_pixels, first=first)
-    click.echo(summary.line(), err=True)
-    sys.exit(1 if summary.failed else 0)
+    _summary(summary)
 
 
 @cli.command()
@@ -275,8 +289,7 @@ def denoise(inputs, output, out_dir, strength, passes, model, weights, device, o
     net = onnx_backend.load_denoiser(backend, model, weights, device=device, warn=_warn)
     summary = run_jobs(jobs, lambda pic, job: onnx_backend.denoise_any(pic, net, strength, passes),
                        overwrite=overwrite, max_pixels=max_pixels, first=first)
-    click.echo(summary.line(), err=True)
-    sys.exit(1 if summary.failed else 0)
+    _summary(summary)
 
 
 @cli.command()
@@ -384,8 +397,7 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
                                     weights=str(weights.absolute()) if weights else None, device=device,
                                     backend=backend, size=size, saturation=saturation, temporal=cfg,
                                     hints=hints, fps=fps, overwrite=overwrite)
-        click.echo(summary.line(), err=True)
-        sys.exit(1 if summary.failed else 0)
+        _summary(summary)
     from colorizer import onnx_backend
     from colorizer.video import video_threads
 
@@ -619,6 +631,11 @@ def evaluate(models, images, videos, max_frames, size, out, seed, noise, denoise
     from colorizer.evaluate import evaluate as run
 
     if out.exists() and any(out.iterdir()) and not overwrite:
+        report = out / ("videos.md" if videos is not None else "report.html")
+        if report.exists():  # an earlier report, kept: a rerun is skipped, as in `image`
+            _say("skipped", f"{out}: holds a report ({report.name}), not overwritten (use --overwrite "
+                            "or another --out)")
+            return
         raise click.ClickException(f"{out}: exists and is not empty; use --overwrite or another --out")
     if videos is not None:
         from colorizer.evaluate import VideoEvalConfig, evaluate_videos
@@ -776,12 +793,14 @@ def demo(out_dir, saturation, model, weights, size, device, overwrite):
     from importlib import resources
 
     from colorizer.api import colorize_picture, colorize_scribbles
-    from colorizer.io import read_image, write_image
-    from colorizer.registry import get_colorizer
+    from colorizer.io import check_output, read_image, write_image
+    from colorizer.registry import get_colorizer, resolve_name
     from colorizer.scribbles import read_scribbles
 
     assets = resources.files("colorizer") / "assets"
     sample = Path(str(assets / "sample_grey.jpg"))
+    # an earlier result is kept (and said) before any work: a rerun is skipped, as in `image`
+    check_output(out_dir / f"sample_{resolve_name(model)}.png", overwrite=overwrite, inputs=(sample,))
     net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
     pic = read_image(sample)
     if net.uses_hints:
