@@ -132,6 +132,33 @@ def test_user_errors_are_one_line(tmp_path, args, message, monkeypatch):
     assert "Traceback" not in r.output
 
 
+def test_model_errors_speak_cli_words_and_list_what_fits(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(smooth_photo(8, 8)).save(tmp_path / "x.png")
+    r = CliRunner().invoke(cli, ["image", "x.png", "--model", "nope"])
+    assert r.exit_code == 1 and "valid names: default, gan, gray, levin, vae, zhang" in r.output, r.output
+    assert "denoise" not in r.output  # a denoiser is no colorizer
+    r = CliRunner().invoke(cli, ["image", "x.png", "--model", "levin"])
+    assert r.exit_code == 1 and "`colorize scribble PHOTO -s SCRIBBLES`" in r.output, r.output
+    assert "hints=" not in r.output
+    r = CliRunner().invoke(cli, ["train", "--model", "nope", "--data", ".", "--out", "run"])
+    assert r.exit_code == 1 and "trainable: denoise, gan, vae, zhang" in r.output, r.output
+    r = CliRunner().invoke(cli, ["denoise", "x.png", "--model", "gan"])
+    assert r.exit_code == 1 and "not a denoiser" in r.output, r.output
+
+
+def test_help_speaks_plain_words():
+    import re
+
+    from colorizer.cards import history_words
+
+    for command in [None, *sorted(cli.commands)]:
+        r = CliRunner().invoke(cli, [command, "--help"] if command else ["--help"])
+        assert r.exit_code == 0, (command, r.output)
+        text = re.sub(r"\S+\.(png|md|json|csv|html)\b", "", r.output)  # file names: bars.png
+        assert history_words(text) == [], (command, history_words(text))
+
+
 def test_models_and_version():
     r = CliRunner().invoke(cli, ["models"])
     assert r.exit_code == 0 and "gray" in r.output and " (default): " in r.output

@@ -445,16 +445,16 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
 @click.option("--size", default=224, show_default=True, type=click.IntRange(min=16),
               help="Side of the square training images.")
 @click.option("--fit", default="crop", show_default=True, type=click.Choice(["crop", "stretch"]),
-              help="crop: centre square; stretch: plain resize, as the seed did.")
+              help="crop: centre square; stretch: plain resize to a square (the published recipe).")
 @click.option("--superpixels/--no-superpixels", default=False, show_default=True,
-              help="Smooth the colour target with merged SLIC superpixels, as the seed did.")
+              help="Smooth the colour target with merged SLIC superpixels (the published recipe).")
 @click.option("--n-segments", default=10000, show_default=True, help="SLIC superpixels.")
 @click.option("--sigma", default=5.0, show_default=True, help="SLIC pre-smoothing.")
 @click.option("--thresh", default=35.0, show_default=True,
               help="Merge adjacent regions whose mean colours are closer than this (RGB 0-255).")
 @click.option("--l-from", default="original", show_default=True,
               type=click.Choice(["original", "smoothed"]),
-              help="Take L from the original photo, or from the smoothed one as the seed did.")
+              help="Take L from the original photo, or from the smoothed one (the published recipe).")
 @click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.99),
               help="Share of photos in the validation split (decided by file hash).")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
@@ -517,7 +517,9 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 @click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(min=1),
               help="Steps between checkpoints.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True,
+              help="Number that fixes the random draws (starting weights, crops, order): the same "
+                   "number repeats a run.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all).")
 @click.option("--init", type=click.Path(exists=True, dir_okay=False),
@@ -613,11 +615,13 @@ def calibrate(weights, data, size):
 @click.option("--max-frames", type=click.IntRange(min=2),
               help="With --videos: score at most N frames a clip.")
 @click.option("--size", default=256, show_default=True, type=click.IntRange(min=32),
-              help="Grading resolution (the seed graded at 256x256).")
+              help="Grading resolution: each photo is scored at SIZE x SIZE (the model cards' figures "
+                   "are at 256).")
 @click.option("--out", default="report", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
 @click.option("--seed", default=0, show_default=True,
-              help="Seed for the bootstrap intervals (and for --noise).")
+              help="Number that fixes the random draws of the bootstrap intervals (and of --noise): "
+                   "the same number gives the same report.")
 @click.option("--noise", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Gaussian noise of this sigma (8-bit units, seeded) added to each grey input.")
 @click.option("--denoise", is_flag=True,
@@ -625,8 +629,9 @@ def calibrate(weights, data, size):
 @click.option("--overwrite", is_flag=True, help="Replace an existing report in --out.")
 @_user_errors
 def evaluate(models, images, videos, max_frames, size, out, seed, noise, denoise, overwrite):
-    """Score colorizers on photos: the seed's metrics, PSNR/SSIM/CIEDE2000/AuC/colourfulness,
-    and a side-by-side HTML report (report.html, summary.md/json, per_image.csv, bars.png)."""
+    """Score colorizers on photos against their true colours: max-channel and grey accuracy (the
+    published system's measures), PSNR, SSIM, CIEDE2000, AuC and colourfulness, and a side-by-side
+    HTML report (report.html, summary.md/json, per_image.csv, bars.png)."""
     from colorizer.evaluate import EvalConfig
     from colorizer.evaluate import evaluate as run
 
@@ -681,7 +686,7 @@ def models(name):
                                           default=each == default, denoiser=each in denoisers):
                 click.echo(line)
         return
-    name = name if name in denoisers else registry.resolve_name(name)
+    name = registry.resolve_name(name, kind=None)
     card = cards.packaged_card(name)
     tag = " (default)" if name == default else ""
     click.echo(f"{name}{tag}: {registry.describe(name)}")
