@@ -734,6 +734,56 @@ def test_evaluation_report_summary_is_an_html_table(tmp_path):
     assert not re.search(r"""(src|href|url)\s*[=(]\s*['"]?(https?:)?//""", page)  # nothing external
 
 
+def _report(tmp_path: Path) -> Path:
+    """A small evaluation report of a landscape (3:2) and a portrait (2:3) photo; its folder."""
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.fromarray(smooth_photo(60, 90, seed=1)).save(src / "landscape.png")
+    Image.fromarray(smooth_photo(90, 60, seed=2)).save(src / "portrait.png")
+    out = tmp_path / "report"
+    r = CliRunner().invoke(cli, ["evaluate", "--images", str(src), "--size", "48", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_evaluation_report_shows_the_plot_and_each_photo_in_its_shape(tmp_path):
+    import base64
+
+    out = _report(tmp_path)
+    page = (out / "report.html").read_text()
+    images = re.findall(r"<img alt='([^']*)' src='data:image/png;base64,([^']+)'>", page)
+    plot = [data for alt, data in images if "metric" in alt]
+    assert plot and base64.b64decode(plot[0]) == (out / "bars.png").read_bytes()  # bars.png is shown
+    sections = re.findall(r"<h3>(\w+)\.png</h3>(.*?)</section>", page, re.S)
+    assert [name for name, _ in sections] == ["landscape", "portrait"]
+    for name, section in sections:
+        sizes = {Image.open(io.BytesIO(base64.b64decode(data))).size
+                 for data in re.findall(r"base64,([^']+)'", section)}
+        assert sizes == ({(48, 32)} if name == "landscape" else {(32, 48)}), (name, sizes)  # no squash
+
+
+def test_evaluation_report_uses_the_window_width(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    chromium = _chromium()
+    out = _report(tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto((out / "report.html").as_uri())
+            right = page.evaluate("Math.max(...[...document.querySelectorAll('.tile, figure')].map("
+                                  "(e) => e.getBoundingClientRect().right))")
+            assert right > 0.9 * 1280, right  # not a column down the left half
+            plot = page.locator("figure img").bounding_box()
+            assert plot["width"] > 400 and page.locator("figure img").is_visible()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390  # a phone too
+        finally:
+            browser.close()
+
+
 def _clip(path: Path, frames: int = 6) -> Path:
     av = pytest.importorskip("av", reason="colorize video needs PyAV")
     out = av.open(str(path), "w")
