@@ -577,6 +577,18 @@ def test_page_in_chromium(server, tmp_path):
     text_file.write_text("not a photo\n")
     shots = {}
     with _open_page(url, tmp_path, ready="#model option") as (page, problems):
+        # one place to drop a photo (no dead box above it on a phone), and plain words throughout,
+        # the model menu and its cards included
+        from colorizer.cards import history_words
+
+        assert page.locator(".drop").count() == 1 and page.locator("input[type=file]").count() == 1
+        page.set_viewport_size({"width": 390, "height": 844})
+        drop = page.locator(".drop").bounding_box()
+        assert drop["y"] < 844 / 2, drop  # the drop box is what a phone shows first
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.wait_for_selector("#model-info details", state="attached")  # the cards have come
+        assert history_words(page.evaluate("document.body.textContent")) == []
+
         # upload a photo; the colour image comes back at the upload's size
         page.set_input_files("#file", str(SAMPLE))
         page.wait_for_selector("#colour[data-seq='1']", state="attached")
@@ -646,6 +658,8 @@ def test_page_in_chromium(server, tmp_path):
             conf_size = page.evaluate("() => [document.getElementById('conf').naturalWidth, "
                                       "document.getElementById('conf').naturalHeight]")
             assert conf_size == [width, height]
+            legend = page.locator("#conf-legend")  # beside the map: what its shades mean
+            assert legend.is_visible() and "dark" in legend.inner_text() and "light" in legend.inner_text()
             shots["confidence"] = tmp_path / "page-confidence.png"
             page.screenshot(path=str(shots["confidence"]))
             # the map is of the photo that is coloured: cleaned while "clean up" is ticked, and
@@ -664,6 +678,28 @@ def test_page_in_chromium(server, tmp_path):
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         shots["phone"] = tmp_path / "page-phone.png"
         page.screenshot(path=str(shots["phone"]), full_page=True)
+
+        # after Colorize, the result is in view, on a phone (where it sits above the controls) and
+        # on a desktop
+        for w, h in ((390, 844), (1280, 900)):
+            page.set_viewport_size({"width": w, "height": h})
+            page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+            n = seq()
+            page.click("#colorize")  # Playwright scrolls to the button first, as a finger would
+            page.wait_for_selector(f"#colour[data-seq='{n + 1}']", state="attached")
+            page.wait_for_timeout(1000)  # the smooth scroll
+            top, bottom = page.evaluate("[document.getElementById('stage').getBoundingClientRect().top, "
+                                        "document.getElementById('stage').getBoundingClientRect().bottom]")
+            assert -1 <= top and bottom <= h + 1, (w, top, bottom)  # (sub-pixel layout)
+            shots[f"after Colorize, {w} px"] = tmp_path / f"page_{w}.png"
+            page.screenshot(path=str(shots[f"after Colorize, {w} px"]))
+            if page.is_checked("#confidence"):  # the colours themselves, beside the map's shot
+                page.uncheck("#confidence")
+                page.wait_for_timeout(200)
+                shots[f"colours, {w} px"] = tmp_path / f"page_{w}_colour.png"
+                page.screenshot(path=str(shots[f"colours, {w} px"]))
+                page.check("#confidence")
+                page.wait_for_selector("#conf:not([hidden])", state="attached")
 
         # a text file: the server's message is shown on the page
         page.set_viewport_size({"width": 1280, "height": 900})

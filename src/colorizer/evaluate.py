@@ -346,8 +346,8 @@ def _report_css() -> str:
 REPORT_CSS = (
     "main{padding:16px 20px}"
     ".summary{display:flex;flex-wrap:wrap;gap:16px 24px;align-items:flex-start}"
-    ".summary>div{flex:0 1 auto;min-width:0;overflow-x:auto}"
-    ".summary figure{flex:1 1 520px;margin:0;min-width:0}"
+    ".summary>div{flex:0 1 auto;min-width:0;overflow-x:auto}.summary p{max-width:38rem}"
+    ".summary figure{flex:1 1 480px;margin:0;min-width:0}"
     ".summary figure img{width:100%;height:auto;display:block;background:var(--paper);"
     "border:1px solid var(--line);border-radius:6px}"
     ".summary figcaption{color:var(--muted);font-size:0.85rem;margin-top:4px}"
