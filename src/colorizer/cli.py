@@ -7,6 +7,7 @@ tracebacks. Library modules are imported inside the commands so that ``--help`` 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -54,6 +55,12 @@ def _user_errors(fn):
         except ColorizerError as exc:
             _say("error", exc)
             sys.exit(1)
+        except BrokenPipeError:  # the reader left (colorize models | head): nothing more to say
+            try:  # as Python's documentation advises: no second error when stdout is flushed at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            sys.exit(0)
         except OSError as exc:  # a full disk or a read-only folder met outside the per-file loops
             from colorizer.io import os_error_message
 
