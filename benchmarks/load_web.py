@@ -88,13 +88,13 @@ async def _client(client, url: str, photo: bytes, size: tuple[int, int], model: 
 
 async def _load(url: str, photo: bytes, size: tuple[int, int], model: str, requests: int,
                 clients: int) -> list[dict]:
-    import httpx
+    import httpx2
 
     if urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"load tests run on loopback only, not {url}")
     out: list[dict] = []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+    limits = httpx2.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx2.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         shares = [requests // clients + (i < requests % clients) for i in range(clients)]
         await asyncio.gather(*(_client(client, "/api/colorize", photo, size, model, n, out)
                                for n in shares if n))
@@ -146,7 +146,7 @@ def start_server(port: int, log_path: Path, *extra: str, env: dict | None = None
                  wait: float = 300) -> subprocess.Popen:
     """``colorize serve`` on 127.0.0.1:port, logging to ``log_path``; waits (up to ``wait`` seconds:
     a busy machine can be slow to import torch) until /healthz answers."""
-    import httpx
+    import httpx2
 
     log = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "colorizer.cli", "serve", "--host", "127.0.0.1",
@@ -158,9 +158,9 @@ def start_server(port: int, log_path: Path, *extra: str, env: dict | None = None
         if proc.poll() is not None:
             raise RuntimeError(f"colorize serve exited: {log_path.read_text()[-2000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+            if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                 return proc
-        except httpx.TransportError:
+        except httpx2.TransportError:
             pass
         time.sleep(0.2)
     stop_server(proc)

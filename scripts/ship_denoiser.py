@@ -20,12 +20,12 @@ import json
 import sys
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from ship_model import data_section, stored_size  # noqa: E402
+from ship_model import check_plain, data_section, keep_speed, stored_size  # noqa: E402
 
 from colorizer.resize import DEFAULT_PASSES  # noqa: E402
 from colorizer.weights import card_path  # noqa: E402
@@ -61,7 +61,7 @@ def _earlier_stages(card: dict) -> list[str]:
     lines = []
     for i, p in enumerate(stages):
         t = p["training"]
-        start = (f"from the weights of stage {i}" if i else "from random weights")
+        start = (f"from the weights of run {i}" if i else "from random weights")
         crop = t.get("crop", "resized")
         differs = []
         if crop != final.get("crop", "resized"):
@@ -74,7 +74,7 @@ def _earlier_stages(card: dict) -> list[str]:
         if sizes != _stored_sizes(final["data"]):
             differs.append("the same photos prepared at --size "
                            + " and ".join(str(s) for s in dict.fromkeys(sizes)))
-        lines.append(f"- **Stage {i + 1} of {len(stages) + 1}:** {p['run']}: {p['steps']} steps "
+        lines.append(f"- **Training run {i + 1} of {len(stages) + 1}:** {p['run']}: {p['steps']} steps "
                      f"({p['epochs_completed']} epochs, {p['training_seconds'] / 60:.0f} minutes) with "
                      f"--size {t['size']} --lr {t['lr']} --lr-schedule {t['lr_schedule']} --epochs "
                      f"{t['epochs']} --max-minutes {t['max_minutes']}"
@@ -103,11 +103,11 @@ def _widening(card: dict) -> list[str]:
         later = [st["training"]["widened_from"]["widths"] for st in stages[i + 1:]
                  if st["training"].get("widened_from")]
         widths = later[0] if later else card["config"]["widths"]
-        which = "the last stage" if i == len(stages) - 1 else f"stage {i + 1}"
+        which = "the last run" if i == len(stages) - 1 else f"run {i + 1}"
         lines.append(
             f"- **Widened before {which}:** `python scripts/widen_denoiser.py --weights "
-            f"STAGE{i}/denoise.safetensors --widths {','.join(str(x) for x in widths)} --seed {w['seed']}` "
-            f"(it read {w['weights']}, the weights of stage {i}) grew the levels from {w['widths']} "
+            f"RUN{i}/denoise.safetensors --widths {','.join(str(x) for x in widths)} --seed {w['seed']}` "
+            f"(it read {w['weights']}, the weights of run {i}) grew the levels from {w['widths']} "
             f"channels to {widths}; the new channels start with zero weight into the old ones, so the "
             f"widened net computed the same output (largest difference {w['max_output_gap_L']:.1g} L) "
             f"before {which} trained all of it.")
@@ -130,7 +130,7 @@ def markdown(card: dict) -> str:
     t, data, bench = card["training"], card["data"], card.get("benchmark")
     sets = " ".join(_set_flag(k, v) for k, v in t.get("overrides", {}).items())
     lines = ["# Model card: `denoise`", "",
-             "A blind denoising autoencoder for the lightness of old photos (issue 17): "
+             "A blind denoising autoencoder for the lightness of old photos: "
              "`colorize denoise`, `colorize image --denoise`.", "",
              f"- **Architecture:** {card['architecture']} {json.dumps(card['config'])}",
              f"- **Parameters:** {card['parameters']:,}; stored as float16 "
@@ -151,11 +151,11 @@ def markdown(card: dict) -> str:
              + (f" --crop {t['crop']}" if t.get("crop", "resized") != "resized" else "")
              + (f" --init {t['init']}" if t.get("init") else "")
              + (f" {sets}" if sets else "") + f"`; {card['steps']} steps "
-             f"({card['epochs_completed']} epochs), Adam, seed {t['seed']}.",
+             f"({card['epochs_completed']} epochs), Adam, `--seed {t['seed']}`.",
              *_earlier_stages(card),
              *_widening(card),
              f"- **Hardware:** {card['hardware']}; {card.get('training_seconds', 0) / 60:.0f} minutes "
-             "of training" + (" in all stages." if card.get("earlier_stages") else "."), ""]
+             "of training" + (" in all runs." if card.get("earlier_stages") else "."), ""]
     if bench:
         lines += [
              f"## Denoising on {bench['images']} ({bench['photos']} photos, grey L, native size)", "",
@@ -192,6 +192,8 @@ def markdown(card: dict) -> str:
                       f"{d['psnr_denoised']:.2f} dB."]
     if card.get("weaknesses"):
         lines += ["", "## Where it is weak", "", card["weaknesses"]]
+    if card.get("history"):
+        lines += ["", "## How it came about", "", card["history"]]
     return "\n".join(lines) + "\n"
 
 
@@ -206,7 +208,10 @@ def main():
     ap.add_argument("--eval-clean", type=Path)
     ap.add_argument("--eval-noisy", type=Path)
     ap.add_argument("--eval-denoised", type=Path)
-    ap.add_argument("--notes", default="")
+    ap.add_argument("--notes", default="", help="Markdown, plain words: where it is weak (`colorize "
+                    "models denoise` and the web page show it).")
+    ap.add_argument("--history", default="",
+                    help="Markdown, plain words: how it came about (docs/models/denoise.md only).")
     ap.add_argument("--previous", type=Path, action="append", default=[],
                     help="A run that --run descends from through --init, recorded as an earlier "
                          "stage; repeat it for each, the first stage first.")
@@ -256,12 +261,16 @@ def main():
         card["evaluation"] = ev
     if args.notes:
         card["weaknesses"] = args.notes
-    state = load_file(str(args.run / "denoise.safetensors"))
-    state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    if args.history:
+        card["history"] = args.history
     assets = ROOT / "src" / "colorizer" / "assets"
-    save_file(state, str(assets / "denoise.safetensors"))
+    keep_speed(card, assets / "denoise.json")
+    state = load_file(str(args.run / "denoise.safetensors"))
+    blob = save({k: v.half() if v.is_floating_point() else v for k, v in state.items()})
     card["storage"] = "float16"
-    card["file_bytes"] = (assets / "denoise.safetensors").stat().st_size
+    card["file_bytes"] = len(blob)
+    check_plain(card, markdown(card))  # before anything is written
+    (assets / "denoise.safetensors").write_bytes(blob)
     (assets / "denoise.json").write_text(json.dumps(card, indent=2, sort_keys=True))
     (ROOT / "docs" / "models" / "denoise.md").write_text(markdown(card))
     print(f"shipped denoise: {assets / 'denoise.safetensors'} ({card['file_bytes'] / 1e6:.2f} MB)")

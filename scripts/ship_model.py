@@ -69,7 +69,10 @@ def main():
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--name", required=True)
     ap.add_argument("--report", type=Path, required=True)
-    ap.add_argument("--notes", default="", help="Markdown: where the model is weak, observed by eye.")
+    ap.add_argument("--notes", default="", help="Markdown: where the model is weak, observed by eye, in "
+                    "plain words (`colorize models NAME` and the web page show it).")
+    ap.add_argument("--history", default="",
+                    help="Markdown, plain words: how this model came about (docs/models/NAME.md only).")
     ap.add_argument("--comparison", type=Path,
                     help="JSON from scripts/compare_encoders.py: pretrained vs from-scratch on the "
                          "validation split at equal colourfulness.")
@@ -102,7 +105,11 @@ def main():
         card["training_seconds"] = round(60 * args.training_minutes, 1)
     if args.notes:
         card["weaknesses"] = args.notes
+    if args.history:
+        card["history"] = args.history
     assets = ROOT / "src" / "colorizer" / "assets"
+    keep_speed(card, assets / f"{args.name}.json")
+    check_plain(card, markdown(args.name, card))
     shutil.copyfile(args.run / f"{args.name}.safetensors", assets / f"{args.name}.safetensors")
     (assets / f"{args.name}.json").write_text(json.dumps(card, indent=2, sort_keys=True))
     (ROOT / "docs" / "models" / f"{args.name}.md").write_text(markdown(args.name, card))
@@ -112,6 +119,34 @@ def main():
 
         report = export_packaged(args.name)
         print(f"re-exported {report['out']} (largest |ab - torch| {report['max_abs_diff']:.1e})")
+
+
+def keep_speed(card: dict, shipped: Path) -> None:
+    """Carry the speed figure (benchmarks/bench_card_speed.py --write) over from the card being
+    replaced when the network is the same (architecture and config); a changed network ships
+    without one until the benchmark is run again."""
+    old = json.loads(shipped.read_text()) if shipped.exists() else {}
+    same = all(old.get(k) == card.get(k) for k in ("architecture", "config"))
+    if same and "speed" in old and "speed" not in card:
+        card["speed"] = old["speed"]
+    elif not same:
+        print("note: the network changed; run python benchmarks/bench_card_speed.py --write for the "
+              "speed figure of `colorize models`")
+
+
+def check_plain(card: dict, markdown_text: str) -> None:
+    """Stop before writing anything when what users read holds words from the project's history
+    ("the seed's GAN", "below the bar", "the eighth stage"): say it in plain words."""
+    from colorizer.cards import USER_FIELDS, history_words
+
+    texts = {f"--{'notes' if k == 'weaknesses' else k}": str(card.get(k, "")) for k in USER_FIELDS}
+    texts["the comparison note"] = str(card.get("comparison", {}).get("note", ""))
+    texts["the Markdown card"] = markdown_text
+    for where, text in texts.items():
+        if found := history_words(text):
+            words = ", ".join(dict.fromkeys(found))
+            raise SystemExit(f"error: {where} uses project-history words ({words}); say it in plain "
+                             "words, as `colorize models` shows it to users")
 
 
 def _calibration(card: dict) -> list[str]:
@@ -164,7 +199,7 @@ def markdown(name: str, card: dict) -> str:
              f"- **Training:** `colorize train --model {name} "
              f"{' '.join(f'--data DATASET{i + 1}' for i in range(len(t['data'])))} --size {t['size']} "
              f"--batch-size {t['batch_size']} --lr {t['lr']} --max-minutes {t['max_minutes']}{extra}`; "
-             f"{card['steps']} steps ({card['epochs_completed']} epochs), Adam, seed {t['seed']}"
+             f"{card['steps']} steps ({card['epochs_completed']} epochs), Adam, `--seed {t['seed']}`"
              + (f"; {t['stopped']}." if t.get("stopped") else "."),
              f"- **Hardware:** {card['hardware']}; {card.get('training_seconds', 0) / 60:.0f} "
              "minutes of training.", *_calibration(card),
@@ -181,6 +216,8 @@ def markdown(name: str, card: dict) -> str:
     lines += _comparison(card)
     if card.get("weaknesses"):
         lines += ["", "## Where it is weak", "", card["weaknesses"]]
+    if card.get("history"):
+        lines += ["", "## How it came about", "", card["history"]]
     return "\n".join(lines) + "\n"
 
 

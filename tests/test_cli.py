@@ -1,4 +1,5 @@
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -131,9 +132,36 @@ def test_user_errors_are_one_line(tmp_path, args, message, monkeypatch):
     assert "Traceback" not in r.output
 
 
+def test_model_errors_speak_cli_words_and_list_what_fits(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(smooth_photo(8, 8)).save(tmp_path / "x.png")
+    r = CliRunner().invoke(cli, ["image", "x.png", "--model", "nope"])
+    assert r.exit_code == 1 and "valid names: default, gan, gray, levin, vae, zhang" in r.output, r.output
+    assert "denoise" not in r.output  # a denoiser is no colorizer
+    r = CliRunner().invoke(cli, ["image", "x.png", "--model", "levin"])
+    assert r.exit_code == 1 and "`colorize scribble PHOTO -s SCRIBBLES`" in r.output, r.output
+    assert "hints=" not in r.output
+    r = CliRunner().invoke(cli, ["train", "--model", "nope", "--data", ".", "--out", "run"])
+    assert r.exit_code == 1 and "trainable: denoise, gan, vae, zhang" in r.output, r.output
+    r = CliRunner().invoke(cli, ["denoise", "x.png", "--model", "gan"])
+    assert r.exit_code == 1 and "not a denoiser" in r.output, r.output
+
+
+def test_help_speaks_plain_words():
+    import re
+
+    from colorizer.cards import history_words
+
+    for command in [None, *sorted(cli.commands)]:
+        r = CliRunner().invoke(cli, [command, "--help"] if command else ["--help"])
+        assert r.exit_code == 0, (command, r.output)
+        text = re.sub(r"\S+\.(png|md|json|csv|html)\b", "", r.output)  # file names: bars.png
+        assert history_words(text) == [], (command, history_words(text))
+
+
 def test_models_and_version():
     r = CliRunner().invoke(cli, ["models"])
-    assert r.exit_code == 0 and "gray" in r.output and "default ->" in r.output
+    assert r.exit_code == 0 and "gray" in r.output and " (default): " in r.output
     r = CliRunner().invoke(cli, ["--version"])
     assert r.exit_code == 0 and "colorize, version" in r.output
 
@@ -142,6 +170,60 @@ def test_demo(tmp_path):
     r = CliRunner().invoke(cli, ["demo", "--model", "gray", "--out-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert Image.open(tmp_path / "sample_gray.png").size == (600, 400)
+
+
+def test_image_says_where_it_wrote(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(smooth_photo(20, 30)).save(tmp_path / "a.png")
+    r = CliRunner().invoke(cli, ["image", "a.png", "--model", "gray"])
+    assert r.exit_code == 0 and "wrote a_color.png\ndone 1, skipped 0, failed 0" in r.output, r.output
+    (tmp_path / "scans" / "1950").mkdir(parents=True)
+    for name in ("b.png", "1950/c.png"):
+        Image.fromarray(smooth_photo(20, 30)).save(tmp_path / "scans" / name)
+    r = CliRunner().invoke(cli, ["image", "scans", "--model", "gray"])
+    assert r.exit_code == 0 and f"wrote 2 files in scans_colorized{os.sep}\n" in r.output, r.output
+    r = CliRunner().invoke(cli, ["image", "scans", "--model", "gray"])
+    assert r.exit_code == 0 and "wrote" not in r.output and "done 0, skipped 2" in r.output
+
+
+def test_rerun_over_existing_outputs_skips_them_and_exits_0(tmp_path, monkeypatch):
+    """Every command that writes files keeps what an earlier run wrote: a second run says
+    "skipped" and exits 0 (as `colorize image` always did), touching nothing."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    for i in range(3):
+        Image.fromarray(smooth_photo(24, 32, seed=i)).save(tmp_path / "photos" / f"p{i}.png")
+    Image.fromarray(smooth_photo(24, 32)).save(tmp_path / "p.png")
+    (tmp_path / "s.json").write_text('{"strokes": [{"points": [[4, 4], [20, 10]], "color": "#c0392b"}]}')
+    commands = [
+        ["image", "p.png", "--model", "gray"],
+        ["image", "photos", "--model", "gray", "--out-dir", "folder"],
+        ["denoise", "p.png"],
+        ["scribble", "p.png", "-s", "s.json", "-o", "scribbled.png"],
+        ["demo", "--model", "gray", "--out-dir", "demo"],
+        ["evaluate", "--images", "photos", "--models", "gray", "--size", "32", "--out", "report"],
+        ["prepare", "photos", "--out", "dataset", "--size", "16"],
+    ]
+
+    def files():
+        return {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+
+    for args in commands:
+        first = CliRunner().invoke(cli, args)
+        assert first.exit_code == 0, (args, first.output)
+        before = files()
+        again = CliRunner().invoke(cli, args)
+        assert again.exit_code == 0 and "skipped" in again.output, (args, again.output)
+        assert "error" not in again.output and files() == before, (args, again.output)
+
+
+def test_export_over_an_existing_file_is_skipped(tmp_path):
+    pytest.importorskip("onnx")
+    out = tmp_path / "gan.onnx"
+    out.write_bytes(b"an earlier export")
+    r = CliRunner().invoke(cli, ["export", "--model", "gan", "--out", str(out)])
+    assert r.exit_code == 0 and r.output.startswith("skipped: ") and "--overwrite" in r.output, r.output
+    assert out.read_bytes() == b"an earlier export"
 
 
 def test_demo_with_bundled_scribbles_is_colourful(tmp_path):

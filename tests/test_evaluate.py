@@ -32,7 +32,11 @@ def test_evaluate_small_folder_is_reproducible(tmp_path):
     gray = runs[0]["models"]["gray"]
     assert gray["colourfulness"]["mean"] < 1 and gray["psnr"]["mean"] > 5
     r = CliRunner().invoke(cli, ["evaluate", "--images", str(src), "--out", str(tmp_path / "r0")])
-    assert r.exit_code == 1 and "--overwrite" in r.output
+    assert r.exit_code == 0 and r.output.startswith("skipped: ") and "--overwrite" in r.output  # kept
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("not a report")
+    r = CliRunner().invoke(cli, ["evaluate", "--images", str(src), "--out", str(tmp_path / "other")])
+    assert r.exit_code == 1 and "not empty" in r.output
 
 
 @pytest.mark.slow

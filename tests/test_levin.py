@@ -132,7 +132,7 @@ def test_registered_levin_uses_hints():
                   torch.from_numpy(mask)[None, None].float())
     ab = model.predict_ab(L, hints)
     assert ab.shape == (1, 2, 16, 32) and ab[0, 0, 2, 2] > 30
-    with pytest.raises(ColorizerError, match="needs colour hints"):
+    with pytest.raises(ColorizerError, match="only from your scribbles"):
         model.predict_ab(L)
 
 

@@ -78,8 +78,13 @@ def test_train_writes_weights_card_and_logs(dataset, tmp_path):
     r = CliRunner().invoke(cli, ["calibrate", str(final), "--data", str(dataset), "--size", "32"])
     assert r.exit_code == 0 and "chroma gain" in r.output, r.output
     assert json.loads(final.with_suffix(".json").read_text())["calibration"]["val_images"] == 4
-    with pytest.raises(ColorizerError, match="--resume"):
+    from colorizer.errors import OutputExists
+
+    with pytest.raises(OutputExists, match="--resume"):  # a finished run: skipped by the CLI
         train(config(dataset, tmp_path / "run", epochs=1), progress=False)
+    r = CliRunner().invoke(cli, ["train", "--data", str(dataset), "--out", str(tmp_path / "run"),
+                                 "--size", "32", "--epochs", "1"])
+    assert r.exit_code == 0 and r.output.startswith("skipped: ") and "finished training run" in r.output
 
 
 def test_init_starts_from_given_weights(dataset, tmp_path):

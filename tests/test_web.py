@@ -21,7 +21,7 @@ from colorizer.cli import cli
 from colorizer.color import srgb_to_l
 
 pytest.importorskip("fastapi", reason="colorize serve needs the web extra: pip install -e '.[web]'")
-pytest.importorskip("httpx", reason="the tests talk to the server with httpx")
+pytest.importorskip("httpx2", reason="Starlette's TestClient and these tests use httpx2")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
@@ -457,28 +457,22 @@ def test_models_with_cards_and_confidence(client):
             assert np.abs(as_is - got).mean() > 0.5  # grain changes what the model is sure of
 
 
-def test_cli_serve_help_and_readable_cards():
-    from colorizer.cli import _card_lines
-
+def test_cli_serve_help():
     r = CliRunner().invoke(cli, ["serve", "--help"])
     assert r.exit_code == 0 and "--port" in r.output and "127.0.0.1" in r.output
-    card = {"architecture": "Net", "parameters": 1234567, "steps": 10, "hardware": "CPU",
-            "data": {"train": 90, "val": 10, "sources": "photos/", "note": "research only"},
-            "chroma_gain": 1.5, "weaknesses": "grass is olive",
-            "evaluation": {"images_scored": 31, "scores": {"auc": {"mean": 83.456, "ci95": [1, 2]}},
-                           "gray_baseline": {"auc": {"mean": 82.0}}}}
-    lines = dict(_card_lines(card))
-    assert lines["architecture"] == "Net, 1,234,567 parameters"
-    assert lines["data"] == "90 training, 10 validation photos; photos/" and lines["note"] == "research only"
-    assert lines["scores"] == "AuC 83.46 on 31 photos (gray baseline: AuC 82.00)"
-    assert _card_lines({}) == []
 
 
 @pytest.mark.slow  # builds every model
-def test_cli_models_prints_readable_cards():
-    r = CliRunner().invoke(cli, ["models"])
-    assert r.exit_code == 0 and "default ->" in r.output
-    assert "{'" not in r.output and "': " not in r.output  # no raw Python dicts
+def test_models_menu_and_cards_in_plain_words(client):
+    from colorizer.cards import history_words
+
+    models = client.get("/api/models").json()["models"]
+    assert history_words(json.dumps(models)) == []
+    assert all(m["card"] is None or "training" not in m["card"] for m in models)
+    trained = [m for m in models if m["card"]]
+    assert trained and all(m["card"]["quality"] and m["card"]["licence"] for m in trained)
+    html = client.get("/").text  # its words, not its tags and ids (the page test reads the text shown)
+    assert history_words(re.sub(r"<[^>]*>", " ", html)) == []
 
 
 # --- a real server on loopback -------------------------------------------------------------------
@@ -503,11 +497,11 @@ def server(tmp_path_factory):
 
 @pytest.mark.slow
 def test_real_server_refuses_bad_requests_cleanly(server):
-    import httpx
+    import httpx2
 
     url, proc, log, scratch = server
     photo = jpeg_bytes(smooth_photo(64, 96))
-    with httpx.Client(base_url=url, timeout=60) as c:
+    with httpx2.Client(base_url=url, timeout=60) as c:
         def send(data, name, **fields):
             return c.post("/api/colorize", files={"image": (name, data, "image/jpeg")}, data=fields)
 
@@ -526,7 +520,7 @@ def test_real_server_refuses_bad_requests_cleanly(server):
 
 @pytest.mark.slow
 def test_load_200_requests_from_50_clients(server):
-    pytest.importorskip("httpx")
+    pytest.importorskip("httpx2")
     url, proc, log, scratch = server
     photo = png_bytes(smooth_photo(48, 64)[..., 0])
     report = load_web.run_load(url, photo, (64, 48), model="default", requests=200, clients=50,
@@ -583,6 +577,18 @@ def test_page_in_chromium(server, tmp_path):
     text_file.write_text("not a photo\n")
     shots = {}
     with _open_page(url, tmp_path, ready="#model option") as (page, problems):
+        # one place to drop a photo (no dead box above it on a phone), and plain words throughout,
+        # the model menu and its cards included
+        from colorizer.cards import history_words
+
+        assert page.locator(".drop").count() == 1 and page.locator("input[type=file]").count() == 1
+        page.set_viewport_size({"width": 390, "height": 844})
+        drop = page.locator(".drop").bounding_box()
+        assert drop["y"] < 844 / 2, drop  # the drop box is what a phone shows first
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.wait_for_selector("#model-info details", state="attached")  # the cards have come
+        assert history_words(page.evaluate("document.body.textContent")) == []
+
         # upload a photo; the colour image comes back at the upload's size
         page.set_input_files("#file", str(SAMPLE))
         page.wait_for_selector("#colour[data-seq='1']", state="attached")
@@ -652,6 +658,8 @@ def test_page_in_chromium(server, tmp_path):
             conf_size = page.evaluate("() => [document.getElementById('conf').naturalWidth, "
                                       "document.getElementById('conf').naturalHeight]")
             assert conf_size == [width, height]
+            legend = page.locator("#conf-legend")  # beside the map: what its shades mean
+            assert legend.is_visible() and "dark" in legend.inner_text() and "light" in legend.inner_text()
             shots["confidence"] = tmp_path / "page-confidence.png"
             page.screenshot(path=str(shots["confidence"]))
             # the map is of the photo that is coloured: cleaned while "clean up" is ticked, and
@@ -670,6 +678,28 @@ def test_page_in_chromium(server, tmp_path):
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         shots["phone"] = tmp_path / "page-phone.png"
         page.screenshot(path=str(shots["phone"]), full_page=True)
+
+        # after Colorize, the result is in view, on a phone (where it sits above the controls) and
+        # on a desktop
+        for w, h in ((390, 844), (1280, 900)):
+            page.set_viewport_size({"width": w, "height": h})
+            page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+            n = seq()
+            page.click("#colorize")  # Playwright scrolls to the button first, as a finger would
+            page.wait_for_selector(f"#colour[data-seq='{n + 1}']", state="attached")
+            page.wait_for_timeout(1000)  # the smooth scroll
+            top, bottom = page.evaluate("[document.getElementById('stage').getBoundingClientRect().top, "
+                                        "document.getElementById('stage').getBoundingClientRect().bottom]")
+            assert -1 <= top and bottom <= h + 1, (w, top, bottom)  # (sub-pixel layout)
+            shots[f"after Colorize, {w} px"] = tmp_path / f"page_{w}.png"
+            page.screenshot(path=str(shots[f"after Colorize, {w} px"]))
+            if page.is_checked("#confidence"):  # the colours themselves, beside the map's shot
+                page.uncheck("#confidence")
+                page.wait_for_timeout(200)
+                shots[f"colours, {w} px"] = tmp_path / f"page_{w}_colour.png"
+                page.screenshot(path=str(shots[f"colours, {w} px"]))
+                page.check("#confidence")
+                page.wait_for_selector("#conf:not([hidden])", state="attached")
 
         # a text file: the server's message is shown on the page
         page.set_viewport_size({"width": 1280, "height": 900})
@@ -738,6 +768,56 @@ def test_evaluation_report_summary_is_an_html_table(tmp_path):
     assert page.count("<tr>") == 1 + len(METRICS) and "<th scope='col'>gray</th>" in page
     assert "--accent" in page  # the web page's look, inlined
     assert not re.search(r"""(src|href|url)\s*[=(]\s*['"]?(https?:)?//""", page)  # nothing external
+
+
+def _report(tmp_path: Path) -> Path:
+    """A small evaluation report of a landscape (3:2) and a portrait (2:3) photo; its folder."""
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.fromarray(smooth_photo(60, 90, seed=1)).save(src / "landscape.png")
+    Image.fromarray(smooth_photo(90, 60, seed=2)).save(src / "portrait.png")
+    out = tmp_path / "report"
+    r = CliRunner().invoke(cli, ["evaluate", "--images", str(src), "--size", "48", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_evaluation_report_shows_the_plot_and_each_photo_in_its_shape(tmp_path):
+    import base64
+
+    out = _report(tmp_path)
+    page = (out / "report.html").read_text()
+    images = re.findall(r"<img alt='([^']*)' src='data:image/png;base64,([^']+)'>", page)
+    plot = [data for alt, data in images if "metric" in alt]
+    assert plot and base64.b64decode(plot[0]) == (out / "bars.png").read_bytes()  # bars.png is shown
+    sections = re.findall(r"<h3>(\w+)\.png</h3>(.*?)</section>", page, re.S)
+    assert [name for name, _ in sections] == ["landscape", "portrait"]
+    for name, section in sections:
+        sizes = {Image.open(io.BytesIO(base64.b64decode(data))).size
+                 for data in re.findall(r"base64,([^']+)'", section)}
+        assert sizes == ({(48, 32)} if name == "landscape" else {(32, 48)}), (name, sizes)  # no squash
+
+
+def test_evaluation_report_uses_the_window_width(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    chromium = _chromium()
+    out = _report(tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto((out / "report.html").as_uri())
+            right = page.evaluate("Math.max(...[...document.querySelectorAll('.tile, figure')].map("
+                                  "(e) => e.getBoundingClientRect().right))")
+            assert right > 0.9 * 1280, right  # not a column down the left half
+            plot = page.locator("figure img").bounding_box()
+            assert plot["width"] > 400 and page.locator("figure img").is_visible()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390  # a phone too
+        finally:
+            browser.close()
 
 
 def _clip(path: Path, frames: int = 6) -> Path:

@@ -57,6 +57,20 @@ class Summary:
     def line(self) -> str:
         return f"done {len(self.done)}, skipped {len(self.skipped)}, failed {len(self.failed)}"
 
+    def written(self) -> str | None:
+        """Where the outputs went: ``wrote PATH`` for one file, ``wrote N files in FOLDER`` (the
+        folder that holds them all) for several; None when nothing was written."""
+        if not self.done:
+            return None
+        if len(self.done) == 1:
+            return f"wrote {self.done[0]}"
+        folder = Path(os.path.commonpath([os.path.abspath(p.parent) for p in self.done]))
+        try:
+            folder = folder.relative_to(Path.cwd())
+        except ValueError:
+            pass
+        return f"wrote {len(self.done)} files in {folder}{os.sep}"
+
 
 def find_images(folder: Path, skip: Path | None = None) -> list[Path]:
     """Image files under ``folder``, recursively (into linked folders too, each real folder once),

@@ -7,6 +7,7 @@ tracebacks. Library modules are imported inside the commands so that ``--help`` 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -48,9 +49,18 @@ def _user_errors(fn):
         warnings.showwarning = _one_line_warning
         try:
             return fn(*args, **kwargs)
-        except (ColorizerError, FileExistsError) as exc:
+        except FileExistsError as exc:  # an existing output, kept: a rerun skips what is done
+            _say("skipped", exc)
+            return None
+        except ColorizerError as exc:
             _say("error", exc)
             sys.exit(1)
+        except BrokenPipeError:  # the reader left (colorize models | head): nothing more to say
+            try:  # as Python's documentation advises: no second error when stdout is flushed at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            sys.exit(0)
         except OSError as exc:  # a full disk or a read-only folder met outside the per-file loops
             from colorizer.io import os_error_message
 
@@ -64,6 +74,15 @@ def _user_errors(fn):
             sys.exit(130)
 
     return wrapper
+
+
+def _summary(summary) -> None:
+    """The end of a batch run: where the outputs went, the counts, and the exit code (1 if any
+    file failed; skipped outputs, kept from an earlier run, are no failure)."""
+    if written := summary.written():
+        click.echo(written, err=True)
+    click.echo(summary.line(), err=True)
+    sys.exit(1 if summary.failed else 0)
 
 
 def model_options(fn):
@@ -175,8 +194,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
                                       weights=str(weights.absolute()) if weights else None, device=device,
                                       backend=backend, size=size, saturation=saturation, samples=samples,
                                       overwrite=overwrite, max_pixels=max_pixels)
-        click.echo(summary.line(), err=True)
-        sys.exit(1 if summary.failed else 0)
+        _summary(summary)
     first = read_ahead(jobs, max_pixels)
     from colorizer import onnx_backend  # no torch: loads onnxruntime while the first photo is read
 
@@ -193,8 +211,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
         summary = run_jobs(jobs, lambda pic, job: onnx_backend.colorize_picture(
                                pic, fast, size, saturation, denoiser=fast_denoiser),
                            overwrite=overwrite, max_pixels=max_pixels, first=first)
-        click.echo(summary.line(), err=True)
-        sys.exit(1 if summary.failed else 0)
+        _summary(summary)
     from colorizer.api import colorize_picture  # imports torch while the first photo is read
     from colorizer.registry import get_colorizer
 
@@ -227,19 +244,23 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
         if path_key(Path(confidence).resolve()) == path_key(jobs[0].dst.resolve()):
             raise click.UsageError(f"--confidence {confidence} is where the colorized photo goes; "
                                    "give the map another name")
-        check_output(confidence, overwrite=overwrite, inputs=(jobs[0].src,))
-        pic, _ = first.result()  # the same read that run_jobs colorizes below
-        if isinstance(pic, Exception):
-            raise pic
-        conf = confidence_map(pic, net, size)
-        write_image(Picture.from_array((np.clip(conf, 0, 1) * 255).astype(np.uint8)), confidence,
-                    overwrite=overwrite, inputs=(jobs[0].src,))
+        try:
+            check_output(confidence, overwrite=overwrite, inputs=(jobs[0].src,))
+        except FileExistsError as exc:  # kept; the photo itself goes on (or is skipped too)
+            _say("skipped", exc)
+        else:
+            pic, _ = first.result()  # the same read that run_jobs colorizes below
+            if isinstance(pic, Exception):
+                raise pic
+            conf = confidence_map(pic, net, size)
+            write_image(Picture.from_array((np.clip(conf, 0, 1) * 255).astype(np.uint8)), confidence,
+                        overwrite=overwrite, inputs=(jobs[0].src,))
+            click.echo(f"wrote {confidence} (confidence map)", err=True)
     summary = run_jobs(jobs, lambda pic, job: colorize_picture(pic, net, size, sample=job.variant,
                                                                  saturation=saturation,
                                                                  denoiser=denoiser),
                        overwrite=overwrite, max_pixels=max_pixels, first=first)
-    click.echo(summary.line(), err=True)
-    sys.exit(1 if summary.failed else 0)
+    _summary(summary)
 
 
 @cli.command()
@@ -275,8 +296,7 @@ def denoise(inputs, output, out_dir, strength, passes, model, weights, device, o
     net = onnx_backend.load_denoiser(backend, model, weights, device=device, warn=_warn)
     summary = run_jobs(jobs, lambda pic, job: onnx_backend.denoise_any(pic, net, strength, passes),
                        overwrite=overwrite, max_pixels=max_pixels, first=first)
-    click.echo(summary.line(), err=True)
-    sys.exit(1 if summary.failed else 0)
+    _summary(summary)
 
 
 @cli.command()
@@ -384,8 +404,7 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
                                     weights=str(weights.absolute()) if weights else None, device=device,
                                     backend=backend, size=size, saturation=saturation, temporal=cfg,
                                     hints=hints, fps=fps, overwrite=overwrite)
-        click.echo(summary.line(), err=True)
-        sys.exit(1 if summary.failed else 0)
+        _summary(summary)
     from colorizer import onnx_backend
     from colorizer.video import video_threads
 
@@ -433,16 +452,16 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
 @click.option("--size", default=224, show_default=True, type=click.IntRange(min=16),
               help="Side of the square training images.")
 @click.option("--fit", default="crop", show_default=True, type=click.Choice(["crop", "stretch"]),
-              help="crop: centre square; stretch: plain resize, as the seed did.")
+              help="crop: centre square; stretch: plain resize to a square (the published recipe).")
 @click.option("--superpixels/--no-superpixels", default=False, show_default=True,
-              help="Smooth the colour target with merged SLIC superpixels, as the seed did.")
+              help="Smooth the colour target with merged SLIC superpixels (the published recipe).")
 @click.option("--n-segments", default=10000, show_default=True, help="SLIC superpixels.")
 @click.option("--sigma", default=5.0, show_default=True, help="SLIC pre-smoothing.")
 @click.option("--thresh", default=35.0, show_default=True,
               help="Merge adjacent regions whose mean colours are closer than this (RGB 0-255).")
 @click.option("--l-from", default="original", show_default=True,
               type=click.Choice(["original", "smoothed"]),
-              help="Take L from the original photo, or from the smoothed one as the seed did.")
+              help="Take L from the original photo, or from the smoothed one (the published recipe).")
 @click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.99),
               help="Share of photos in the validation split (decided by file hash).")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
@@ -505,7 +524,9 @@ def prepare(sources, out, size, fit, superpixels, n_segments, sigma, thresh, l_f
 @click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(min=1),
               help="Steps between checkpoints.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True,
+              help="Number that fixes the random draws (starting weights, crops, order): the same "
+                   "number repeats a run.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all).")
 @click.option("--init", type=click.Path(exists=True, dir_okay=False),
@@ -601,11 +622,13 @@ def calibrate(weights, data, size):
 @click.option("--max-frames", type=click.IntRange(min=2),
               help="With --videos: score at most N frames a clip.")
 @click.option("--size", default=256, show_default=True, type=click.IntRange(min=32),
-              help="Grading resolution (the seed graded at 256x256).")
+              help="Grading resolution: each photo is scored at SIZE x SIZE (the model cards' figures "
+                   "are at 256).")
 @click.option("--out", default="report", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
 @click.option("--seed", default=0, show_default=True,
-              help="Seed for the bootstrap intervals (and for --noise).")
+              help="Number that fixes the random draws of the bootstrap intervals (and of --noise): "
+                   "the same number gives the same report.")
 @click.option("--noise", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Gaussian noise of this sigma (8-bit units, seeded) added to each grey input.")
 @click.option("--denoise", is_flag=True,
@@ -613,12 +636,18 @@ def calibrate(weights, data, size):
 @click.option("--overwrite", is_flag=True, help="Replace an existing report in --out.")
 @_user_errors
 def evaluate(models, images, videos, max_frames, size, out, seed, noise, denoise, overwrite):
-    """Score colorizers on photos: the seed's metrics, PSNR/SSIM/CIEDE2000/AuC/colourfulness,
-    and a side-by-side HTML report (report.html, summary.md/json, per_image.csv, bars.png)."""
+    """Score colorizers on photos against their true colours: max-channel and grey accuracy (the
+    published system's measures), PSNR, SSIM, CIEDE2000, AuC and colourfulness, and a side-by-side
+    HTML report (report.html, summary.md/json, per_image.csv, bars.png)."""
     from colorizer.evaluate import EvalConfig
     from colorizer.evaluate import evaluate as run
 
     if out.exists() and any(out.iterdir()) and not overwrite:
+        report = out / ("videos.md" if videos is not None else "report.html")
+        if report.exists():  # an earlier report, kept: a rerun is skipped, as in `image`
+            _say("skipped", f"{out}: holds a report ({report.name}), not overwritten (use --overwrite "
+                            "or another --out)")
+            return
         raise click.ClickException(f"{out}: exists and is not empty; use --overwrite or another --out")
     if videos is not None:
         from colorizer.evaluate import VideoEvalConfig, evaluate_videos
@@ -639,83 +668,43 @@ def evaluate(models, images, videos, max_frames, size, out, seed, noise, denoise
     click.echo(f"report: {out / 'report.html'} ({summary['images_scored']} photos scored)", err=True)
 
 
-def _card_lines(card: dict) -> list[tuple[str, str]]:
-    """A model card as (label, text) lines a person can read; keys a card lacks are left out."""
-    def mean(scores: dict, key: str) -> str | None:
-        value = scores.get(key)
-        value = value.get("mean") if isinstance(value, dict) else value
-        return f"{value:.2f}" if isinstance(value, (int, float)) else None
-
-    lines = []
-    arch = card.get("architecture")
-    if arch or card.get("parameters"):
-        params = f"{card['parameters']:,} parameters" if isinstance(card.get("parameters"), int) else ""
-        lines.append(("architecture", ", ".join(x for x in (arch, params) if x)))
-    trained = []
-    if card.get("steps"):
-        trained.append(f"{card['steps']} steps")
-    if card.get("epochs_completed"):
-        trained.append(f"{card['epochs_completed']} epochs")
-    if isinstance(card.get("training_seconds"), (int, float)):
-        trained.append(f"{card['training_seconds'] / 60:.0f} min")
-    if trained or card.get("hardware"):
-        where = f" on {card['hardware']}" if card.get("hardware") else ""
-        lines.append(("trained", ", ".join(trained) + where))
-    data = card.get("data")
-    if isinstance(data, dict):
-        counts = f"{data['train']} training, {data.get('val', 0)} validation photos" \
-            if "train" in data else ""
-        lines.append(("data", "; ".join(x for x in (counts, data.get("sources", "")) if x)))
-        if data.get("note"):
-            lines.append(("note", data["note"]))
-    elif data:
-        lines.append(("data", str(data)))
-    if card.get("chroma_gain"):
-        lines.append(("chroma gain", f"{card['chroma_gain']} (--saturation scales it)"))
-    ev = card.get("evaluation") if isinstance(card.get("evaluation"), dict) else {}
-    scores = ev.get("scores") or card.get("scores")
-    if isinstance(scores, dict):
-        shown = [(label, mean(scores, key)) for label, key in
-                 (("AuC", "auc"), ("max-channel", "max_channel"), ("colourfulness", "colourfulness"),
-                  ("PSNR", "psnr"), ("CIEDE2000", "ciede2000"))]
-        text = ", ".join(f"{label} {v}" for label, v in shown if v is not None)
-        if ev.get("images_scored"):
-            text += f" on {ev['images_scored']} photos"
-        gray = ev.get("gray_baseline")
-        if isinstance(gray, dict) and mean(gray, "auc"):
-            text += f" (gray baseline: AuC {mean(gray, 'auc')})"
-        lines.append(("scores", text))
-    if card.get("weaknesses"):
-        lines.append(("weaknesses", str(card["weaknesses"])))
-    return lines
-
-
 @cli.command()
+@click.argument("name", required=False)
 @_user_errors
-def models():
-    """List the colorizers, the default, and their model cards."""
+def models(name):
+    """List the colorizers: what each is for, how good and how fast, and its licence.
+
+    With NAME (a colorizer, `default`, or the `denoise` model), the model's full card.
+    """
     import textwrap
 
-    from colorizer import registry
+    from colorizer import cards, registry
 
     try:
         default = registry.resolve_name("default")
-    except Exception as exc:  # no trained model ships yet
-        default = f"(none: {exc})"
-    click.echo(f"default -> {default}")
-    for name in registry.list_colorizers() + registry.list_denoisers():
-        denoiser = name in registry.list_denoisers()
-        tag = " (default)" if name == default else \
-            " (denoiser: colorize denoise, --denoise)" if denoiser else ""
-        click.echo(f"\n{name}{tag}: {registry.describe(name)}")
-        try:
-            card = (registry.get_denoiser if denoiser else registry.get_colorizer)(name).card
-        except Exception as exc:  # a trainable model without shipped weights
-            click.echo(f"  ({exc})")
-            continue
-        for label, text in _card_lines(card):
-            click.echo(textwrap.fill(text, 100, initial_indent=f"  {label + ':':14s}",
-                                     subsequent_indent=" " * 16))
+    except Exception:  # noqa: BLE001 - no trained model ships in this install
+        default = None
+    denoisers = registry.list_denoisers()
+    if name is None:
+        click.echo("Choose one with --model NAME; `colorize models NAME` shows its full card.")
+        for each in registry.list_colorizers() + denoisers:
+            click.echo("")
+            for line in cards.short_block(each, registry.describe(each), cards.packaged_card(each),
+                                          default=each == default, denoiser=each in denoisers):
+                click.echo(line)
+        return
+    name = registry.resolve_name(name, kind=None)
+    card = cards.packaged_card(name)
+    tag = " (default)" if name == default else ""
+    click.echo(f"{name}{tag}: {registry.describe(name)}")
+    if not card:
+        click.echo("  no trained weights: nothing to download")
+        return
+    for label, text in cards.card_lines(card) + [
+            ("history", f"how it was trained, every score and the commands that reproduce them: "
+                        f"docs/models/{name}.md in the source repository")]:
+        click.echo(textwrap.fill(text, 100, initial_indent=f"  {label + ':':14s}", break_on_hyphens=False,
+                                 subsequent_indent=" " * 16))
 
 
 @cli.command()
@@ -816,12 +805,14 @@ def demo(out_dir, saturation, model, weights, size, device, overwrite):
     from importlib import resources
 
     from colorizer.api import colorize_picture, colorize_scribbles
-    from colorizer.io import read_image, write_image
-    from colorizer.registry import get_colorizer
+    from colorizer.io import check_output, read_image, write_image
+    from colorizer.registry import get_colorizer, resolve_name
     from colorizer.scribbles import read_scribbles
 
     assets = resources.files("colorizer") / "assets"
     sample = Path(str(assets / "sample_grey.jpg"))
+    # an earlier result is kept (and said) before any work: a rerun is skipped, as in `image`
+    check_output(out_dir / f"sample_{resolve_name(model)}.png", overwrite=overwrite, inputs=(sample,))
     net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
     pic = read_image(sample)
     if net.uses_hints:

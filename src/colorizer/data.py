@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from colorizer.color import ab8_to_ab, l8_to_l, lab_to_lab8, srgb_to_lab
-from colorizer.errors import ColorizerError
+from colorizer.errors import ColorizerError, OutputExists
 from colorizer.io import atomic_write, read_image, remove_stale_temps
 
 
@@ -209,8 +209,8 @@ def prepare(sources: list[str | os.PathLike], out: str | os.PathLike, cfg: Prepa
     if (out / "dataset.json").exists() and not overwrite:
         for name in _WORK_FILES:  # a run killed after it finished, before it tidied up
             (out / name).unlink(missing_ok=True)
-        raise ColorizerError(f"{out}: holds a finished dataset; use another --out, or --overwrite "
-                             "to replace it")
+        raise OutputExists(f"{out}: holds a finished dataset, not overwritten (use --overwrite to "
+                           "replace it, or another --out)")
     if out.exists() and overwrite:
         for name in ("l.npy", "ab.npy", "split.npy", "manifest.csv", "dataset.json", *_WORK_FILES):
             (out / name).unlink(missing_ok=True)

@@ -5,6 +5,12 @@ class ColorizerError(Exception):
     """A problem with the user's input or options; the message names the thing and the fix."""
 
 
+class OutputExists(ColorizerError, FileExistsError):
+    """A finished output (a dataset, a training run) is already where a command would write it,
+    and no ``--overwrite`` (or ``--resume``) was given: the command skips it, as a rerun of
+    ``colorize image`` skips photos it has done."""
+
+
 def one_line(text) -> str:
     """``text`` safe to print as one line on a terminal: control characters (a newline, or a
     terminal escape sequence in a file name) are shown escaped, as Python writes them."""

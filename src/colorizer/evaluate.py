@@ -86,7 +86,8 @@ def _input_picture(truth: np.ndarray, cfg: EvalConfig, index: int, denoiser) -> 
     return pic.with_lightness(L), psnrs  # as `colorize image --denoise` puts it back
 
 
-def _load_photos(cfg: EvalConfig, say) -> list[tuple[str, np.ndarray]]:
+def _load_photos(cfg: EvalConfig, say) -> list[tuple[str, np.ndarray, bool, tuple[int, int]]]:
+    """(file, RGB at ``size`` x ``size``, whether it is greyscale, its own (height, width))."""
     import cv2
 
     from colorizer.batch import find_images
@@ -108,8 +109,9 @@ def _load_photos(cfg: EvalConfig, say) -> list[tuple[str, np.ndarray]]:
         except ColorizerError as exc:
             say(f"skipped: {exc}")
             continue
+        shape = rgb.shape[:2]
         rgb = cv2.resize(rgb, (cfg.size, cfg.size), interpolation=cv2.INTER_AREA)
-        photos.append((str(f), rgb, greyscale_chroma(rgb) < 3.0))
+        photos.append((str(f), rgb, greyscale_chroma(rgb) < 3.0, shape))
     return photos
 
 
@@ -165,8 +167,9 @@ def evaluate(cfg: EvalConfig, progress: bool = True, say=print) -> dict:
 
         denoiser = get_denoiser(weights=cfg.weights.get("denoise"), device="cpu")
     photos = _load_photos(cfg, say)
-    scored = [(f, rgb) for f, rgb, is_grey in photos if not is_grey]
-    grey_truths = [f for f, _, is_grey in photos if is_grey]
+    scored = [(f, rgb) for f, rgb, is_grey, _ in photos if not is_grey]
+    shapes = {f: shape for f, _, _, shape in photos}
+    grey_truths = [f for f, _, is_grey, _ in photos if is_grey]
     for f in grey_truths:
         say(f"not scored (greyscale ground truth): {f}")
     if not scored:
@@ -190,7 +193,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True, say=print) -> dict:
             images[name] = pred
             rows.append({"image": os.path.basename(f), "model": name,
                          **score(pred, truth, labels, prior, truth_lab)})
-        tiles.append((f, grey_input, images, truth))
+        tiles.append((f, *(_unsquashed(x, shapes[f]) for x in (grey_input, images, truth))))
     summary = _summarise(rows, names, cfg, grey_truths)
     if denoised:
         noisy, clean = np.array(denoised).T
@@ -200,8 +203,22 @@ def evaluate(cfg: EvalConfig, progress: bool = True, say=print) -> dict:
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(_markdown(summary))
     _bars(out / "bars.png", summary)
-    (out / "report.html").write_text(_html(tiles, rows, summary, names))
+    (out / "report.html").write_text(_html(tiles, rows, summary, names, (out / "bars.png").read_bytes()))
     return summary
+
+
+def _unsquashed(images, shape: tuple[int, int]):
+    """A scored image (or a dict of them), graded as a ``size`` x ``size`` square, shown at the
+    photo's own aspect ratio (its longer side ``size``): a 3:2 photo is not seen squashed."""
+    if isinstance(images, dict):
+        return {k: _unsquashed(v, shape) for k, v in images.items()}
+    import cv2
+
+    side = images.shape[0]
+    h, w = shape
+    size = (side, max(1, round(side * h / w))) if w >= h else (max(1, round(side * w / h)), side)
+    return cv2.resize(images, size, interpolation=cv2.INTER_AREA if size[0] < side or size[1] < side
+                      else cv2.INTER_LINEAR)
 
 
 def _summarise(rows, names, cfg, grey_truths) -> dict:
@@ -324,23 +341,48 @@ def _report_css() -> str:
         return "body{font:14px sans-serif;margin:16px}"
 
 
-def _html(tiles, rows, summary, names) -> str:
+#: The report's own layout (base.css gives the shared look): the summary table beside the plot,
+#: and the photos in as many columns as the window holds, each tile as wide as it can be.
+REPORT_CSS = (
+    "main{padding:16px 20px}"
+    ".summary{display:flex;flex-wrap:wrap;gap:16px 24px;align-items:flex-start}"
+    ".summary>div{flex:0 1 auto;min-width:0;overflow-x:auto}.summary p{max-width:38rem}"
+    ".summary figure{flex:1 1 480px;margin:0;min-width:0}"
+    ".summary figure img{width:100%;height:auto;display:block;background:var(--paper);"
+    "border:1px solid var(--line);border-radius:6px}"
+    ".summary figcaption{color:var(--muted);font-size:0.85rem;margin-top:4px}"
+    ".photos{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,var(--card)),1fr));"
+    "gap:8px 20px}"
+    ".photo h3{margin:0.8rem 0 0.3rem;overflow-wrap:anywhere}"
+    ".row{display:grid;grid-template-columns:repeat(var(--tiles),minmax(0,1fr));gap:6px}"
+    ".tile{font-size:12px;background:var(--paper);border:1px solid var(--line);border-radius:6px;"
+    "padding:4px;min-width:0;overflow-wrap:anywhere}"
+    ".tile img{width:100%;height:auto;display:block;border-radius:4px;margin-bottom:3px}")
+
+
+def _html(tiles, rows, summary, names, plot: bytes | None = None) -> str:
+    """report.html: the summary table and the plot (bars.png, inlined so that the file stands
+    alone), then each photo as the models coloured it, at the photo's own aspect ratio."""
     by = {(r["image"], r["model"]): r for r in rows}
     show = ["max_channel", "grey_acc_mean", "auc", "colourfulness"]
+    n_tiles = len(names) + 2  # the grey input, each model, the ground truth
+    size = summary["config"]["size"]
+    figure = ("<figure><img alt='every metric per model, with 95% intervals' src='data:image/png;"
+              f"base64,{base64.b64encode(plot).decode()}'><figcaption>The same means as bars, with "
+              "their 95% bootstrap intervals (bars.png).</figcaption></figure>") if plot else ""
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>"
              "<meta name='viewport' content='width=device-width, initial-scale=1'>"
              "<title>colorizer evaluation</title>",
-             "<style>" + _report_css() + "main{padding:16px 20px}"
-             ".row{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0 16px}"
-             ".tile{width:200px;font-size:12px;background:var(--paper);border:1px solid var(--line);"
-             "border-radius:6px;padding:4px}.tile img{width:190px;height:190px;display:block;"
-             "border-radius:4px;margin-bottom:3px}</style></head><body>",
+             "<style>" + _report_css() + REPORT_CSS + "</style></head><body>",
              "<header class='site-header'><h1>colorizer evaluation<span class='dot'>.</span></h1>"
              "<p>Each model against the photos' own colours.</p></header><main>",
-             "<h2>Summary</h2>", _summary_table(summary), "<h2>Photos</h2>"]
+             "<h2>Summary</h2><div class='summary'><div>", _summary_table(summary), "</div>", figure,
+             "</div><h2>Photos</h2>",
+             f"<p class='muted'>Scored at {size}x{size}; shown here in each photo's own shape.</p>",
+             f"<div class='photos' style='--tiles:{n_tiles};--card:{150 * n_tiles}px'>"]
     for f, grey_input, images, truth in tiles:
         name = os.path.basename(f)
-        parts.append(f"<h3>{html.escape(name)}</h3><div class='row'>")
+        parts.append(f"<section class='photo'><h3>{html.escape(name)}</h3><div class='row'>")
         parts.append(f"<div class='tile'><img alt='grey input' src='{_png_data_uri(grey_input)}'>"
                      "grey input</div>")
         for model in names:
@@ -350,8 +392,8 @@ def _html(tiles, rows, summary, names) -> str:
                          f"src='{_png_data_uri(images[model])}'><b>{html.escape(model)}</b><br>"
                          f"{scores}</div>")
         parts.append(f"<div class='tile'><img alt='ground truth' src='{_png_data_uri(truth)}'>"
-                     "ground truth</div></div>")
-    parts.append("</main></body></html>")
+                     "ground truth</div></div></section>")
+    parts.append("</div></main></body></html>")
     return "\n".join(parts)
 
 

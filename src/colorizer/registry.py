@@ -29,10 +29,13 @@ __all__ = ["Colorizer", "Hints", "register", "build_untrained", "is_trainable", 
 
 def build_untrained(name: str) -> Colorizer:
     """A freshly initialised instance of a trainable model (its default config)."""
-    name = resolve_name(name)
+    _load_builtins()
+    trainable = ", ".join(n for n, e in sorted(_REGISTRY.items()) if e.build)
+    if name != "default" and name not in _REGISTRY:
+        raise ColorizerError(f"unknown model {name!r}; trainable: {trainable}")
+    name = resolve_name(name, kind=None)
     if _REGISTRY[name].build is None:
-        raise ColorizerError(f"model {name!r} is not trainable; trainable: "
-                             f"{', '.join(n for n, e in sorted(_REGISTRY.items()) if e.build)}")
+        raise ColorizerError(f"model {name!r} is not trainable; trainable: {trainable}")
     model = _REGISTRY[name].build()
     model.name = name
     return model
@@ -65,8 +68,9 @@ def describe(name: str) -> str:
     return _REGISTRY[resolve_name(name)].summary
 
 
-def resolve_name(name: str) -> str:
-    """Resolve the ``default`` alias and check that the name exists."""
+def resolve_name(name: str, kind: str | None = "colorizer") -> str:
+    """Resolve the ``default`` alias and check that the name exists; an unknown name is an
+    error that lists the valid names of ``kind`` (None: every kind; the denoiser is no colorizer)."""
     _load_builtins()
     if name == "default":
         if DEFAULT_MODEL is None:
@@ -75,8 +79,8 @@ def resolve_name(name: str) -> str:
                 "`colorize models`), or --model NAME --weights FILE")
         name = DEFAULT_MODEL
     if name not in _REGISTRY:
-        raise ColorizerError(
-            f"unknown model {name!r}; valid names: {', '.join(['default', *sorted(_REGISTRY)])}")
+        valid = sorted(n for n, e in _REGISTRY.items() if kind is None or e.kind == kind)
+        raise ColorizerError(f"unknown model {name!r}; valid names: {', '.join(['default', *valid])}")
     return name
 
 

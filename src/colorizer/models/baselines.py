@@ -7,7 +7,8 @@ import torch
 from colorizer.interface import Colorizer, Hints, register
 
 
-@register("gray", "baseline: predicts ab = 0 (keeps the grey input); no weights",
+@register("gray", "no colour at all: keeps the grey photo (the baseline the others are scored "
+                  "against)",
           takes_weights=False)
 class GrayColorizer(Colorizer):
     """Predicts no colour at all. Scores high on grey back-projection by construction."""

@@ -120,8 +120,8 @@ def psnr_u8(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-@register_trainable("denoise", "denoising autoencoder for L (old scans: grain, noise, JPEG); "
-                    "residual U-Net, blind", kind="denoiser")
+@register_trainable("denoise", "cleans grain, noise and JPEG damage out of old scans: "
+                    "`colorize denoise`, `--denoise`", kind="denoiser")
 class DenoiseAutoencoder(TrainableColorizer):
     Config = DenoiseConfig
     name = "denoise"

@@ -60,8 +60,7 @@ class Discriminator(nn.Module):
         return logits.mean(dim=(2, 3)) if self.kind == "global" else logits
 
 
-@register_trainable("gan", "the seed's GAN: U-Net generator on an ImageNet-pretrained MobileNetV2 + "
-                   "conditional PatchGAN discriminator, MSE + adversarial loss")
+@register_trainable("gan", "colours a photo on its own; natural, rather muted colours")
 class GANColorizer(TrainableColorizer):
     Config = GANConfig
     name = "gan"

@@ -9,8 +9,8 @@ from colorizer.errors import ColorizerError
 from colorizer.interface import Colorizer, Hints, register
 
 
-@register("levin", "Levin et al. 2004: spreads user colour hints by sparse optimisation "
-          "(needs hints; see `colorize scribble`)", takes_weights=False)
+@register("levin", "spreads the colours you paint on a photo (Levin et al. 2004; "
+          "`colorize scribble`)", takes_weights=False)
 class LevinColorizer(Colorizer):
     """No learned weights: the hints are all the colour there is."""
 
@@ -20,8 +20,10 @@ class LevinColorizer(Colorizer):
     def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
         self.check_input(L)
         if hints is None or not bool(hints.mask.any()):
-            raise ColorizerError("model 'levin' needs colour hints (scribbles); "
-                                 "use `colorize scribble` or pass hints=")
+            # the Python API's hints argument is in the docstrings; this line is for every front end
+            raise ColorizerError("model 'levin' colours a photo only from your scribbles, and none "
+                                 "were given; use `colorize scribble PHOTO -s SCRIBBLES` (on the web "
+                                 "page: paint on the photo)")
         from colorizer import levin  # SciPy's sparse stack, only when scribbles are used
 
         out = []

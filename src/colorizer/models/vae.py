@@ -55,8 +55,8 @@ class Encoder(nn.Module):
         return mu, logvar.clamp(-10, 10)
 
 
-@register_trainable("vae", "the seed's VAE, conditional on L: global latent code, MSE + beta*KL; "
-                    "--samples K gives K different colorizations")
+@register_trainable("vae", "colours a photo on its own; several different colourings with "
+                    "--samples K")
 class VAEColorizer(TrainableColorizer):
     Config = VAEConfig
     name = "vae"

@@ -128,8 +128,8 @@ class ZhangConfig:
     rebalance_images: int = 500
 
 
-@register_trainable("zhang", "Zhang et al. 2016: classification over ab bins with class "
-                    "rebalancing and annealed mean; gives a confidence map")
+@register_trainable("zhang", "colours a photo on its own; the boldest colours, and a map of its "
+                    "guesses (--confidence)")
 class ZhangColorizer(TrainableColorizer):
     Config = ZhangConfig
     name = "zhang"

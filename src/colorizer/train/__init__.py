@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from colorizer.errors import ColorizerError
+from colorizer.errors import ColorizerError, OutputExists
 
 
 @dataclass
@@ -492,6 +492,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     run = Path(cfg.out)
     if rank == 0:
         if run.exists() and (run / "checkpoint").exists() and not resume:
+            if (run / f"{cfg.model}.safetensors").exists():  # a finished run: its weights are there
+                raise OutputExists(f"{run}: holds a finished training run ({cfg.model}.safetensors), "
+                                   "not overwritten (--resume trains it on, or choose another --out)")
             raise ColorizerError(f"{run}: holds a training run; pass --resume to continue it or "
                                  "choose another --out")
     seed_everything(cfg.seed + rank)

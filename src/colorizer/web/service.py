@@ -129,6 +129,7 @@ class Service:
         """Every registered colorizer with what it can do and its card. ``load=False`` answers at
         once and fills in only the models built so far (``loaded``)."""
         from colorizer import registry
+        from colorizer.cards import public_card
 
         try:
             default = registry.resolve_name("default")
@@ -147,6 +148,6 @@ class Service:
             if net is not None:
                 entry.update(loaded=True, samples=hasattr(net, "sample_ab"),
                              confidence=hasattr(net, "predict_confidence"),
-                             card=_jsonable(net.card) or None)
+                             card=_jsonable(public_card(name, net.card)) or None)
             out.append(entry)
         return out

@@ -126,18 +126,21 @@ async function loadModels() {
 }
 
 function cardRows(card) {
+  // /api/models gives the card as users read it (colorizer.cards.public_card)
   const rows = [];
+  for (const key of ["quality", "speed", "licence"]) if (card[key]) rows.push([key, card[key]]);
   if (card.parameters) rows.push(["parameters", Number(card.parameters).toLocaleString("en")]);
   if (card.chroma_gain) rows.push(["chroma gain", String(card.chroma_gain)]);
   const ev = card.evaluation;
   if (ev && ev.scores) {
     const s = ev.scores;
     const fmt = (k) => (s[k] && s[k].mean != null ? Number(s[k].mean).toFixed(2) : "–");
-    rows.push(["eval", `AuC ${fmt("auc")}, max-channel ${fmt("max_channel")}, colourfulness ${fmt("colourfulness")}`
+    rows.push(["scores", `AuC ${fmt("auc")}, max-channel ${fmt("max_channel")}, colourfulness ${fmt("colourfulness")}`
       + (ev.images_scored ? ` on ${ev.images_scored} photos` : "")]);
   }
   if (card.train_images) rows.push(["trained on", `${card.train_images} photos`]);
   if (card.weaknesses) rows.push(["weaknesses", card.weaknesses]);
+  if (card.history) rows.push(["full record", card.history]);
   return rows;
 }
 
@@ -200,9 +203,19 @@ function pickFile(file) {
 }
 
 function showStage(on) {
-  $("placeholder").hidden = on;
   $("stage").hidden = !on;
   $("split").hidden = !on;
+}
+
+function revealResult() {
+  // On a phone the picture sits above the controls: after an action down there, bring the result
+  // into view (nothing moves when it is already in view, as on a desktop).
+  const stage = $("stage");
+  const r = stage.getBoundingClientRect();
+  if (r.top >= 0 && r.bottom <= window.innerHeight) return;
+  const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  stage.scrollIntoView({ behavior: still ? "auto" : "smooth",
+    block: r.height > window.innerHeight ? "start" : "nearest" });
 }
 
 async function greyFallback() {
@@ -229,7 +242,7 @@ function hintsJson() {
   });
 }
 
-async function colorize(kind) {
+async function colorize(kind, reveal = true) {
   if (!state.file) return;
   const m = currentModel();
   let form;
@@ -260,6 +273,7 @@ async function colorize(kind) {
     if (id !== state.requestId) return;  // a newer request has been made
     const name = (res.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
     await showResult(blob, name ? name[1] : "colorized.png");
+    if (reveal) revealResult();
     state.kind = kind;
     thumbsPressed(-1);
     setStatus(`${label}: ${state.photo.w}×${state.photo.h} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -310,6 +324,7 @@ async function updateConfidence() {
   $("after-tag").textContent = on ? "confidence" : "after";
   if (!on) {
     conf.hidden = true;
+    $("conf-legend").hidden = true;
     return;
   }
   const key = confKey(m.name);
@@ -332,6 +347,7 @@ async function updateConfidence() {
   if ($("confidence").checked && key === confKey((currentModel() || {}).name)) {
     conf.src = state.conf.get(key);
     conf.hidden = false;
+    $("conf-legend").hidden = false;
   }
 }
 
@@ -376,6 +392,7 @@ async function samples() {
       button.append(img);
       button.addEventListener("click", async () => {
         await showResult(blob, body.names[i]);
+        revealResult();
         state.kind = "sample";
         thumbsPressed(i);
         setStatus(`Alternative ${i + 1} of ${body.samples.length} from ${body.model}.`);
@@ -535,9 +552,9 @@ function debounce(fn, ms) {
   };
 }
 
-function rerun() {
+function rerun(reveal = true) {
   // with the scribbles cleared or undone since, a plain colorization (not "paint some first")
-  colorize(state.kind === "scribbles" && state.strokes.length ? "scribbles" : "plain");
+  colorize(state.kind === "scribbles" && state.strokes.length ? "scribbles" : "plain", reveal);
 }
 
 function init() {
@@ -562,7 +579,7 @@ function init() {
     describeModel();
     if (state.file) rerun();
   });
-  const later = debounce(rerun, 350);
+  const later = debounce(() => rerun(false), 350);  // the slider stays under the finger
   $("saturation").addEventListener("input", () => {
     $("saturation-value").textContent = Number($("saturation").value).toFixed(2);
     if (state.file) later();
