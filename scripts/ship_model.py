@@ -32,13 +32,25 @@ SOURCES = {
               "non-commercial)",
     "main": "../shared/data/photos/train/{imagenet,bsds500,sun80,animals,clothing}: ImageNet samples, "
             "BSDS500, Sun-Hays 80, cats/dogs/pandas (research-use licences), clothing (CC0)",
+    "wide": "../shared/data/photos/train/{scenes,flowers102,caltech101,people/street,interiors,insects,"
+            "objects}: Intel and SUN scenes, Oxford 102 Flowers, Caltech-101 (CC BY 4.0), Clothing "
+            "Co-Parsing street photos, Houses dataset, hymenoptera sample, DreamBooth objects (CC BY 4.0) "
+            "(research use; see ../shared/data/README.md)",
 }
+WIDE = {"scenes", "flowers102", "caltech101", "street", "interiors", "insects", "objects"}
 
 
 def stored_size(info: dict) -> int:
     """The square size a prepared dataset was stored at (`colorize prepare --size`), from its
     dataset.json (224, the default, where it says nothing)."""
     return info.get("config", {}).get("size", 224)
+
+
+def _train_folder(source: str) -> str:
+    """A prepared source folder as a path under ../shared/data/photos/train (people/lfw stays
+    people/lfw)."""
+    parts = Path(source).parts
+    return "/".join(parts[parts.index("train") + 1:]) if "train" in parts else Path(source).name
 
 
 def data_section(datasets: list[str], weights: list[float]) -> dict:
@@ -49,12 +61,14 @@ def data_section(datasets: list[str], weights: list[float]) -> dict:
         info = json.loads(info_file.read_text()) if info_file.exists() else {}
         for k in totals:
             totals[k] += info.get(k) or 0
-        folders = [f"../shared/data/photos/train/{Path(s).name}"
+        folders = [f"../shared/data/photos/train/{_train_folder(s)}"
                    for s in info.get("config", {}).get("sources", [])] or [d]
         size = stored_size(info)
         prepared.append(f"colorize prepare {' '.join(folders)}"
                         + (f" --size {size}" if size != 224 else "") + f" --out DATASET{i + 1}")
-        sources.append(SOURCES["people" if any(f.endswith("people") for f in folders) else "main"])
+        names = {Path(f).name for f in folders}
+        sources.append(SOURCES["wide" if names & WIDE else "people" if any("people" in f for f in folders)
+                               else "main"])
     return {
         "prepared_with": "; ".join(prepared), "sources": "; ".join(sources),
         "weights_per_epoch": weights or [1] * len(datasets),
@@ -77,6 +91,12 @@ def main():
                     help="JSON from scripts/compare_encoders.py: pretrained vs from-scratch on the "
                          "validation split at equal colourfulness.")
     ap.add_argument("--comparison-note", default="", help="How the compared runs were made (Markdown).")
+    ap.add_argument("--continues", type=Path,
+                    help="The card of the model this run started from (--init): its training runs are "
+                         "kept in the new card's list of training runs.")
+    ap.add_argument("--validation", type=Path, nargs=2, action="append", metavar=("BEFORE", "AFTER"),
+                    help="JSON of scripts/colour_tradeoff.py for the starting and the new weights on one "
+                         "validation set (repeatable): the figures that decided to keep this run.")
     ap.add_argument("--training-minutes", type=float,
                     help="Total training time when the run's card lacks it (older checkpoints); "
                          "take it from the run's progress log.")
@@ -103,6 +123,9 @@ def main():
         card["training"]["overrides"] = run_cfg.get("model_config", {})
     if args.training_minutes is not None:
         card["training_seconds"] = round(60 * args.training_minutes, 1)
+    if args.continues:
+        card["training_runs"] = training_runs(json.loads(args.continues.read_text()), card,
+                                              args.validation or [])
     if args.notes:
         card["weaknesses"] = args.notes
     if args.history:
@@ -119,6 +142,66 @@ def main():
 
         report = export_packaged(args.name)
         print(f"re-exported {report['out']} (largest |ab - torch| {report['max_abs_diff']:.1e})")
+
+
+def _run_record(card: dict) -> dict:
+    """One training run of a card: its command's settings, data, steps, time and hardware."""
+    t = card["training"]
+    return {"data": card["data"]["prepared_with"], "train_photos": card["data"]["train"],
+            "weights_per_epoch": card["data"].get("weights_per_epoch"),
+            "settings": {k: t.get(k) for k in ("size", "batch_size", "lr", "lr_schedule", "epochs",
+                                                "threads")} | {"set": t.get("overrides", {})},
+            "starts_from": "the shipped weights" if t.get("init") else "ImageNet encoder, new decoder",
+            "steps": card["steps"], "minutes": round(card.get("training_seconds", 0) / 60, 1),
+            "hardware": card["hardware"]}
+
+
+def _val_row(path: Path, names: dict) -> dict:
+    """The figures of one colour_tradeoff.py JSON at its first colourfulness ratio; its datasets
+    named as in the card's training command (DATASET1, ...)."""
+    r = json.loads(path.read_text())
+    row = r["rows"][0]
+    return {"data": [names.get(str(Path(d).resolve()), Path(d).name) for d in r["data"]],
+            "photos": row["val_images"],
+            "colourfulness_ratio": row["colourfulness_ratio"],
+            **{k: round(row[k], 3) for k in ("auc", "psnr", "ciede2000", "max_channel")},
+            "gray": {k: round(r["gray"][k], 3) for k in ("auc", "psnr", "ciede2000", "max_channel")}}
+
+
+def training_runs(previous: dict, card: dict, validation: list) -> list[dict]:
+    """The list of training runs behind the new card: those of the card it continues (or that card's
+    own run), then this one, with the validation figures before and after it."""
+    runs = previous.get("training_runs") or [_run_record(previous)]
+    this = _run_record(card)
+    names = {str(Path(d).resolve()): f"DATASET{i + 1}" for i, d in enumerate(card["training"]["data"])}
+    this["validation"] = [{"before": _val_row(b, names), "after": _val_row(a, names)} for b, a in validation]
+    return [*runs, this]
+
+
+def _training_runs(card: dict) -> list[str]:
+    runs = card.get("training_runs")
+    if not runs:
+        return []
+    lines = ["", "## Training runs", "",
+             "Each run after the first starts from the weights of the one before (`--init`) and was kept "
+             "because the validation photos scored better with it, each model's colours scaled to the "
+             "same colourfulness (`python scripts/colour_tradeoff.py --data DATASET ... --weights W`).", "",
+             "| run | starts from | data | steps | minutes | hardware |", "|---|---|---|---|---|---|"]
+    for i, r in enumerate(runs, 1):
+        lines.append(f"| {i} | {r['starts_from']} | {r['data']} ({r['train_photos']} training photos) | "
+                     f"{r['steps']} | {r['minutes']:.0f} | {r['hardware']} |")
+    for i, r in enumerate(runs, 1):
+        for v in r.get("validation", []):
+            b, a = v["before"], v["after"]
+            if i == len(runs) and v is r["validation"][0]:
+                lines += ["", f"Validation of run {i} ({b['colourfulness_ratio']:.2f} of the photos' "
+                          "colourfulness):", "",
+                          "| validation set | photos | | AuC | PSNR dB | CIEDE2000 | max-channel % |",
+                          "|---|---|---|---|---|---|---|"]
+            for label, row in (("gray", b["gray"]), ("before", b), ("after", a)):
+                lines.append(f"| {'+'.join(b['data'])} | {b['photos']} | {label} | {row['auc']:.2f} | "
+                             f"{row['psnr']:.2f} | {row['ciede2000']:.2f} | {row['max_channel']:.2f} |")
+    return lines
 
 
 def keep_speed(card: dict, shipped: Path) -> None:
@@ -214,6 +297,7 @@ def markdown(name: str, card: dict) -> str:
                      f"{g['mean']:.2f} [{g['ci95'][0]:.2f}, {g['ci95'][1]:.2f}] |")
     lines += ["", "The gray baseline keeps L, so grey accuracy is near 100% for it by construction."]
     lines += _comparison(card)
+    lines += _training_runs(card)
     if card.get("weaknesses"):
         lines += ["", "## Where it is weak", "", card["weaknesses"]]
     if card.get("history"):
