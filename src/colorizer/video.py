@@ -799,11 +799,15 @@ def _hints_at_working_size(strokes: list, height: int, width: int, shape: tuple[
     return small_ab, keep
 
 
-def _levin_spread(prior_weight: float) -> Callable:
+def _levin_spread(prior_weight: float | None) -> Callable:
+    """The hints' spread over a frame: each corrects the object it touches, up to its edges
+    (:func:`colorizer.levin.fill_hints`, as for photos)."""
     from colorizer import levin
 
+    weight = levin.FILL_PRIOR_WEIGHT if prior_weight is None else prior_weight
+
     def spread(L, hint_ab, mask, prior_ab):
-        return levin.colorize(L, hint_ab, mask, prior_ab=prior_ab, prior_weight=prior_weight)
+        return levin.fill_hints(L, prior_ab, hint_ab, mask, prior_weight=weight)
 
     return spread
 
@@ -813,7 +817,7 @@ def _levin_spread(prior_weight: float) -> Callable:
 
 def colorize_frames(frames, model, *, size: int | None = None, saturation: float = 1.0,
                     temporal: TemporalConfig | None = None, hints: dict[int, list] | None = None,
-                    prior_weight: float = 0.01, hints_source: str = "hints",
+                    prior_weight: float | None = None, hints_source: str = "hints",
                     smoother: TemporalSmoother | None = None) -> Iterator[tuple[Frame, np.ndarray]]:
     """Colorize frames one at a time; yields ``(frame, rgb)`` with the colorized uint8 RGB.
 
