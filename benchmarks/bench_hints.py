@@ -4,9 +4,10 @@
     python benchmarks/bench_hints.py --tune               # choose fill_hints' settings on train photos
     python benchmarks/bench_hints.py --speed              # seconds on an 854x480 photo
 
-For every photo, N random dots (5 px across, each the photo's mean colour under it; the first N of
-one seeded list, so the 5 dots include the 1 and the 10 include the 5) are given as hints to
-three methods, and PSNR (dB, uint8 RGB, against the photo) is measured at full resolution:
+For every colour photo (greyscale ones are left out), N random dots (5 px across, each the
+photo's mean colour under it; the first N of one seeded list, so the 5 dots include the 1 and the
+10 include the 5) are given as hints to three methods, and PSNR (dB, uint8 RGB, against the
+photo) is measured at full resolution (or at ``--size``):
 
 * ``levin``: pure Levin et al. 2004 from the dots alone (no dot: grey);
 * ``model``: the model alone (``--model``, default ``default``), which ignores the dots;
@@ -16,7 +17,7 @@ three methods, and PSNR (dB, uint8 RGB, against the photo) is measured at full r
 It prints the mean PSNR table, the mean gain over N = 0 of each method and the smallest
 per-photo gain, and writes one CSV row per photo, method and N (``--csv``).
 
-``--tune`` runs the model+hints method over a grid of prior weights and edge sharpness values on
+``--tune`` runs the model+hints method with several fill_hints settings (``--settings``) on
 a seeded sample of training photos (never the eval photos) and prints, per setting, the mean gain
 at each N and the smallest per-photo gain at 10 dots.
 """
@@ -74,10 +75,17 @@ def hints_from(dot_list, shape) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load(files, size: int | None):
+    """(file, uint8 RGB) of each colour photo; greyscale ones (``man`` and ``bridge`` of Set14)
+    are left out, as in ``colorize evaluate``: their dots carry no colour."""
     import cv2
+
+    from colorizer.data import greyscale_chroma
 
     for f in files:
         rgb = read_image(f).to_array(np.uint8)[..., :3]
+        if greyscale_chroma(rgb) < 3.0:
+            print(f"\nleft out (greyscale): {f}")
+            continue
         if size:
             rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
         yield f, rgb

@@ -799,12 +799,18 @@ def _hints_at_working_size(strokes: list, height: int, width: int, shape: tuple[
     return small_ab, keep
 
 
+#: Pull towards the model's colours for frame hints (:func:`colorizer.levin.fill_hints`): stronger
+#: than a photo's, because a hint carried along its shot by the flow can drift off its object by
+#: a pixel or two, and a stray hint pixel on the background would fill the background.
+VIDEO_HINT_PRIOR_WEIGHT = 1e-3
+
+
 def _levin_spread(prior_weight: float | None) -> Callable:
     """The hints' spread over a frame: each corrects the object it touches, up to its edges
-    (:func:`colorizer.levin.fill_hints`, as for photos)."""
+    (:func:`colorizer.levin.fill_hints`, as for photos, with :data:`VIDEO_HINT_PRIOR_WEIGHT`)."""
     from colorizer import levin
 
-    weight = levin.FILL_PRIOR_WEIGHT if prior_weight is None else prior_weight
+    weight = VIDEO_HINT_PRIOR_WEIGHT if prior_weight is None else prior_weight
 
     def spread(L, hint_ab, mask, prior_ab):
         return levin.fill_hints(L, prior_ab, hint_ab, mask, prior_weight=weight)
