@@ -134,3 +134,21 @@ def test_chroma_gain_and_saturation_scale_the_colour(tmp_path):
     assert float(predict_working_ab(L, model, 16, saturation=0.5).mean()) == 10.0
     grey = colorize(np.full((16, 16, 3), 120, np.uint8), model=model, saturation=0.0)
     assert (grey == grey[..., :1]).all()
+
+
+def test_hints_on_a_model_fill_the_object_they_touch():
+    """colorize(hints=...) on a model that ignores hints: a dot colours its whole flat region
+    up to the edge, and the other region keeps the model's colours (grey for 'gray')."""
+    from colorizer.color import rgb2lab
+
+    grey = np.full((64, 96), 70, np.uint8)
+    grey[:, 48:] = 180
+    ab = np.zeros((64, 96, 2), np.float32)
+    mask = np.zeros((64, 96), bool)
+    mask[10:15, 8:13] = True
+    ab[mask] = (35.0, 25.0)
+    out = rgb2lab(colorize(grey, model="gray", hints=(ab, mask)))[..., 1:]
+    assert np.abs(out[55, 40] - (35, 25)).max() < 6  # the far corner of the dot's region
+    assert np.abs(out[:, 52:]).max() < 1.5  # the other region stays grey
+    soft = rgb2lab(colorize(grey, model="gray", hints=(ab, mask, np.full((64, 96), 0.0))))[..., 1:]
+    assert np.abs(soft).max() < 1.5  # confidence 0: the hint is ignored

@@ -389,3 +389,32 @@ def test_an_unexpected_error_on_one_file_fails_that_file_only(tmp_path, monkeypa
     assert lines == [f"error: {tmp_path / 'a.png'}: OrtFail: [ONNXRuntimeError] : 1 : FAIL : Failed to "
                      "allocate memory", f"error: {tmp_path / 'b.png'}: out of memory"]
     assert not (tmp_path / "a_color.png").exists()
+
+
+@pytest.mark.slow
+def test_readme_scribbles_on_the_default_fill_whole_objects(tmp_path):
+    """The README's example: `colorize scribble sample_grey.jpg -s sample_scribbles.json --model
+    default` colours the objects the strokes touch, not only the strokes: most pixels more than
+    15 px from any stroke move away from the model's colours (the earlier behaviour moved a
+    quarter of them)."""
+    import cv2
+
+    from colorizer.api import model_ab
+    from colorizer.color import rgb2lab
+    from colorizer.io import read_image
+    from colorizer.registry import get_colorizer
+    from colorizer.scribbles import read_scribbles
+
+    assets = Path(__file__).resolve().parents[1] / "src" / "colorizer" / "assets"
+    photo, strokes = assets / "sample_grey.jpg", assets / "sample_scribbles.json"
+    out = tmp_path / "out.png"
+    r = CliRunner().invoke(cli, ["scribble", str(photo), "-s", str(strokes), "--model", "default",
+                                 "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    pic = read_image(photo)
+    _, mask = read_scribbles(strokes, pic)
+    model = model_ab(pic.lightness(), get_colorizer("default", device="cpu"))
+    ab = rgb2lab(np.asarray(Image.open(out).convert("RGB")))[..., 1:]
+    far = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5) > 15
+    moved = np.linalg.norm(ab - model, axis=2) > 5
+    assert moved[far].mean() > 0.6, moved[far].mean()

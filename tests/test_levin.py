@@ -171,3 +171,117 @@ def test_reduced_solve_scores_as_the_direct_solve(source, request):
     assert auc(fast, truth) >= auc(direct, truth) - 0.5
     assert auc(fast, direct) > 97  # and close to it pixel by pixel
     assert np.allclose(fast[mask], hint[mask])
+
+
+# --- fill_hints: hints on top of a model ------------------------------------------------------------
+
+
+def _dot(shape, y, x, colour, r=2):
+    hint, mask = np.zeros((*shape, 2)), np.zeros(shape, bool)
+    mask[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1] = True
+    hint[mask] = colour
+    return hint, mask
+
+
+@pytest.mark.parametrize("size", [(64, 96), (400, 600)])  # solved as is, and at reduced size
+def test_fill_hints_one_dot_fills_its_region_and_leaves_the_other(size):
+    h, w = size
+    L = two_regions(h, w)
+    model = np.zeros((h, w, 2))
+    model[...] = (8.0, 12.0)
+    hint, mask = _dot((h, w), h // 5, w // 10, (45.0, -30.0))
+    ab = levin.fill_hints(L, model, hint, mask)
+    left, right = ab[:, : w // 2 - 4], ab[:, w // 2 + 4:]  # a few pixels off the edge
+    # the whole left region (far corners included) takes the dot's colour ...
+    assert (np.abs(left - (45, -30)).max(-1) < 5).mean() >= 0.95, np.abs(left - (45, -30)).max()
+    # ... and the right region keeps the model's
+    assert np.abs(right - (8, 12)).max() < 1.5, np.abs(right - (8, 12)).max()
+    assert np.allclose(ab[mask], hint[mask])
+
+
+def test_fill_hints_without_hints_is_the_model():
+    L = two_regions(20, 30)
+    model = np.random.default_rng(5).uniform(-20, 20, (20, 30, 2))
+    out = levin.fill_hints(L, model, np.zeros((20, 30, 2)), np.zeros((20, 30), bool))
+    assert np.allclose(out, model, atol=1e-5)
+
+
+def test_fill_hints_soft_weights():
+    """Confidence 1 is a hard constraint, 0 ignores the hint, in between pulls part of the way."""
+    h, w = 48, 64
+    L = two_regions(h, w)
+    model = np.zeros((h, w, 2))
+    hint, mask = _dot((h, w), 20, 10, (40.0, 20.0))
+    far = np.s_[40, 25]
+    got = {}
+    for c in (0.0, 0.3, 0.9, 1.0):
+        ab = levin.fill_hints(L, model, hint, mask, hint_weight=np.full((h, w), c))
+        got[c] = ab[far][0]
+    assert abs(got[0.0]) < 1e-3 and got[1.0] > 35
+    assert 0 < got[0.3] < got[0.9] < got[1.0]
+    assert np.allclose(levin.fill_hints(L, model, hint, mask, hint_weight=np.ones((h, w))),
+                       levin.fill_hints(L, model, hint, mask))
+    with pytest.raises(ColorizerError, match="hint_weight"):
+        levin.fill_hints(L, model, hint, mask, hint_weight=np.ones((h, w + 1)))
+    with pytest.raises(ColorizerError, match="ab_model"):
+        levin.fill_hints(L, model[:, :-1], hint, mask)
+
+
+def _regions_photo(h=96, w=128, seed=0):
+    """A synthetic colour photo: six flat-ish patches of different lightness and colour."""
+    from colorizer.color import l_ab_to_srgb
+
+    rng = np.random.default_rng(seed)
+    L = np.zeros((h, w))
+    ab = np.zeros((h, w, 2))
+    for i, (y0, x0) in enumerate([(0, 0), (0, w // 3), (0, 2 * w // 3), (h // 2, 0),
+                                   (h // 2, w // 3), (h // 2, 2 * w // 3)]):
+        L[y0:y0 + h // 2, x0:x0 + w // 3 + 1] = 25 + 10 * i
+        ab[y0:y0 + h // 2, x0:x0 + w // 3 + 1] = rng.uniform(-40, 40, 2)
+    L += rng.normal(0, 0.5, L.shape)
+    return l_ab_to_srgb(L.astype(np.float32), ab.astype(np.float32), np.uint8)
+
+
+def _ten_dots(lab, seed=0):
+    h, w = lab.shape[:2]
+    rng = np.random.default_rng(seed)
+    hint, mask = np.zeros((h, w, 2), np.float32), np.zeros((h, w), bool)
+    for y, x in zip(rng.integers(2, h - 2, 10), rng.integers(2, w - 2, 10), strict=True):
+        mask[y - 2:y + 3, x - 2:x + 3] = True
+        hint[y - 2:y + 3, x - 2:x + 3] = lab[y - 2:y + 3, x - 2:x + 3, 1:].mean((0, 1))
+    return hint, mask
+
+
+def _psnr_gain(rgb, model_ab_fn):
+    from colorizer.color import l_ab_to_srgb, rgb2lab
+    from colorizer.metrics import psnr
+
+    lab = rgb2lab(rgb).astype(np.float32)
+    L = lab[..., 0]
+    model = model_ab_fn(L)
+    hint, mask = _ten_dots(lab)
+    before = psnr(l_ab_to_srgb(L, model, np.uint8), rgb)
+    after = psnr(l_ab_to_srgb(L, levin.fill_hints(L, model, hint, mask), np.uint8), rgb)
+    return after - before
+
+
+def test_ten_true_colour_dots_beat_a_wrong_model_on_synthetic_patches():
+    rgb = _regions_photo()
+    gain = _psnr_gain(rgb, lambda L: np.full((*L.shape, 2), (10.0, 10.0), np.float32))
+    assert gain > 2.5
+
+
+@pytest.mark.slow
+def test_ten_true_colour_dots_beat_the_default_on_train_photos(shared_data):
+    """The regression check of benchmarks/bench_hints.py on two training photos."""
+    from colorizer.api import model_ab
+    from colorizer.io import read_image
+
+    model = get_colorizer("default", device="cpu")
+    folder = shared_data / "photos" / "train"
+    gains = []
+    for sub in ("bsds500", "sun80", "flowers102"):  # the first photo of each
+        rgb = read_image(sorted((folder / sub).glob("*.jpg"))[0]).to_array(np.uint8)[..., :3]
+        gains.append(_psnr_gain(rgb, lambda L: model_ab(L, model)))
+    # measured: +5.4, +0.5 and +4.8 dB
+    assert min(gains) > 0.2 and np.mean(gains) > 1.5, gains

@@ -46,6 +46,25 @@ def _as_hints(hints, height: int, width: int) -> Hints | None:
                  torch.from_numpy(mask.astype(np.float32))[None, None])
 
 
+def _hint_arrays(hints, height: int, width: int):
+    """(ab (H, W, 2) float32, mask (H, W) bool, weight (H, W) float32 or None) from the ``hints``
+    argument of :func:`colorize`: a :class:`Hints` of one image, or a tuple of arrays."""
+    if isinstance(hints, Hints):
+        if hints.ab.shape[0] != 1:
+            raise ColorizerError(f"hints must be for one image, got a batch of {hints.ab.shape[0]}")
+        hints = (hints.ab[0].permute(1, 2, 0).cpu().numpy(), hints.mask[0, 0].cpu().numpy() > 0)
+    if not isinstance(hints, (tuple, list)) or len(hints) not in (2, 3):
+        raise ColorizerError("hints must be (ab, mask) or (ab, mask, weight)")
+    weight = None
+    if len(hints) == 3:
+        weight = np.asarray(hints[2], np.float32)
+        if weight.shape != (height, width):
+            raise ColorizerError(f"hints: weight must have shape ({height}, {width}); "
+                                 f"got {weight.shape}")
+    h = _as_hints(tuple(hints[:2]), height, width)  # checks the shapes
+    return h.ab[0].permute(1, 2, 0).numpy(), h.mask[0, 0].numpy() > 0, weight
+
+
 @torch.inference_mode()
 def predict_working_ab(L: torch.Tensor, model: Colorizer, size: int | None = None,
                        hints: Hints | None = None, sample: int | None = None,
@@ -188,36 +207,46 @@ def confidence_map(pic: Picture, model: Colorizer, size: int | None = None) -> n
     return cv2.resize(conf, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-#: Default pull of unscribbled pixels towards the model's colours in :func:`colorize_scribbles`.
-DEFAULT_PRIOR_WEIGHT = 0.01
+def model_ab(L: np.ndarray, model: Colorizer, size: int | None = None,
+             hints: Hints | None = None) -> np.ndarray:
+    """A model's ab (H, W, 2) float32 for full-resolution ``L`` (H, W): predicted at the working
+    size (:func:`predict_working_ab`) and upsampled to full size."""
+    height, width = L.shape
+    ab = predict_working_ab(torch.from_numpy(np.ascontiguousarray(L, np.float32))[None, None]
+                            .to(model.device), model, size, hints)
+    return upsample_ab(ab, height, width)
 
 
 @torch.inference_mode()
 def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
                        model: Colorizer | None = None, *, size: int | None = None,
-                       prior_weight: float = DEFAULT_PRIOR_WEIGHT, saturation: float = 1.0) -> Picture:
-    """Colour from user scribbles (Levin et al. 2004), alone or on top of a model.
+                       prior_weight: float | None = None, saturation: float = 1.0,
+                       hint_weight: np.ndarray | None = None) -> Picture:
+    """Colour from user hints (scribbles, dots), alone or on top of a model.
 
-    Without ``model`` the scribbles are spread over the whole photo. With a model, its
-    prediction is the starting point: scribbled pixels take the scribble colour, the correction
-    spreads to similar neighbouring pixels, and the rest keeps the model's colours.
-    ``hint_ab`` (H, W, 2) and ``mask`` (H, W) are at the photo's full resolution.
-    ``saturation`` scales the finished colours, as in :func:`colorize_picture` (1: as painted
-    and as calibrated; 0: grey).
+    Without ``model`` the hints are spread over the whole photo (Levin et al. 2004). With a
+    model, its prediction is the starting point and each hint corrects the object it touches,
+    up to that object's edges, while the rest keeps the model's colours
+    (:func:`colorizer.levin.fill_hints`). ``hint_ab`` (H, W, 2) and ``mask`` (H, W) are at the
+    photo's full resolution; ``hint_weight`` (H, W), optional, is each hint's confidence (1 hard,
+    below 1 soft). ``prior_weight`` (None: :data:`colorizer.levin.FILL_PRIOR_WEIGHT`) is how
+    strongly unhinted pixels keep the model's colours. ``saturation`` scales the finished
+    colours, as in :func:`colorize_picture` (1: as painted and as calibrated; 0: grey).
     """
     from colorizer import levin
 
     _check_saturation(saturation)
     L = pic.lightness()
     height, width = L.shape
-    prior = None
-    if model is not None:
+    if model is None:
+        ab = levin.colorize(L, hint_ab, mask, hint_weight=hint_weight)
+    else:
         # a model that takes hints (the authors' SIGGRAPH17 network) sees the scribbles too
         hints = _as_hints((hint_ab, mask), height, width).to(model.device) if model.uses_hints else None
-        ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size, hints)
-        prior = upsample_ab(ab, height, width)
-    ab = levin.colorize(L, hint_ab, mask, prior_ab=prior,
-                        prior_weight=prior_weight if prior is not None else 0.0)
+        prior = model_ab(L, model, size, hints)
+        ab = levin.fill_hints(L, prior, hint_ab, mask, hint_weight=hint_weight,
+                              prior_weight=levin.FILL_PRIOR_WEIGHT if prior_weight is None
+                              else prior_weight)
     if saturation != 1.0:
         ab = ab * np.float32(saturation)
     return pic.with_pixels(l_ab_to_srgb(L, ab, pic.pixels.dtype))
@@ -240,9 +269,12 @@ def colorize(image, model: str | Colorizer = "default", *, size: int | None = No
         model's preferred size).
     device : str, optional
         ``"cpu"``, ``"cuda"`` or None (CUDA when available).
-    hints : tuple (ab, mask), optional
-        Full-resolution colour hints: ab (H, W, 2) in Lab units and mask (H, W) bool. Models
-        that do not use hints ignore them.
+    hints : tuple (ab, mask) or (ab, mask, weight), optional
+        Full-resolution colour hints: ab (H, W, 2) in Lab units, mask (H, W) bool, and
+        optionally each hint's confidence (H, W) in [0, 1] (1 hard, the default; below 1 soft).
+        Each hint colours the object it touches, up to its edges, and the rest keeps the
+        model's colours (:func:`colorize_scribbles`); a model that takes hints (SIGGRAPH17)
+        sees them too. With ``model="levin"`` the hints are all the colour there is.
     weights : str, optional
         A safetensors file to load instead of the shipped weights.
     saturation : float
@@ -264,8 +296,12 @@ def colorize(image, model: str | Colorizer = "default", *, size: int | None = No
     if not isinstance(model, Colorizer):
         model = get_colorizer(model, weights=weights, device=device)
     _check_saturation(saturation)
-    out = colorize_picture(pic, model, size, _as_hints(hints, *pic.pixels.shape[:2]),
-                           saturation=saturation)
+    if hints is None:
+        out = colorize_picture(pic, model, size, saturation=saturation)
+    else:
+        hint_ab, mask, weight = _hint_arrays(hints, *pic.pixels.shape[:2])
+        out = colorize_scribbles(pic, hint_ab, mask, None if model.name == "levin" else model,
+                                 size=size, saturation=saturation, hint_weight=weight)
     if kind == "array":
         return out.to_array(np.asarray(image).dtype if np.asarray(image).dtype != bool
                             else np.uint8)

@@ -311,8 +311,10 @@ def denoise(inputs, output, out_dir, strength, passes, model, weights, device, o
                    "correct (e.g. default).")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
               help="A .safetensors file for --model.")
-@click.option("--prior-weight", default=0.01, show_default=True, type=click.FloatRange(min=0),
-              help="With --model: how strongly unscribbled pixels keep the model's colours.")
+@click.option("--prior-weight", type=click.FloatRange(min=0),
+              help="With --model: how strongly unscribbled pixels keep the model's colours "
+                   "(default 0.00001: each scribble colours the whole object it touches; "
+                   "larger keeps the colour closer to the scribble).")
 @click.option("--size", default=256, show_default=True, type=click.IntRange(min=8),
               help="Working resolution of --model.")
 @click.option("--saturation", default=1.0, show_default=True, type=click.FloatRange(min=0),

@@ -799,11 +799,21 @@ def _hints_at_working_size(strokes: list, height: int, width: int, shape: tuple[
     return small_ab, keep
 
 
-def _levin_spread(prior_weight: float) -> Callable:
+#: Pull towards the model's colours for frame hints (:func:`colorizer.levin.fill_hints`): stronger
+#: than a photo's, because a hint carried along its shot by the flow can drift off its object by
+#: a pixel or two, and a stray hint pixel on the background would fill the background.
+VIDEO_HINT_PRIOR_WEIGHT = 1e-3
+
+
+def _levin_spread(prior_weight: float | None) -> Callable:
+    """The hints' spread over a frame: each corrects the object it touches, up to its edges
+    (:func:`colorizer.levin.fill_hints`, as for photos, with :data:`VIDEO_HINT_PRIOR_WEIGHT`)."""
     from colorizer import levin
 
+    weight = VIDEO_HINT_PRIOR_WEIGHT if prior_weight is None else prior_weight
+
     def spread(L, hint_ab, mask, prior_ab):
-        return levin.colorize(L, hint_ab, mask, prior_ab=prior_ab, prior_weight=prior_weight)
+        return levin.fill_hints(L, prior_ab, hint_ab, mask, prior_weight=weight)
 
     return spread
 
@@ -813,7 +823,7 @@ def _levin_spread(prior_weight: float) -> Callable:
 
 def colorize_frames(frames, model, *, size: int | None = None, saturation: float = 1.0,
                     temporal: TemporalConfig | None = None, hints: dict[int, list] | None = None,
-                    prior_weight: float = 0.01, hints_source: str = "hints",
+                    prior_weight: float | None = None, hints_source: str = "hints",
                     smoother: TemporalSmoother | None = None) -> Iterator[tuple[Frame, np.ndarray]]:
     """Colorize frames one at a time; yields ``(frame, rgb)`` with the colorized uint8 RGB.
 
