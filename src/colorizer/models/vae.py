@@ -49,8 +49,8 @@ class VAEConfig:
     beta: float = 1e-3
     sample_scale: float = 1.0  # sampling "random": the spread of the codes drawn
     sampling: str = "directions"  # or "random" (codes from N(0, sample_scale^2 I), farthest apart)
-    sample_spread: float = 5.5  # sampling "directions": each sample's mean ab distance (Lab units)
-    max_code: float = 8.0  # sampling "directions": the largest code length used
+    sample_spread: float = 6.0  # sampling "directions": each sample's mean ab distance (Lab units)
+    max_code: float = 16.0  # sampling "directions": the largest code length used
     z_dropout: float = 0.25
     free_bits: float = 0.0  # nats per code dimension that cost no KL (0: plain beta * KL)
 
