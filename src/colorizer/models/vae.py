@@ -115,7 +115,9 @@ class VAEColorizer(TrainableColorizer):
         """
         if index < 1:
             raise ValueError(f"sample index starts at 1, got {index}")
-        return self.samples_ab(L, index, candidates)[-1]
+        self.check_input(L)
+        return torch.cat([self.decode(item[None], self._codes(item, index, candidates)[-1][None])
+                          for item in L])
 
     def draw_codes(self, n: int) -> torch.Tensor:
         """``n`` codes z ~ N(0, sample_scale^2 I) from a fixed seed (the same every call)."""
@@ -159,18 +161,21 @@ class VAEColorizer(TrainableColorizer):
         """The first ``count`` colorizations of :meth:`sample_ab` (index 1 to ``count``), decided
         once per photo."""
         self.check_input(L)
-        if self.config.sampling not in ("directions", "random"):
-            raise ValueError(f"vae sampling must be directions or random, got {self.config.sampling!r}")
         out = [[] for _ in range(count)]
         for item in L:  # per photo: its own codes
-            small = F.interpolate(item[None], size=(64, 64), mode="area")
-            if self.config.sampling == "directions":
-                codes = self._direction_codes(small, count)
-            else:
-                codes = self._farthest_codes(small, count, candidates)
+            codes = self._codes(item, count, candidates)
             for k in range(count):
                 out[k].append(self.decode(item[None], codes[k][None]))
         return [torch.cat(o) for o in out]
+
+    def _codes(self, item: torch.Tensor, count: int, candidates: int) -> torch.Tensor:
+        """The codes (count, latent) of samples 1..count of one photo's L (1, H, W)."""
+        if self.config.sampling not in ("directions", "random"):
+            raise ValueError(f"vae sampling must be directions or random, got {self.config.sampling!r}")
+        small = F.interpolate(item[None], size=(64, 64), mode="area")
+        if self.config.sampling == "directions":
+            return self._direction_codes(small, count)
+        return self._farthest_codes(small, count, candidates)
 
     def _farthest_codes(self, small: torch.Tensor, count: int, candidates: int) -> torch.Tensor:
         n = max(candidates, count)
