@@ -48,8 +48,12 @@ def main(argv=None) -> int:
     ap.add_argument("--pictures", type=Path, help="save side-by-sides here")
     ap.add_argument("--show", default="", help="comma-separated validation indices to save")
     ap.add_argument("--images", nargs="+", type=Path, help="photos for side-by-sides only (see above)")
+    ap.add_argument("--time", type=int, default=0, metavar="N",
+                    help="only time predict_ab at --size, each variant N times, interleaved (1 thread)")
     ap.add_argument("--out", type=Path, help="JSON written here")
     args = ap.parse_args(argv)
+    if args.time:
+        return timing(args)
     if args.images:
         if not args.pictures:
             raise SystemExit("--images needs --pictures")
@@ -133,6 +137,33 @@ def main(argv=None) -> int:
                                         "photos": n, "gain": gain, "temperature": T,
                                         "photos_colourfulness": photos_c, "photos_blotchiness": photos_b,
                                         "variants": summary}, indent=2))
+    return 0
+
+
+def timing(args) -> int:
+    """Median seconds of ``predict_ab`` on one validation photo per variant, as ratios to the first."""
+    import torch
+
+    from colorizer.data import LabDataset
+    from colorizer.registry import get_colorizer
+
+    torch.set_num_threads(1)
+    model = get_colorizer("zhang", weights=args.weights, device="cpu").eval()
+    L = LabDataset([Path(d) for d in args.data], "val", args.size)[0][0][None]
+    variants = args.variants.split(",")
+    times = {v: [] for v in variants}
+    with torch.inference_mode():
+        for _ in range(args.time):
+            for v in variants:
+                for key, value in parse_variant(v).items():
+                    setattr(model.config, key, value)
+                t0 = time.perf_counter()
+                model.predict_ab(L)
+                times[v].append(time.perf_counter() - t0)
+    base = float(np.median(times[variants[0]]))
+    for v in variants:
+        med = float(np.median(times[v]))
+        print(f"{v:16s} {1000 * med:7.1f} ms  x{med / base:.2f}")
     return 0
 
 
