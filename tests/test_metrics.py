@@ -163,3 +163,14 @@ def test_flat_chroma_edges_flags_the_v0_1_demo_stripes():
     crop = Image.open(Path(__file__).parent / "data" / "stripes_sample_gan_v0.1.png").convert("RGB")
     crop = np.asarray(crop)
     assert metrics.flat_chroma_edges(crop)["border"] > 2 * MAX_BORDER
+
+
+def test_blotchiness_known_answers():
+    rng = np.random.default_rng(0)
+    L = np.full((64, 64), 50.0)
+    assert metrics.blotchiness(L, np.full((64, 64, 2), 20.0)) == 0.0  # one colour: no blotches
+    noisy = rng.normal(0, 5, (64, 64, 2))  # iid ab noise: spread sqrt(var a + var b) = 5 sqrt(2)
+    assert abs(metrics.blotchiness(L, noisy) - 5 * np.sqrt(2)) < 0.3
+    stripes = np.zeros((64, 64))
+    stripes[:, ::2] = 100.0  # no region of even lightness
+    assert np.isnan(metrics.blotchiness(stripes, noisy))

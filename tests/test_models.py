@@ -64,6 +64,22 @@ def test_vae_kl_and_diverse_samples():
     assert torch.allclose(model.predict_ab(L), z0)  # z = 0: deterministic
 
 
+def test_vae_free_bits_leave_a_small_kl_unpenalised():
+    model = VAEColorizer(dataclasses.replace(TINY_VAE, free_bits=1.0))
+    logs = model.training_step(*batch(), model.configure_optimizers(1e-3), step=0)
+    assert 0 <= logs["kl"] < model.config.latent  # a fresh encoder: every dimension under 1 nat
+    penalty = 1e-3 * model.config.latent * 1.0  # each dimension costs its free nat, no more
+    assert np.isclose(logs["loss"], logs["loss_mse"] + penalty, rtol=1e-4)
+
+
+def test_vae_samples_ab_orders_once():
+    model = VAEColorizer(TINY_VAE).eval()
+    L, _ = batch(1)
+    with torch.no_grad():
+        three = model.samples_ab(L, 3)
+        assert all(torch.equal(three[k - 1], model.sample_ab(L, k)) for k in (1, 2, 3))
+
+
 @pytest.mark.parametrize("z_dropout", [0.0, 1.0])
 def test_vae_z_dropout_trains_the_decoder_on_z0(z_dropout):
     model = VAEColorizer(dataclasses.replace(TINY_VAE, z_dropout=z_dropout))
@@ -95,3 +111,31 @@ def test_weights_round_trip_through_registry(tmp_path):
     save_weights(model, tmp_path / "g.safetensors", {"architecture": "VAEColorizer"})
     with pytest.raises(ColorizerError, match="not GANColorizer"):
         get_colorizer("gan", weights=str(tmp_path / "g.safetensors"))
+
+
+def _synthetic_scene(h=96, w=128):
+    """A grey scene with known structure: a sky gradient, a dark field and a mid-grey box."""
+    L = torch.linspace(85, 60, h)[:, None].expand(h, w).clone()
+    L[h // 2:] = 35.0
+    L[h // 4:3 * h // 4, w // 3:2 * w // 3] = 55.0
+    return L[None, None]
+
+
+@pytest.mark.slow
+def test_shipped_vae_samples_differ():
+    """With the shipped weights, four samples of a synthetic scene differ visibly (mean pairwise
+    ab distance, Lab units) and none strays far from the most likely colorization."""
+    import itertools
+
+    from colorizer.registry import get_colorizer
+
+    model = get_colorizer("vae", device="cpu")
+    L = _synthetic_scene()
+    with torch.inference_mode():
+        assert model.config.sampling == "directions"
+        samples = model.samples_ab(L, 4)
+        likely = model.predict_ab(L)
+    pairwise = np.mean([float((a - b).norm(dim=1).mean()) for a, b in itertools.combinations(samples, 2)])
+    assert pairwise >= 6.0
+    for s in samples:  # each about sample_spread from the most likely colours, not a wild cast
+        assert float((s - likely).norm(dim=1).mean()) <= 2 * model.config.sample_spread

@@ -161,3 +161,64 @@ def test_authors_siggraph17_round_trip_and_hints(tmp_path):
     torch.save(state, tmp_path / "broken.pth")
     with pytest.raises(ColorizerError, match="missing keys: model10.1.weight"):
         zhang.load_authors_file(str(tmp_path / "broken.pth"))
+
+
+def _noisy_two_region_probs(bins, blue, green, noise_bins, h=32, w=64, share=0.6, seed=0):
+    """Bin distributions on a photo of two surfaces (left dark, right light): on the left each
+    pixel is sure of blue or (wrongly, 40%) of orange, on the right of green or (40%) magenta."""
+    rng = np.random.default_rng(seed)
+    probs = np.full((len(bins), h, w), 1e-4, np.float32)
+    wrong = rng.random((h, w)) > share
+    for y in range(h):
+        for x in range(w):
+            right = x >= w // 2
+            k = noise_bins[right] if wrong[y, x] else (green if right else blue)
+            probs[k, y, x] = 1.0
+    probs /= probs.sum(0, keepdims=True)
+    L = torch.full((1, 1, 4 * h, 4 * w), 30.0)
+    L[..., 4 * w // 2:] = 70.0
+    return torch.from_numpy(probs)[None], L
+
+
+def _bin(bins, a, b):
+    return int(np.argmin(((bins - np.array([a, b])) ** 2).sum(1)))
+
+
+def test_agreement_gives_one_colour_family_per_surface(bins):
+    probs, L = _noisy_two_region_probs(bins, _bin(bins, 10, -50), _bin(bins, -50, 40),
+                                       (_bin(bins, 30, 60), _bin(bins, 60, -30)))
+    tb = torch.from_numpy(bins)
+    raw = zhang.annealed_mean(probs, tb)[0].numpy()
+    cfg = zhang.ZhangConfig()
+    agreed = zhang.annealed_mean(zhang.agree_distributions(probs, L, cfg.agree_radius, cfg.agree_eps), tb)
+    agreed = agreed[0].numpy()
+
+    def hue_spread(ab):  # degrees between the most distant hues on a surface
+        hue = np.degrees(np.arctan2(ab[1], ab[0]))
+        return float(hue.max() - hue.min())
+
+    left, right = agreed[:, :, :32], agreed[:, :, 32:]
+    assert hue_spread(raw[:, :, :32]) > 90 and hue_spread(raw[:, :, 32:]) > 90  # raw: two colours
+    assert hue_spread(left) < 25 and hue_spread(right) < 25
+    assert (left[1] < -10).all()  # blue (b < 0) everywhere on the left
+    assert (right[0] < -10).all()  # green (a < 0) everywhere on the right: no blue across the edge
+    off = zhang.agree_distributions(probs, L, radius=0)
+    assert torch.equal(off, probs)
+
+
+def test_agreement_is_the_model_default_and_can_be_turned_off(bins, monkeypatch):
+    probs, L = _noisy_two_region_probs(bins, _bin(bins, 10, -50), _bin(bins, -50, 40),
+                                       (_bin(bins, 30, 60), _bin(bins, 60, -30)))
+    assert zhang.ZhangConfig().agree_radius > 0
+    model = zhang.ZhangColorizer(zhang.ZhangConfig(encoder="none")).eval()
+    monkeypatch.setattr(model, "probabilities", lambda L_: probs)
+    smooth = model.predict_ab(L)
+    model.config.agree_radius = 0
+    raw = model.predict_ab(L)
+    assert smooth.shape == raw.shape == (1, 2, *L.shape[-2:])
+    half = L.shape[-1] // 2
+
+    def within(ab):  # ab spread inside each surface
+        return float(ab[0, :, :, :half].std((1, 2)).sum() + ab[0, :, :, half:].std((1, 2)).sum())
+
+    assert within(smooth) < 0.5 * within(raw)

@@ -119,6 +119,37 @@ def delta_colourfulness(pred_rgb: np.ndarray, target_rgb: np.ndarray) -> float:
     return colourfulness(pred) - colourfulness(target)
 
 
+def blotchiness(L: np.ndarray, ab: np.ndarray, n_segments: int = 100, max_l_std: float = 5.0) -> float:
+    """How much the colour of one surface varies: the ab spread inside regions of even lightness.
+
+    The photo's L (H, W) or (H, W, 1) is cut into about ``n_segments`` SLIC regions (compactness
+    0.1 on L / 100); the regions whose L standard deviation is below ``max_l_std`` are the
+    even surfaces (a wall, a curtain, a sky), and the result is the area-weighted mean over them
+    of the ab standard deviation, sqrt(var a + var b), in Lab units (0: every such region has one
+    colour). A blotchy colorization (a curtain blue above and orange below) scores high; the
+    ground truth's own value is the reference. NaN when no region is even.
+    """
+    from skimage.segmentation import slic
+
+    L = np.asarray(L, np.float64).reshape(np.asarray(L).shape[:2])
+    ab = np.asarray(ab, np.float64)
+    if ab.shape != (*L.shape, 2):
+        raise ValueError(f"blotchiness: L {L.shape} and ab {ab.shape} differ in size")
+    labels = slic(L / 100.0, n_segments=n_segments, compactness=0.1, channel_axis=None,
+                  start_label=0).ravel()
+    n = np.bincount(labels).astype(np.float64)
+
+    def var(x):
+        mean = np.bincount(labels, x.ravel()) / np.maximum(n, 1)
+        return np.bincount(labels, (x.ravel() - mean[labels]) ** 2) / np.maximum(n, 1)
+
+    even = (np.sqrt(var(L)) < max_l_std) & (n > 0)
+    if not even.any():
+        return float("nan")
+    spread = np.sqrt(var(ab[..., 0]) + var(ab[..., 1]))
+    return float((spread[even] * n[even]).sum() / n[even].sum())
+
+
 # --- the seed's grading algorithms -----------------------------------------------------------------
 
 

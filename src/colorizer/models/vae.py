@@ -5,8 +5,18 @@ a U-Net on L with z joined at its bottleneck: by default a decoder on the ImageN
 MobileNetV2's features of L (``encoder = "none"``: the seed's from-scratch U-Net).
 Loss: MSE(ab) + beta * KL, with
 KL = -1/2 sum(1 + log sigma^2 - sigma^2 - mu^2), as in the seed. At inference z = 0 (the most
-likely colours); ``sample_ab`` gives alternative colorizations from codes z ~ N(0, I), chosen to
-differ from each other (see its docstring).
+likely colours); ``sample_ab`` gives alternative colorizations that differ from each other (see
+its docstring).
+
+Posterior collapse: with MSE on normalised ab (about 0.01 per pixel) the KL term at beta = 1e-3
+outweighs what a global code can save, so the shipped weights' code carries almost nothing (0.04
+nats on validation photos, ``benchmarks/bench_vae_diversity.py --code``) and the decoder moves ab
+by at most about 2 Lab units when one dimension of z goes to +-2. ``free_bits`` (nats per
+dimension that cost no KL) is the training-side fix. For weights trained without it,
+``sampling = "directions"`` gets what difference there is at inference: it steps along the few
+code directions the decoder does respond to, each sample a set distance (``sample_spread``) from
+the most likely colours, instead of drawing codes at random from N(0, I), where they change
+almost nothing.
 
 ``z_dropout``: the share of training images whose code is replaced by z = 0, so that the decoder
 learns what z = 0 means (the MSE-best colours). Without it z = 0 can fall between the modes of the
@@ -37,8 +47,12 @@ class VAEConfig:
     channels: tuple = (16, 32, 64, 128)
     latent: int = 16
     beta: float = 1e-3
-    sample_scale: float = 1.0
+    sample_scale: float = 1.0  # sampling "random": the spread of the codes drawn
+    sampling: str = "directions"  # or "random" (codes from N(0, sample_scale^2 I), farthest apart)
+    sample_spread: float = 6.0  # sampling "directions": each sample's mean ab distance (Lab units)
+    max_code: float = 16.0  # sampling "directions": the largest code length used
     z_dropout: float = 0.25
+    free_bits: float = 0.0  # nats per code dimension that cost no KL (0: plain beta * KL)
 
 
 class Encoder(nn.Module):
@@ -88,30 +102,91 @@ class VAEColorizer(TrainableColorizer):
     def sample_ab(self, L: torch.Tensor, index: int = 1, candidates: int = 16) -> torch.Tensor:
         """The ``index``-th (1, 2, ...) of a sequence of colorizations that differ from each other.
 
-        Independent draws of z can land close together, which gives near-identical pictures (the
-        code has only a few directions the decoder really uses). So ``candidates`` codes are
-        drawn (z ~ N(0, sample_scale^2 I), fixed seed), each is decoded on a 64x64 copy of the
-        photo, and they are ordered by farthest-point selection on those small ab maps, starting
-        from the one nearest z = 0: the first K samples are then as far apart as this model's
-        colours allow. The same index always gives the same colorization.
+        The same index always gives the same colorization, and ``sample_ab(L, k)`` is
+        ``samples_ab(L, n)[k - 1]`` for every n >= k. How they are made depends on ``sampling``:
+
+        * ``"directions"`` (default): along the directions of the code that change this photo's
+          colours most (:meth:`code_directions`), in pairs of opposite signs (+d1, -d1, +d2, -d2,
+          ...), each as far along as gives ``sample_spread`` Lab units of mean ab change from the
+          most likely colorization (z = 0) on a 64x64 copy: K samples around the most likely one,
+          each the same step away from it, so none is much worse than the others.
+        * ``"random"``: ``candidates`` codes z ~ N(0, sample_scale^2 I) from a fixed seed, decoded on
+          a 64x64 copy and ordered by farthest-point selection from the one nearest z = 0.
         """
-        self.check_input(L)
         if index < 1:
             raise ValueError(f"sample index starts at 1, got {index}")
-        n = max(candidates, index)
+        self.check_input(L)
+        return torch.cat([self.decode(item[None], self._codes(item, index, candidates)[-1][None])
+                          for item in L])
+
+    def draw_codes(self, n: int) -> torch.Tensor:
+        """``n`` codes z ~ N(0, sample_scale^2 I) from a fixed seed (the same every call)."""
         gen = torch.Generator().manual_seed(12345)
-        z = torch.randn(n, self.config.latent, generator=gen).to(L.device) * self.config.sample_scale
-        out = []
-        for item in L:  # per photo: its own ordering
-            small = F.interpolate(item[None], size=(64, 64), mode="area")
-            feats = self.decode(small.expand(n, -1, -1, -1), z).flatten(1)
-            order = [int(z.norm(dim=1).argmin())]
-            dist = (feats - feats[order[0]]).norm(dim=1)
-            while len(order) < index:
-                order.append(int(dist.argmax()))
-                dist = torch.minimum(dist, (feats - feats[order[-1]]).norm(dim=1))
-            out.append(self.decode(item[None], z[order[index - 1]][None]))
-        return torch.cat(out)
+        return torch.randn(n, self.config.latent, generator=gen) * self.config.sample_scale
+
+    def code_directions(self, small: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit codes (latent, latent), strongest first, and the mean ab change (Lab units) per unit
+        of each, for one small L (1, 1, h, w): the singular vectors of the decoder's response to
+        each code dimension (z = e_d against z = 0), so the first direction changes the colours
+        most. Each direction's sign puts its first sample on the warm side (b grows)."""
+        n = self.config.latent
+        z = torch.cat([small.new_zeros(1, n), torch.eye(n, device=small.device)])
+        ab = self.decode(small.expand(n + 1, -1, -1, -1), z)
+        response = (ab[1:] - ab[:1]).flatten(1)  # (latent, 2 h w)
+        u, _, _ = torch.linalg.svd(response.double(), full_matrices=False)
+        dirs = u.T.float()  # rows: unit codes, strongest response first
+        along = dirs @ response  # (latent, 2 h w): the ab change per unit along each direction
+        hw = ab.shape[-1] * ab.shape[-2]
+        sign = torch.where(along[:, hw:].mean(1) < 0, -1.0, 1.0)
+        dirs, along = dirs * sign[:, None], along * sign[:, None]
+        gain = along.reshape(n, 2, -1).norm(dim=1).mean(1)  # mean ab change per unit code
+        return dirs, gain
+
+    def _direction_codes(self, small: torch.Tensor, count: int) -> torch.Tensor:
+        """The codes of samples 1..count for one small L (1, 1, h, w) (see :meth:`sample_ab`)."""
+        dirs, gain = self.code_directions(small)
+        ab0 = self.decode(small, small.new_zeros(1, self.config.latent))
+        codes = []
+        for k in range(count):
+            d = (k // 2) % self.config.latent
+            target = self.config.sample_spread * (1 + k // (2 * self.config.latent))
+            step = min(target / max(float(gain[d]), 1e-6), self.config.max_code)
+            # one secant correction: the decoder is not linear in z this far out
+            moved = (self.decode(small, (step * dirs[d])[None]) - ab0).norm(dim=1).mean()
+            step = min(step * target / max(float(moved), 1e-6), self.config.max_code)
+            codes.append(step * dirs[d] * (1.0 if k % 2 == 0 else -1.0))
+        return torch.stack(codes)
+
+    def samples_ab(self, L: torch.Tensor, count: int, candidates: int = 16) -> list[torch.Tensor]:
+        """The first ``count`` colorizations of :meth:`sample_ab` (index 1 to ``count``), decided
+        once per photo."""
+        self.check_input(L)
+        out = [[] for _ in range(count)]
+        for item in L:  # per photo: its own codes
+            codes = self._codes(item, count, candidates)
+            for k in range(count):
+                out[k].append(self.decode(item[None], codes[k][None]))
+        return [torch.cat(o) for o in out]
+
+    def _codes(self, item: torch.Tensor, count: int, candidates: int) -> torch.Tensor:
+        """The codes (count, latent) of samples 1..count of one photo's L (1, H, W)."""
+        if self.config.sampling not in ("directions", "random"):
+            raise ValueError(f"vae sampling must be directions or random, got {self.config.sampling!r}")
+        small = F.interpolate(item[None], size=(64, 64), mode="area")
+        if self.config.sampling == "directions":
+            return self._direction_codes(small, count)
+        return self._farthest_codes(small, count, candidates)
+
+    def _farthest_codes(self, small: torch.Tensor, count: int, candidates: int) -> torch.Tensor:
+        n = max(candidates, count)
+        z = self.draw_codes(n).to(small.device)
+        feats = self.decode(small.expand(n, -1, -1, -1), z).flatten(1)
+        order = [int(z.norm(dim=1).argmin())]
+        dist = (feats - feats[order[0]]).norm(dim=1)
+        while len(order) < count:
+            order.append(int(dist.argmax()))
+            dist = torch.minimum(dist, (feats - feats[order[-1]]).norm(dim=1))
+        return z[order]
 
     def configure_optimizers(self, lr: float) -> dict:
         return {"vae": torch.optim.Adam(self.param_groups(self, lr), lr)}
@@ -124,8 +199,12 @@ class VAEColorizer(TrainableColorizer):
             keep = torch.rand(z.shape[0], 1, device=z.device) >= self.config.z_dropout
             z = z * keep
         recon = F.mse_loss(self.decode_normalized(L, z, self.encoder_frozen(step)).float(), y.float())
-        kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
-        loss = recon + self.config.beta * kl
+        kl_dims = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean(0)  # (latent,), batch mean
+        kl = kl_dims.sum()
+        # free bits (Kingma et al. 2016): a dimension's KL below free_bits is not penalised, so the
+        # encoder can put that much information in each dimension without paying for it
+        penalised = kl_dims.clamp_min(self.config.free_bits).sum() if self.config.free_bits > 0 else kl
+        loss = recon + self.config.beta * penalised
         optimizers["vae"].zero_grad(set_to_none=True)
         loss.backward()
         optimizers["vae"].step()

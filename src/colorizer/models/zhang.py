@@ -98,6 +98,63 @@ def annealed_mean(probs: torch.Tensor, bins: torch.Tensor, T: float = 0.38) -> t
     return torch.einsum("nqhw,qc->nchw", sharp, bins)
 
 
+def _box_1d(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """Sum over a window of 2r+1 along ``dim`` (clipped at the borders), by cumulative sums."""
+    n = x.shape[dim]
+    c = torch.cumsum(x, dim)
+    shape = list(c.shape)
+    shape[dim] = radius + 1
+    last = c.narrow(dim, n - 1, 1).expand(*[s if d != dim else radius for d, s in enumerate(c.shape)])
+    c = torch.cat([c.new_zeros(shape), c, last], dim)  # c[radius + 1 + i] = sum of x[:i + 1]
+    return c.narrow(dim, 2 * radius + 1, n) - c.narrow(dim, 0, n)
+
+
+def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a (2r+1)^2 window, over the pixels inside the image (no padding bias); the cost
+    does not grow with the radius."""
+    h, w = x.shape[-2:]
+    ones = x.new_ones(1, 1, h, w)
+    count = _box_1d(_box_1d(ones, radius, 2), radius, 3)
+    return _box_1d(_box_1d(x, radius, 2), radius, 3) / count
+
+
+def agree_distributions(probs: torch.Tensor, L: torch.Tensor, radius: int = 6, eps: float = 0.01,
+                        log: bool = True) -> torch.Tensor:
+    """Make the bin distributions of one surface agree: a guided filter on them, guided by L.
+
+    He, Sun & Tang's guided filter (2010) fits, in each (2r+1)^2 window, every channel as a linear
+    function of the guide (L / 100) and averages the fits: where L is flat the distributions are
+    averaged over the window, across an edge of L they are not mixed. ``probs`` (N, Q, h, w) at
+    the logits' resolution, ``L`` (N, 1, H, W) in Lab units (area-resized to h x w here). With
+    ``log`` the log-probabilities are filtered and renormalised (a geometric mean: the pixels of
+    a region vote for the colours they all find likely, so one surface keeps one colour family
+    instead of an average of two); otherwise the probabilities. ``eps`` is the L variance (in
+    (L/100)^2) below which a window counts as flat: 0.01 is a standard deviation of 10 L units.
+    ``radius`` is in logits pixels (4 image pixels each for the shipped model).
+    """
+    if radius <= 0:
+        return probs
+    guide = F.adaptive_avg_pool2d(L.float() / 100.0, probs.shape[-2:])
+    # only the bins some pixel of the photo finds possible (most of the 261 are not): the rest
+    # keep their (negligible) probabilities, and the filter costs a fraction
+    used = probs.amax(dim=(0, 2, 3)) > 1e-3
+    if not used.all():
+        out = probs.clone()
+        out[:, used] = agree_distributions(probs[:, used], L, radius, eps, log) \
+            * probs[:, used].sum(1, keepdim=True)
+        return out
+    x = torch.log(probs.clamp_min(1e-8)) if log else probs
+    mean_i, mean_x = _box(guide, radius), _box(x, radius)
+    var_i = _box(guide * guide, radius) - mean_i * mean_i
+    a = (_box(guide * x, radius) - mean_i * mean_x) / (var_i + eps)
+    b = mean_x - a * mean_i
+    out = _box(a, radius) * guide + _box(b, radius)
+    if log:
+        return torch.softmax(out, dim=1)
+    out = out.clamp_min(0)
+    return out / out.sum(1, keepdim=True).clamp_min(1e-12)
+
+
 def confidence(probs: torch.Tensor) -> torch.Tensor:
     """(N, Q, H, W) -> (N, 1, H, W) in [0, 1]: 1 - entropy / log Q (1 = one bin for sure)."""
     entropy = -(probs * torch.log(probs.clamp_min(1e-12))).sum(1, keepdim=True)
@@ -126,6 +183,9 @@ class ZhangConfig:
     rebalance_lambda: float = 0.5
     rebalance_sigma: float = 5.0
     rebalance_images: int = 500
+    agree_radius: int = 12  # the guided filter that makes one surface one colour (0: off)
+    agree_eps: float = 0.01
+    agree_log: bool = True
 
 
 @register_trainable("zhang", "colours a photo on its own; the boldest colours, and a map of its "
@@ -193,8 +253,14 @@ class ZhangColorizer(TrainableColorizer):
         self.check_input(L)
         return torch.softmax(self.logits(L).float(), dim=1)
 
+    def agreed_probabilities(self, L: torch.Tensor) -> torch.Tensor:
+        """:meth:`probabilities` made to agree across surfaces (:func:`agree_distributions`,
+        ``agree_radius`` 0: unchanged)."""
+        cfg = self.config
+        return agree_distributions(self.probabilities(L), L, cfg.agree_radius, cfg.agree_eps, cfg.agree_log)
+
     def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
-        ab = annealed_mean(self.probabilities(L), self.ab_bins, self.config.temperature)
+        ab = annealed_mean(self.agreed_probabilities(L), self.ab_bins, self.config.temperature)
         return F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
 
     def predict_confidence(self, L: torch.Tensor) -> torch.Tensor:
