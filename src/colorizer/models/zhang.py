@@ -188,7 +188,7 @@ class ZhangConfig:
     agree_log: bool = True
 
 
-@register_trainable("zhang", "colours a photo on its own; the boldest colours, and a map of its "
+@register_trainable("zhang", "colours a photo on its own; one colour per surface, and a map of its "
                     "guesses (--confidence)")
 class ZhangColorizer(TrainableColorizer):
     Config = ZhangConfig
