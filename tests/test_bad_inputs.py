@@ -108,7 +108,7 @@ def test_image_folder_run(corpus):
         if not k.warn and warned:
             problems.append(f"{k.name}: unexpected warning {warned}")
     unknown = [line for line in r.stderr.replace("\r", "\n").splitlines()
-               if line.strip() and not line.startswith(("error:", "warning:", "done "))
+               if line.strip() and not line.startswith(("error:", "warning:", "done ", "wrote "))
                and "img/s" not in line and "img]" not in line]
     assert not unknown, unknown
     assert not problems, "\n".join(problems)

@@ -261,9 +261,11 @@ def test_vae_samples_are_different_files(tmp_path):
 
     torch.manual_seed(0)
     # untrained, so make the code matter: wide samples of z
-    config = {"encoder": "none", "channels": [4, 8, 8, 8], "latent": 4, "sample_scale": 200.0}
+    # (random codes: the shipped way, code directions, needs a decoder trained to respond to z)
+    config = {"encoder": "none", "channels": [4, 8, 8, 8], "latent": 4, "sample_scale": 200.0,
+              "sampling": "random"}
     weights = save_weights(VAEColorizer(VAEConfig(encoder="none", channels=(4, 8, 8, 8), latent=4,
-                                                  sample_scale=200.0)),
+                                                  sample_scale=200.0, sampling="random")),
                            tmp_path / "vae.safetensors", {"architecture": "VAEColorizer", "config": config})
     Image.fromarray(smooth_photo(48, 64)).save(tmp_path / "x.png")
     r = CliRunner().invoke(cli, ["image", str(tmp_path / "x.png"), "--model", "vae", "--weights",

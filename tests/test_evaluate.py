@@ -50,7 +50,7 @@ def test_evaluate_real_eval_set_and_report_in_chromium(shared_data, tmp_path):
     assert summary["models"]["gray"]["grey_acc_seed"]["mean"] >= 95  # L kept: near 100 by design
     page = (out / "report.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", page)  # nothing external
-    assert page.count("<img") == 31 * 3
+    assert page.count("<img") == 31 * 3 + 1  # grey, model, truth per photo; and the plot
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium is not installed (.ci/run installs it)")
