@@ -213,8 +213,24 @@ def test_kill_colorize_video(tmp_path):
         killed += kill_when(colorize(*args, "-o", out / name), trigger, float(rng.uniform(0, 0.1)))
         assert not (out / name).exists(), "no output may exist before it is complete"
         run(colorize(*args, "-o", out / name))
-        assert digest(out) == reference and temporaries(out) == []
+        if name.endswith((".mp4", ".mkv")):
+            # the same frames reach x264 on both runs, but its bytes are not reproducible between
+            # processes on every machine (seen with PyAV 17 and 18): the rerun must give a whole,
+            # playable clip with the same frames, within a grey level of encoder noise
+            assert digest(out).keys() == reference.keys() and temporaries(out) == []
+            got, want = decoded(out / name), decoded(ref / name)
+            assert got.shape == want.shape and np.abs(got - want).mean() < 1.0
+        else:
+            assert digest(out) == reference and temporaries(out) == []
     assert killed == len(SEEDS["video"])
+
+
+def decoded(clip: Path) -> np.ndarray:
+    """Every frame of a clip as RGB, stacked (int)."""
+    import av
+
+    with av.open(str(clip)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(int)
 
 
 # --- colorize train ---------------------------------------------------------------------------------
