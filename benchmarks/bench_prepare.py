@@ -1,7 +1,7 @@
 """Data preparation speed: superpixel smoothing against scikit-image, and whole-folder throughput.
 
     python benchmarks/bench_prepare.py [--photos 20] [--folder ../shared/data/photos/train]
-                                       [--cold 120] [--skip-prepare]
+                                       [--cold 120] [--skip-prepare] [--baseline SRC] [--rounds 2]
 
 Prints, on the same 224x224 photos in the same run: seconds per image for scikit-image's
 pipeline (slic -> rag_mean_color -> merge_hierarchical -> label2rgb) and for ours, their ratio,
@@ -9,11 +9,16 @@ and the mean |dRGB| between them; then photos per second of ``colorize prepare -
 ``--cold`` photos of the folder counted from process start (a fresh process: imports, numba's
 cached code and the pool included), and of `prepare` on the whole folder with and without
 superpixels (all cores).
+
+``--baseline SRC`` (a source folder, e.g. another checkout's ``src``) times the from-process-start
+run of that code too, alternating with this one ``--rounds`` times on the same photos, and prints
+the ratio of the medians: on a busy machine only such a ratio means much.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -31,25 +36,30 @@ from colorizer.superpixels import reference_smooth, smooth
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos" / "train"
 
 
-def cold_start(files: list[Path], n: int) -> None:
+def cold_start(files: list[Path], n: int, src: Path | None = None) -> float:
     """``colorize prepare --superpixels`` on ``n`` photos (spread over the folder), timed from
-    process start to exit."""
+    process start to exit, with the package from ``src`` (default: the installed one); returns
+    photos per second."""
     picked = files[:: max(1, len(files) // n)][:n]
     script = shutil.which("colorize", path=str(Path(sys.executable).parent))
     cmd = [script] if script else [sys.executable, "-m", "colorizer.cli"]
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(Path(src).resolve())
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "photos"
-        src.mkdir()
+        photos = Path(tmp) / "photos"
+        photos.mkdir()
         for i, f in enumerate(picked):
-            (src / f"{i:05d}{f.suffix}").symlink_to(f.resolve())
+            (photos / f"{i:05d}{f.suffix}").symlink_to(f.resolve())
         t = time.perf_counter()
-        r = subprocess.run([*cmd, "prepare", str(src), "--out", str(Path(tmp) / "ds"), "--superpixels"],
-                           capture_output=True, text=True)
+        r = subprocess.run([*cmd, "prepare", str(photos), "--out", str(Path(tmp) / "ds"), "--superpixels"],
+                           capture_output=True, text=True, env=env)
         dt = time.perf_counter() - t
     if r.returncode != 0:
         raise SystemExit(f"colorize prepare failed: {r.stderr.strip()}")
-    print(f"colorize prepare --superpixels, {len(picked)} photos from process start: {dt:.2f} s = "
-          f"{len(picked) / dt:.1f} photos/s")
+    print(f"colorize prepare --superpixels{f' ({src})' if src else ''}, {len(picked)} photos from "
+          f"process start: {dt:.2f} s = {len(picked) / dt:.1f} photos/s")
+    return len(picked) / dt
 
 
 def main():
@@ -58,6 +68,8 @@ def main():
     ap.add_argument("--folder", type=Path, default=DEFAULT)
     ap.add_argument("--cold", type=int, default=120, help="photos for the from-process-start run")
     ap.add_argument("--skip-prepare", action="store_true", help="skip the whole-folder runs")
+    ap.add_argument("--baseline", type=Path, help="source folder of the code to compare with")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating runs with --baseline")
     args = ap.parse_args()
     files = find_images(args.folder)
     if not files:
@@ -76,7 +88,15 @@ def main():
     print(f"superpixel smoothing on {len(photos)} photos of 224x224:")
     print(f"  scikit-image {t_ref:.3f} s/img, ours {t_ours:.3f} s/img, ratio {t_ref / t_ours:.1f}x,"
           f" mean |dRGB| {diff:.3f}")
-    if args.cold:
+    if args.cold and args.baseline:
+        ours, base = [], []
+        here = Path(__file__).resolve().parents[1] / "src"
+        for _ in range(args.rounds):
+            base.append(cold_start(files, args.cold, args.baseline))
+            ours.append(cold_start(files, args.cold, here))
+        print(f"from process start, median of {args.rounds}: this code {np.median(ours):.1f} photos/s, "
+              f"baseline {np.median(base):.1f} photos/s, ratio {np.median(ours) / np.median(base):.2f}x")
+    elif args.cold:
         cold_start(files, args.cold)
     if args.skip_prepare:
         return
