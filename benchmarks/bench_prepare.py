@@ -10,9 +10,12 @@ and the mean |dRGB| between them; then photos per second of ``colorize prepare -
 cached code and the pool included), and of `prepare` on the whole folder with and without
 superpixels (all cores).
 
-``--baseline SRC`` (a source folder, e.g. another checkout's ``src``) times the from-process-start
-run of that code too, alternating with this one ``--rounds`` times on the same photos, and prints
-the ratio of the medians: on a busy machine only such a ratio means much.
+``--baseline SRC`` (a source folder, e.g. another checkout's ``src``) also runs that code's
+``smooth`` on the same photos in this process: how many outputs are identical, and the CPU time
+per photo of each (CPU time, not wall time, so that other work on the machine counts less); and
+it times the from-process-start run of that code too, alternating with this one ``--rounds``
+times on the same photos, and prints the ratio of the medians: on a busy machine only such a
+ratio means much. ``--compare N`` photos (spread over the folder) for the first comparison.
 """
 
 from __future__ import annotations
@@ -62,6 +65,30 @@ def cold_start(files: list[Path], n: int, src: Path | None = None) -> float:
     return len(picked) / dt
 
 
+def compare_smooth(photos: list[np.ndarray], src: Path) -> None:
+    """``smooth`` of the code in ``src`` against this one's: identical outputs and CPU time."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("baseline_superpixels",
+                                                  Path(src) / "colorizer" / "superpixels.py")
+    base = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(base)
+    base.smooth(photos[0])
+    smooth(photos[0])
+    same, t_base, t_ours = 0, 0.0, 0.0
+    for p in photos:
+        t = time.process_time()
+        a = base.smooth(p)
+        t_base += time.process_time() - t
+        t = time.process_time()
+        b = smooth(p)
+        t_ours += time.process_time() - t
+        same += int(np.array_equal(a, b))
+    n = len(photos)
+    print(f"smooth against {src} on {n} photos: identical {same}/{n}; CPU ms per photo: baseline "
+          f"{1000 * t_base / n:.1f}, this code {1000 * t_ours / n:.1f}, ratio {t_base / t_ours:.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=20, help="photos for the per-image comparison")
@@ -70,6 +97,7 @@ def main():
     ap.add_argument("--skip-prepare", action="store_true", help="skip the whole-folder runs")
     ap.add_argument("--baseline", type=Path, help="source folder of the code to compare with")
     ap.add_argument("--rounds", type=int, default=2, help="alternating runs with --baseline")
+    ap.add_argument("--compare", type=int, default=100, help="photos for smooth against --baseline")
     args = ap.parse_args()
     files = find_images(args.folder)
     if not files:
@@ -88,6 +116,10 @@ def main():
     print(f"superpixel smoothing on {len(photos)} photos of 224x224:")
     print(f"  scikit-image {t_ref:.3f} s/img, ours {t_ours:.3f} s/img, ratio {t_ref / t_ours:.1f}x,"
           f" mean |dRGB| {diff:.3f}")
+    if args.baseline:
+        pick = files[:: max(1, len(files) // args.compare)][: args.compare]
+        compare_smooth([resize_photo(np.asarray(Image.open(f).convert("RGB")), 224) for f in pick],
+                       args.baseline)
     if args.cold and args.baseline:
         ours, base = [], []
         here = Path(__file__).resolve().parents[1] / "src"
