@@ -8,7 +8,11 @@ including Zhang et al.'s ``full`` paper-size network next to our ``compact`` one
 (L, model, upsampling, join), with the ratio to the fastest. Shipped models also run in
 onnxruntime (the packaged ONNX file, or one exported here by ``colorize export``), with the ratio
 onnxruntime / torch at 256x256. The headline is how many times faster the ``default`` model is
-than Zhang ``full``. Then training images per second at 128x128, batch 16.
+than Zhang ``full``. Then the default's int8 twin (``assets/NAME.int8.onnx``, ``--precision
+int8``) against its float export at 256x256 with 1 and 2 onnxruntime threads, timed alternately
+in this process, and training images per second at 128x128, batch 16.
+
+    python benchmarks/bench_inference.py --int8-only   # just the int8 against float table
 """
 
 from __future__ import annotations
@@ -55,6 +59,30 @@ def onnx_model(name: str, folder: str):
     return onnx_backend.load(path)
 
 
+def int8_table(repeat: int) -> None:
+    """ms at 256x256 of the default's float export and its int8 twin, 1 and 2 threads, alternating."""
+    float_file = onnx_backend.packaged_onnx(DEFAULT_MODEL)
+    int8_file = onnx_backend.int8_path(float_file)
+    if not (float_file.exists() and int8_file.exists()):
+        print(f"int8: no {int8_file.name} (scripts/quantize_model.py makes it)")
+        return
+    L = (np.random.default_rng(0).random((1, 1, 256, 256)) * 100).astype(np.float32)
+    print(f"int8 against float, default ({DEFAULT_MODEL}) in onnxruntime, 256x256, best of {repeat}:")
+    for threads in (1, 2):
+        nets = [onnx_backend.load(f, threads=threads) for f in (float_file, int8_file)]
+        for n in nets:
+            n.predict_ab(L)
+        times = [[], []]
+        for _ in range(repeat):
+            for t, n in zip(times, nets, strict=True):
+                start = time.perf_counter()
+                n.predict_ab(L)
+                t.append(time.perf_counter() - start)
+        tf, tq = (1000 * min(t) for t in times)
+        print(f"  {threads} thread{'s' if threads > 1 else ' '}: float {tf:6.1f} ms  int8 {tq:6.1f} ms  "
+              f"int8 is {tf / tq:.2f}x faster")
+
+
 def models():
     for name in list_colorizers():
         if name in ("levin",):  # needs hints; see bench_levin.py
@@ -70,7 +98,11 @@ def models():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--int8-only", action="store_true", help="only the int8 against float table")
     args = ap.parse_args()
+    if args.int8_only:
+        int8_table(max(args.repeat, 10))
+        return
     rng = np.random.default_rng(0)
     photo = Picture.from_array(rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8))
     L256 = torch.rand(1, 1, 256, 256) * 100
@@ -106,6 +138,7 @@ def main():
     if DEFAULT_MODEL in ort:
         print(f"onnxruntime: default ({DEFAULT_MODEL}) at 256x256 takes "
               f"{ort[DEFAULT_MODEL] / default[0]:.0%} of the torch time")
+    int8_table(max(args.repeat, 10))
     print("training, 128x128, batch 16:")
     trainable = [(n, build_untrained(n)) for n in list_colorizers() if is_trainable(n)]
     trainable.append(("zhang full", ZhangColorizer(ZhangConfig(encoder="none", size="full"))))

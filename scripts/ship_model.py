@@ -142,6 +142,13 @@ def main():
 
         report = export_packaged(args.name)
         print(f"re-exported {report['out']} (largest |ab - torch| {report['max_abs_diff']:.1e})")
+        if (assets / f"{args.name}.int8.onnx").exists():  # and its int8 twin, for the new weights
+            from colorizer.quantize import QuantizeConfig, quantize_packaged
+
+            train = ROOT.parent / "shared" / "data" / "photos" / "train"
+            q = quantize_packaged(args.name, QuantizeConfig(sources=[str(train)]))
+            print(f"re-quantized {q['out']} (mean |ab - float| {q['mean_abs_diff']:.2f} on "
+                  f"{q['photos']} training photos; scripts/quantize_model.py)")
 
 
 def _run_record(card: dict) -> dict:

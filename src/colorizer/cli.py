@@ -130,6 +130,16 @@ def backend_option(fn):
              "FILE.onnx, or FILE.onnx beside --weights FILE.safetensors) and nothing needs torch.")(fn)
 
 
+def precision_option(fn):
+    """--precision, for the commands that can run the int8 model."""
+    return click.option(
+        "--precision", default="auto", show_default=True, type=click.Choice(["auto", "float", "int8"]),
+        help="Numbers the model computes with in onnxruntime: int8 is faster on a CPU and close to "
+             "float in accuracy. auto takes int8 where the model has an int8 file made from the "
+             "same weights (NAME.int8.onnx beside NAME.onnx) and runs on the CPU; on a cluster "
+             "(--workers, --scheduler) the float model runs.")(fn)
+
+
 def cluster_options(fn):
     """--workers and --scheduler: run on a Dask cluster (colorizer.distributed)."""
     fn = click.option("--scheduler", metavar="tcp://HOST:PORT",
@@ -168,10 +178,11 @@ def cli():
               help="Remove noise, grain and JPEG damage from the lightness first (the denoise "
                    "model, as `colorize denoise`); the output's L is then the denoised one.")
 @backend_option
+@precision_option
 @cluster_options
 @_user_errors
 def image(inputs, output, out_dir, saturation, model, weights, size, device, overwrite, max_pixels,
-          samples, confidence, denoise, backend, workers, scheduler):
+          samples, confidence, denoise, backend, precision, workers, scheduler):
     """Colorize image files or folders (recursively) at their full resolution.
 
     A colour photo is re-colorized from its lightness. Bad files are reported one line each and
@@ -183,6 +194,8 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
     jobs = plan_jobs(inputs, output, out_dir)
     if not jobs:
         raise click.UsageError("no image files found in the given inputs")
+    if (workers or scheduler) and precision == "int8":
+        raise click.UsageError("--precision int8 does not run on a cluster yet; drop --workers/--scheduler")
     if workers or scheduler:
         if confidence is not None:
             raise click.UsageError("--confidence takes one photo; drop --workers/--scheduler")
@@ -201,7 +214,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
     fast = onnx_backend.load_for_job(
         backend, model, weights, device=device,
         torch_only="--samples" if samples else "--confidence" if confidence is not None else None,
-        warn=_warn)
+        warn=_warn, precision=precision)
     fast_denoiser = None
     if fast is not None and denoise:  # the denoiser's export too, or torch runs both
         fast_denoiser = onnx_backend.load_for_job(backend, "denoise", device=device, warn=_warn,
@@ -373,10 +386,11 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, satur
               help="Frame rate of a frame folder written as a video (default 25).")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 @backend_option
+@precision_option
 @cluster_options
 @_user_errors
 def video(inputs, output, out_dir, saturation, model, weights, size, device, temporal, strength,
-          keyframe_interval, scribbles, fps, overwrite, backend, workers, scheduler):
+          keyframe_interval, scribbles, fps, overwrite, backend, precision, workers, scheduler):
     """Colorize video files or folders of frames, with steady colours from frame to frame.
 
     \b
@@ -399,6 +413,8 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
     jobs = plan_video_jobs(inputs, output, out_dir)
     hints = read_frame_strokes(scribbles) if scribbles is not None else None
     cfg = TemporalConfig(method=temporal, strength=strength, keyframe_interval=keyframe_interval)
+    if (workers or scheduler) and precision == "int8":
+        raise click.UsageError("--precision int8 does not run on a cluster yet; drop --workers/--scheduler")
     if workers or scheduler:  # one clip per task
         from colorizer.distributed import ClusterConfig, videos_on_cluster
 
@@ -411,7 +427,7 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
     from colorizer.video import video_threads
 
     net = onnx_backend.load_for_job(backend, model, weights, device=device, threads=video_threads(onnx=True),
-                                    warn=_warn)
+                                    warn=_warn, precision=precision)
     if net is None:
         from colorizer.registry import get_colorizer
 

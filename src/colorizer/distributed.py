@@ -252,8 +252,9 @@ def _load(spec: ModelSpec):
 
         # the client chose onnx (resolve_model), so the file must load here: "onnx", not "auto",
         # fails this task with the reason rather than falling back to torch on some workers only
+        # (the float export: --precision does not reach the workers yet)
         return load_for_job("onnx", spec.model, spec.weights, device=spec.device,
-                            threads=1 if _in_worker() else None)
+                            threads=1 if _in_worker() else None, precision="float")
     from colorizer.registry import get_colorizer
 
     _one_thread_per_task()
@@ -589,7 +590,7 @@ def resolve_model(model: str = "default", weights: str | None = None, device: st
 
     fast = load_for_job(backend, model, weights, device=device,
                         torch_only="--samples" if samples else None,
-                        warn=lambda line: say(f"warning: {line}"))
+                        warn=lambda line: say(f"warning: {line}"), precision="float")
     spec = ModelSpec(model, weights, device, "torch" if fast is None else "onnx")
     if spec.backend == "torch":
         _check_model(spec, samples)

@@ -51,10 +51,20 @@ META = "colorizer."
 #: Backends of ``colorize image --backend``.
 BACKENDS = ("auto", "onnx", "torch")
 
+#: ``--precision``: the float export, its int8 twin (``NAME.int8.onnx``, :mod:`colorizer.quantize`),
+#: or auto: int8 where that file exists, stands for the same weights, and onnxruntime runs on the CPU.
+PRECISIONS = ("auto", "float", "int8")
+
 
 def packaged_onnx(name: str) -> Path:
     """Where the package ships the ONNX export of model ``name`` (it may not exist)."""
     return Path(str(resources.files("colorizer") / "assets" / f"{name}.onnx"))
+
+
+def int8_path(onnx_file: str | os.PathLike) -> Path:
+    """Where the int8 twin of an ONNX export lives: ``NAME.int8.onnx`` beside ``NAME.onnx``."""
+    onnx_file = Path(onnx_file)
+    return onnx_file.with_name(onnx_file.name[: -len(onnx_file.suffix)] + ".int8.onnx")
 
 
 def resolve_default(name: str) -> str:
@@ -105,6 +115,11 @@ class _OnnxModel:
     def card(self) -> dict:
         """The model card stored in the file."""
         return json.loads(self.metadata.get(META + "card", "{}"))
+
+    @property
+    def precision(self) -> str:
+        """"float", or "int8" for a file written by :mod:`colorizer.quantize`."""
+        return self.metadata.get(META + "precision", "float")
 
     def _run(self, L: np.ndarray) -> np.ndarray:
         L = np.ascontiguousarray(L, np.float32)
@@ -275,23 +290,37 @@ def choose_backend(backend: str, model: str, weights: str | os.PathLike | None =
 def load_for_job(backend: str, model: str, weights: str | os.PathLike | None = None, *,
                  device: str = "auto", torch_only: str | None = None,
                  warn=None, threads: int | None = None,
-                 kind: str = "colorizer") -> OnnxColorizer | OnnxDenoiser | None:
+                 kind: str = "colorizer", precision: str = "auto") -> OnnxColorizer | OnnxDenoiser | None:
     """The ONNX model for a job, or None when it runs on torch (:func:`choose_backend`).
 
     With ``backend="auto"`` an export that is stale or unreadable gives a ``warn`` line and None
     (torch runs instead); with ``backend="onnx"`` it is an error. ``threads`` as in :func:`load`.
     ``kind``: "colorizer" or "denoiser", what the job needs; a file that holds the other is an
-    error.
+    error. ``precision`` (:data:`PRECISIONS`, colorizers only): "int8" runs the export's int8
+    twin (:func:`int8_path`) and is an error where there is none that stands for the same
+    weights, or where the job runs on torch; "auto" takes the twin where it is there, matches
+    the weights' SHA-256 (else one ``warn`` line) and the device is the CPU; "float" never.
     """
+    if precision not in PRECISIONS:
+        raise ColorizerError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "int8" and (backend == "torch" or torch_only or device == "cuda"):
+        why = torch_only or ("--device cuda" if device == "cuda" else "--backend torch")
+        raise ColorizerError(f"--precision int8 runs in onnxruntime on the CPU, which {why} rules out; "
+                             "use --precision float")
     chosen, onnx_file, source = choose_backend(backend, model, weights, device=device,
                                              torch_only=torch_only)
     if chosen == "torch":
+        if precision == "int8":
+            raise ColorizerError(f"--precision int8: no ONNX export of model {model!r} to run; use "
+                                 "--precision float")
         return None
     try:
         net = load(onnx_file, source=source, device="cuda" if device == "cuda" else "cpu",
                    threads=threads)
     except ColorizerError as exc:
         if backend == "onnx" or (weights is not None and Path(weights).suffix.lower() == ".onnx"):
+            raise
+        if precision == "int8":
             raise
         if warn is not None:
             warn(f"{exc}; using torch")
@@ -303,7 +332,45 @@ def load_for_job(backend: str, model: str, weights: str | os.PathLike | None = N
     if model != "default" and net.name != wanted:
         raise ColorizerError(f"{onnx_file}: holds model {net.name!r}, not {wanted!r}; drop --model "
                              "or pass the matching file")
+    if kind == "colorizer" and precision != "float" and device != "cuda" and net.precision == "float":
+        quantized = _int8_twin(net, source, threads, strict=precision == "int8")
+        if isinstance(quantized, str):
+            if precision == "int8":
+                raise ColorizerError(quantized)
+            if warn is not None and int8_path(onnx_file).exists():
+                warn(f"{quantized}; using the float model")
+        else:
+            net = quantized
+    elif precision == "int8" and net.precision != "int8":
+        raise ColorizerError(f"{onnx_file}: --precision int8 takes a colorizer's float export "
+                             "with its int8 twin beside it")
     return net
+
+
+def _int8_twin(net: OnnxColorizer, source: Path | None, threads: int | None,
+               strict: bool) -> OnnxColorizer | str:
+    """The int8 twin of the float export ``net``, checked against the weights it stands for
+    (``source``, else the float export's own record of them); or why it cannot be used."""
+    path = int8_path(net.path)
+    if not path.is_file():
+        return (f"{path}: no int8 version of {net.path.name}; make it with `python "
+                f"scripts/quantize_model.py --onnx {net.path}`")
+    if source is None and not strict:  # auto checks the twin against the safetensors only
+        return f"{path}: no weights file to check it against"
+    again = "; make it again with `python scripts/quantize_model.py`"
+    try:
+        quantized = load(path, threads=threads)
+    except ColorizerError as exc:
+        return f"{exc}{again}"
+    stale = stale_reason(quantized.metadata, source) if source is not None else None
+    if stale:
+        return f"{path}: {stale}{again}"
+    if quantized.precision != "int8" or not isinstance(quantized, OnnxColorizer):
+        return f"{path}: not an int8 colorizer"
+    sha = META + "weights_sha256"
+    if quantized.metadata.get(sha) != net.metadata.get(sha) or quantized.name != net.name:
+        return f"{path}: made from other weights than {net.path.name}{again}"
+    return quantized
 
 
 def colorize_picture(pic: Picture, model: OnnxColorizer, size: int | None = None,

@@ -145,11 +145,30 @@ def _distance(mean, a, b):
 
 
 @numba.njit(cache=True, inline="always")
-def _nearest(u, arena, start, deg, mean, thresh):
-    """u's closest neighbour (ties: lower id) and its distance, or (thresh, -1) if none is closer."""
+def _find(parent, x):
+    """The surviving region that region x was merged into (x itself if alive), compressing the
+    path on the way."""
+    r = x
+    while parent[r] != r:
+        r = parent[r]
+    while parent[x] != r:
+        parent[x], x = r, parent[x]
+    return r
+
+
+@numba.njit(cache=True, inline="always")
+def _nearest(u, arena, start, deg, mean, thresh, parent):
+    """u's closest neighbour (ties: lower id) and its distance, or (thresh, -1) if none is closer.
+
+    u's list may name regions merged away since it was written; each is read as the region it
+    went into (and written back so), and one named twice is simply looked at twice. The result
+    is the smallest (distance, id) over the neighbours, whatever their order in the list."""
     best_w, best_n = thresh, -1
     for q in range(deg[u]):
-        m = arena[start[u] + q]
+        m = _find(parent, arena[start[u] + q])
+        arena[start[u] + q] = m
+        if m == u:
+            continue
         w = _distance(mean, u, m)
         if w < best_w or (w == best_w and best_n != -1 and m < best_n):
             best_w, best_n = w, m
@@ -165,9 +184,17 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
     is always the globally closest adjacent pair at current means. Here each region keeps only its
     nearest neighbour, and an indexed heap holds each region once, keyed by that distance and
     updated in place; the pair merged next is the same, with far less heap traffic. Exactly tied
-    distances may be merged in a different order.
+    distances may be merged in a different order than scikit-image's.
 
-    Neighbour lists live in one growing arena (start, length and capacity per region).
+    Neighbour lists live in one growing arena (start, length and capacity per region). When
+    region src merges into dst, only dst's list is rewritten (dst's and src's neighbours, each
+    once); the lists of their other neighbours still name src and are read through ``parent``
+    (:func:`_find`) when next searched. Renaming src in each of those lists at once cost more
+    than the rest of the merge together (a large region's long list was scanned for every small
+    region merged beside it). Every choice (the heap's top, a nearest neighbour) is the smallest
+    (distance, id), so the order of a list never changes the result.
+
+    ``eu``, ``ev``: adjacent label pairs; a pair may be listed more than once.
     """
     deg = np.zeros(n, np.int64)
     for k in range(eu.shape[0]):
@@ -176,7 +203,7 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
     start = np.zeros(n, np.int64)
     for i in range(1, n):
         start[i] = start[i - 1] + deg[i - 1]
-    arena = np.empty(4 * eu.shape[0] + 16, np.int64)
+    arena = np.empty(2 * eu.shape[0] + 4 * n + 16, np.int64)
     slot = deg.copy()  # capacity of each region's list
     fill = np.zeros(n, np.int64)
     for k in range(eu.shape[0]):
@@ -185,9 +212,19 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
         fill[u] += 1
         arena[start[v] + fill[v]] = u
         fill[v] += 1
+    mark = np.full(n, -1, np.int64)
+    for u in range(n):  # drop the repeats: each neighbour once
+        d = 0
+        for q in range(fill[u]):
+            m = arena[start[u] + q]
+            if mark[m] != u:
+                mark[m] = u
+                arena[start[u] + d] = m
+                d += 1
+        deg[u] = d
     top = 2 * eu.shape[0]
     parent = np.arange(n)
-    mark = np.full(n, -1, np.int64)
+    mark[:] = -1
     mean = total / count.reshape(-1, 1)
     best_w = np.empty(n)
     best_n = np.empty(n, np.int64)
@@ -196,7 +233,7 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
     pos = np.full(n, -1, np.int64)
     size = 0
     for u in range(n):
-        best_w[u], best_n[u] = _nearest(u, arena, start, deg, mean, thresh)
+        best_w[u], best_n[u] = _nearest(u, arena, start, deg, mean, thresh, parent)
         if best_n[u] >= 0:
             size = _heap_set(hw, hu, pos, size, u, best_w[u])
     merges = 0
@@ -210,28 +247,19 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
             total[dst, c] += total[src, c]
             mean[dst, c] = total[dst, c] / count[dst]
         parent[src] = dst
-        # The merged region's neighbour list: dst's own (compacted in place), then src's new ones.
-        # It stays in dst's slot when it fits, else moves to a slot of twice the size at the end.
+        # The merged region's neighbour list: dst's own (compacted in place), then src's new ones,
+        # each region once and by its current id. It stays in dst's slot when it fits, else moves
+        # to a slot of twice the size at the end.
+        mark[dst] = merges
         new_deg = 0
         for q in range(deg[dst]):
-            m = arena[start[dst] + q]
-            if m != src:
+            m = _find(parent, arena[start[dst] + q])
+            if mark[m] != merges:
                 mark[m] = merges
                 arena[start[dst] + new_deg] = m
                 new_deg += 1
         for q in range(deg[src]):
-            m = arena[start[src] + q]
-            if m == dst:
-                continue
-            # in m's own list: drop src if m already touches dst, else rename src to dst
-            for r in range(deg[m]):
-                if arena[start[m] + r] == src:
-                    if mark[m] == merges:
-                        deg[m] -= 1
-                        arena[start[m] + r] = arena[start[m] + deg[m]]
-                    else:
-                        arena[start[m] + r] = dst
-                    break
+            m = _find(parent, arena[start[src] + q])
             if mark[m] != merges:
                 mark[m] = merges
                 if new_deg == slot[dst]:
@@ -250,14 +278,14 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
         for q in range(-1, new_deg):
             m = dst if q < 0 else arena[start[dst] + q]
             if m == dst:
-                w, nb = _nearest(m, arena, start, deg, mean, thresh)
+                w, nb = _nearest(m, arena, start, deg, mean, thresh, parent)
             else:
                 w = _distance(mean, dst, m)
                 if best_n[m] == src or best_n[m] == dst:
                     # m's nearest was one of the merged pair; its other neighbours did not move,
                     # so only a larger distance than before needs a full search
                     if w > best_w[m]:
-                        w, nb = _nearest(m, arena, start, deg, mean, thresh)
+                        w, nb = _nearest(m, arena, start, deg, mean, thresh, parent)
                     else:
                         nb = dst
                 elif w < best_w[m] or (w == best_w[m] and dst < best_n[m]):
@@ -269,20 +297,19 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
                 size = _heap_remove(hw, hu, pos, size, m)
             else:
                 size = _heap_set(hw, hu, pos, size, m, w)
-    for i in range(n):  # resolve each label to its surviving region, compressing paths
-        r = i
-        while parent[r] != r:
-            r = parent[r]
-        while parent[i] != r:
-            parent[i], i = r, parent[i]
+    for i in range(n):  # resolve each label to its surviving region
+        _find(parent, i)
     return parent
 
 
 @numba.njit(cache=True)
-def _adjacent_pairs(labels, n):  # pragma: no cover  (compiled; tested via smooth)
-    """Unique (u < v) label pairs that touch in the 8-neighbourhood, sorted by (u, v)."""
+def _adjacent_pairs(labels):  # pragma: no cover  (compiled; tested via smooth)
+    """(u, v) label pairs that touch in the 8-neighbourhood, u != v, one per touching pixel
+    pair (so a pair of regions is listed as often as their pixels touch; :func:`_merge` keeps
+    each once)."""
     h, w = labels.shape
-    codes = np.empty(4 * h * w, np.int64)
+    eu = np.empty(4 * h * w, np.int64)
+    ev = np.empty(4 * h * w, np.int64)
     k = 0
     for y in range(h):
         for x in range(w):
@@ -292,10 +319,9 @@ def _adjacent_pairs(labels, n):  # pragma: no cover  (compiled; tested via smoot
                 if yy < h and 0 <= xx < w:
                     b = labels[yy, xx]
                     if a != b:
-                        codes[k] = min(a, b) * n + max(a, b)
+                        eu[k], ev[k] = a, b
                         k += 1
-    codes = np.unique(codes[:k])
-    return codes // n, codes % n
+    return eu[:k], ev[:k]
 
 
 def merge_regions(labels: np.ndarray, rgb: np.ndarray, thresh: float) -> np.ndarray:
@@ -316,7 +342,7 @@ def merge_regions(labels: np.ndarray, rgb: np.ndarray, thresh: float) -> np.ndar
                       for c in range(3)], axis=1)
     if n == 1:
         return labels
-    eu, ev = _adjacent_pairs(labels, n)
+    eu, ev = _adjacent_pairs(labels)
     return _merge(n, eu, ev, total, count, float(thresh))[labels]
 
 
@@ -331,6 +357,21 @@ def paint_mean(labels: np.ndarray, rgb: np.ndarray) -> np.ndarray:
         means = np.stack([np.bincount(flat, weights=rgb[..., c].ravel().astype(np.float64)) / count
                           for c in range(3)], axis=1)
     return np.nan_to_num(means).astype(rgb.dtype)[flat].reshape(rgb.shape)
+
+
+def slic_input(rgb: np.ndarray, sigma: float) -> np.ndarray:
+    """The one channel :func:`slic_labels` segments: L of the grey3 picture, float32, blurred
+    with sigma as slic would blur it."""
+    import cv2
+    from skimage.color import rgb2gray, rgb2lab
+
+    grey3 = np.repeat(rgb2gray(rgb).astype(np.float32)[..., None], 3, axis=2)
+    L = rgb2lab(grey3)[..., 0].astype(np.float32)
+    if sigma > 0:
+        radius = int(4.0 * sigma + 0.5)  # scipy.ndimage.gaussian_filter's default truncate=4
+        kernel = cv2.getGaussianKernel(2 * radius + 1, sigma)
+        L = cv2.sepFilter2D(L, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+    return L
 
 
 def slic_labels(rgb: np.ndarray, n_segments: int = 10000, sigma: float = 5.0) -> np.ndarray:
@@ -349,22 +390,63 @@ def slic_labels(rgb: np.ndarray, n_segments: int = 10000, sigma: float = 5.0) ->
     every photo we tried, so one and two iterations are run first and, when they agree, the
     one-iteration result is returned (with SLIC's connectivity step, as always); it equals the
     ten-iteration one by that argument, in less than half the time. Otherwise the full ten
-    iterations run.
+    iterations run. :func:`_slic_chained` runs those steps without repeating the first
+    iteration (scikit-image's public ``slic`` where its internals differ).
     """
-    import cv2
-    from skimage.color import rgb2gray, rgb2lab
-    from skimage.segmentation import slic
-
-    grey3 = np.repeat(rgb2gray(rgb).astype(np.float32)[..., None], 3, axis=2)
-    L = rgb2lab(grey3)[..., 0].astype(np.float32)
-    if sigma > 0:
-        radius = int(4.0 * sigma + 0.5)  # scipy.ndimage.gaussian_filter's default truncate=4
-        kernel = cv2.getGaussianKernel(2 * radius + 1, sigma)
-        L = cv2.sepFilter2D(L, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+    L = slic_input(rgb, sigma)
+    try:
+        return _slic_chained(L, n_segments)
+    except (ImportError, TypeError, ValueError):  # another scikit-image layout: its public slic
+        from skimage.segmentation import slic
     kwargs = {"n_segments": n_segments, "sigma": 0, "channel_axis": None, "convert2lab": False}
     one = slic(L, max_num_iter=1, enforce_connectivity=False, **kwargs)
     two = slic(L, max_num_iter=2, enforce_connectivity=False, **kwargs)
     return slic(L, max_num_iter=1 if np.array_equal(one, two) else 10, **kwargs)
+
+
+def _slic_chained(L: np.ndarray, n_segments: int, max_num_iter: int = 10) -> np.ndarray:
+    """``slic(L, n_segments, sigma=0, channel_axis=None, convert2lab=False)`` for one float32
+    channel, with SLIC's own steps called one iteration at a time.
+
+    scikit-image's compiled SLIC loop moves the centres it is given in place, so a second call
+    on the same centres is the second iteration. Here the first two iterations cost two
+    assignment passes (not the 1 + 2 + 1 of three ``slic`` calls), the set-up (rescaling, grid
+    centres) is done once, and the remaining iterations run only when those two differ. The
+    steps are scikit-image's own (0.22 and later), so the labels are the same; any other layout
+    raises ImportError or TypeError and :func:`slic_labels` takes the public function.
+    """
+    import math
+
+    # the compiled module alone: skimage.segmentation.slic_superpixels imports scipy (0.2 s)
+    from skimage.segmentation._slic import _enforce_label_connectivity_cython, _slic_cython
+    from skimage.util import regular_grid
+
+    image = np.array(L, dtype=np.float32)  # a copy: rescaled to [0, 1] as slic does
+    lo, hi = image.min(), image.max()
+    image -= lo
+    if hi != lo:
+        image /= hi - lo
+    image = image[np.newaxis, ..., np.newaxis]
+    # the grid of starting centres, as slic's _get_grid_centroids places them
+    grid = regular_grid(image.shape[:3], n_segments)
+    centroids = np.stack([g[grid].ravel() for g in np.mgrid[:1, :L.shape[0], :L.shape[1]]], axis=-1)
+    segments = np.ascontiguousarray(
+        np.concatenate([centroids, np.zeros((centroids.shape[0], 1))], axis=-1), dtype=np.float32)
+    step = max(float(s.step) if s.step is not None else 1.0 for s in grid)
+    image = np.ascontiguousarray(image * (1.0 / 10.0), dtype=np.float32)  # 1 / compactness
+    spacing = np.ones(3, dtype=np.float32)
+
+    def iterate(n):
+        return _slic_cython(image, None, segments, step, n, spacing, False, ignore_color=False,
+                            start_label=1)
+
+    one = iterate(1)
+    two = iterate(1)
+    labels = one if np.array_equal(one, two) else iterate(max_num_iter - 2)
+    segment_size = math.prod(image.shape[:3]) / centroids.shape[0]
+    labels = _enforce_label_connectivity_cython(labels, int(0.5 * segment_size),
+                                                int(3 * segment_size), start_label=1)
+    return labels[0]
 
 
 def smooth(rgb: np.ndarray, n_segments: int = 10000, sigma: float = 5.0,

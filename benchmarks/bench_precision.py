@@ -1,0 +1,87 @@
+"""Accuracy and speed of the int8 default against the float one, both in onnxruntime.
+
+    python benchmarks/bench_precision.py [--images ../shared/data/photos/eval] [--size 256]
+                                         [--repeat 20]
+
+Accuracy: the photos of ``--images`` are read as `colorize evaluate` reads them (resized to
+``--size`` squared; greyscale ones not scored), colorized by the shipped float export and by
+its int8 twin (``assets/NAME.int8.onnx``, scripts/quantize_model.py), and scored against the
+photo with the evaluation's AuC and PSNR (:mod:`colorizer.metrics`); printed: the means and the int8 - float
+differences. Speed: the model alone on one 1x1x256x256 L, float and int8 in the same process,
+alternating, best of ``--repeat``, with 1 and 2 onnxruntime threads, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from colorizer import metrics, onnx_backend
+from colorizer.color import rgb2lab
+from colorizer.evaluate import EvalConfig, _load_photos
+from colorizer.io import Picture
+
+EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos" / "eval"
+
+
+def best_ms(fns: list, repeat: int) -> list[float]:
+    """Best time of each function, run in turn so that load on the machine hits them alike."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for t, fn in zip(times, fns, strict=True):
+            start = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - start)
+    return [1000 * min(t) for t in times]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=Path, default=EVAL)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--skip-accuracy", action="store_true")
+    args = ap.parse_args()
+    float_file = onnx_backend.packaged_onnx(onnx_backend.resolve_default("default"))
+    int8_file = onnx_backend.int8_path(float_file)
+    source = float_file.with_suffix(".safetensors")
+    print(f"float: {float_file.name}, int8: {int8_file.name}")
+    print("speed, model alone, 1x1x256x256:")
+    L = (np.random.default_rng(0).random((1, 1, 256, 256)) * 100).astype(np.float32)
+    for threads in (1, 2):
+        f = onnx_backend.load(float_file, source=source, threads=threads)
+        q = onnx_backend.load(int8_file, source=source, threads=threads)
+        tf, tq = best_ms([lambda n=f: n.predict_ab(L), lambda n=q: n.predict_ab(L)], args.repeat)
+        print(f"  {threads} thread{'s' if threads > 1 else ''}: float {tf:.1f} ms, int8 {tq:.1f} ms, "
+              f"int8 {tf / tq:.2f}x faster")
+    if args.skip_accuracy:
+        return
+    nets = {"float": onnx_backend.load(float_file, source=source),
+            "int8": onnx_backend.load(int8_file, source=source)}
+    scores = {k: {"auc": [], "psnr": []} for k in nets}
+    photos = _load_photos(EvalConfig(images=[str(args.images)], size=args.size), print)
+    skipped = sum(is_grey for _, _, is_grey in photos)
+    for _, truth, is_grey in photos:
+        if is_grey:
+            continue
+        truth_lab = rgb2lab(truth)
+        pic = Picture.from_array(truth)
+        for name, net in nets.items():
+            pred = onnx_backend.colorize_picture(pic, net).to_array(np.uint8)
+            scores[name]["auc"].append(metrics.auc(rgb2lab(pred)[..., 1:], truth_lab[..., 1:]))
+            scores[name]["psnr"].append(metrics.psnr(pred, truth))
+    n = len(scores["float"]["auc"])
+    print(f"accuracy on {n} colour photos of {args.images} ({skipped} greyscale not scored), at "
+          f"{args.size}x{args.size}:")
+    for key in ("auc", "psnr"):
+        fl, q = np.mean(scores["float"][key]), np.mean(scores["int8"][key])
+        print(f"  {key.upper():5s} float {fl:.3f}  int8 {q:.3f}  int8 - float {q - fl:+.3f}")
+
+
+if __name__ == "__main__":
+    main()

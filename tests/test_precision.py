@@ -1,0 +1,114 @@
+"""The int8 default (``--precision``): which file runs, a stale int8 file is never run, and
+int8 and float agree on a photo."""
+
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from colorizer import onnx_backend
+from colorizer.cli import cli
+from colorizer.errors import ColorizerError
+from colorizer.io import read_image
+
+ASSETS = Path(str(resources.files("colorizer") / "assets"))
+SAMPLE = ASSETS / "sample_grey.jpg"
+NAME = onnx_backend.resolve_default("default")
+INT8 = onnx_backend.int8_path(onnx_backend.packaged_onnx(NAME))
+
+
+def test_int8_path_sits_beside_the_float_export():
+    assert onnx_backend.int8_path(Path("a/gan.onnx")) == Path("a/gan.int8.onnx")
+
+
+def test_shipped_int8_is_the_shipped_weights():
+    """gan.int8.onnx stands for the shipped safetensors: rerun scripts/quantize_model.py (or
+    scripts/ship_model.py) whenever they change."""
+    assert INT8.is_file(), "the default model's int8 file is missing from the package"
+    net = onnx_backend.load(INT8, source=onnx_backend.packaged_onnx(NAME).with_suffix(".safetensors"))
+    assert net.precision == "int8" and net.name == NAME
+
+
+def test_precision_choice():
+    warnings = []
+    auto = onnx_backend.load_for_job("auto", "default", warn=warnings.append)
+    assert auto.precision == "int8" and auto.path == INT8 and not warnings
+    assert onnx_backend.load_for_job("auto", "default", precision="float").precision == "float"
+    assert onnx_backend.load_for_job("onnx", "default", precision="int8").precision == "int8"
+    with pytest.raises(ColorizerError, match="int8"):
+        onnx_backend.load_for_job("torch", "default", precision="int8")
+    with pytest.raises(ColorizerError, match="int8"):
+        onnx_backend.load_for_job("auto", "default", torch_only="--samples", precision="int8")
+    with pytest.raises(ColorizerError, match="--precision"):
+        onnx_backend.load_for_job("auto", "default", precision="int4")
+    assert onnx_backend.load_for_job("torch", "default") is None  # float torch, as before
+
+
+def _copy_model(tmp_path: Path, tamper_int8: bool) -> Path:
+    for suffix in (".onnx", ".safetensors", ".json"):
+        shutil.copyfile(ASSETS / f"{NAME}{suffix}", tmp_path / f"{NAME}{suffix}")
+    if not tamper_int8:
+        shutil.copyfile(INT8, tmp_path / INT8.name)
+        return tmp_path / f"{NAME}.safetensors"
+    import onnx
+
+    proto = onnx.load(str(INT8))
+    for entry in proto.metadata_props:
+        if entry.key == "colorizer.weights_sha256":
+            entry.value = "0" * 64  # as if quantized from other weights
+    onnx.save(proto, str(tmp_path / INT8.name))
+    return tmp_path / f"{NAME}.safetensors"
+
+
+def test_stale_int8_falls_back_to_float_or_is_refused(tmp_path):
+    weights = _copy_model(tmp_path, tamper_int8=True)
+    warnings = []
+    net = onnx_backend.load_for_job("auto", NAME, weights, warn=warnings.append)
+    assert net.precision == "float" and net.path == tmp_path / f"{NAME}.onnx"
+    assert len(warnings) == 1 and "other weights" in warnings[0] and "quantize_model" in warnings[0]
+    with pytest.raises(ColorizerError, match="other weights"):
+        onnx_backend.load_for_job("auto", NAME, weights, precision="int8")
+
+
+def test_int8_beside_given_weights_is_used(tmp_path):
+    weights = _copy_model(tmp_path, tamper_int8=False)
+    net = onnx_backend.load_for_job("auto", NAME, weights)
+    assert net.precision == "int8" and net.path == tmp_path / INT8.name
+    (tmp_path / INT8.name).unlink()  # no int8 file: float, without a word
+    warnings = []
+    assert onnx_backend.load_for_job("auto", NAME, weights, warn=warnings.append).precision == "float"
+    assert not warnings
+
+
+def test_int8_agrees_with_float_on_a_photo():
+    """On the sample photo the int8 model's ab stays within 3 Lab units of the float model's on
+    average (measured: about 1.5), and the pictures within a few 8-bit codes."""
+    pic = read_image(SAMPLE)
+    nets = {p: onnx_backend.load_for_job("onnx", "default", precision=p) for p in ("float", "int8")}
+    L = pic.lightness()
+    from colorizer.resize import downscale_l, working_shape
+
+    small = downscale_l(L, working_shape(*L.shape, 256, nets["float"].multiple))[None, None]
+    ab = {p: n.predict_ab(small) for p, n in nets.items()}
+    assert np.abs(ab["int8"] - ab["float"]).mean() <= 3.0
+    assert np.abs(ab["float"]).mean() > 3.0  # a coloured answer, not two greys that agree
+    rgb = {p: onnx_backend.colorize_picture(pic, n).pixels.astype(int) for p, n in nets.items()}
+    assert np.abs(rgb["int8"] - rgb["float"]).mean() <= 3.0
+
+
+def test_cli_precision(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "f.png"
+    r = runner.invoke(cli, ["image", str(SAMPLE), "-o", str(out), "--precision", "float"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(cli, ["image", str(SAMPLE), "-o", str(tmp_path / "q.png"), "--precision", "int8"])
+    assert r.exit_code == 0, r.output
+    a, b = (np.asarray(read_image(p).pixels, int) for p in (out, tmp_path / "q.png"))
+    assert a.shape == b.shape and 0 < np.abs(a - b).mean() <= 3.0  # the two models ran
+    r = runner.invoke(cli, ["image", str(SAMPLE), "-o", str(tmp_path / "t.png"), "--precision", "int8",
+                            "--backend", "torch"])
+    assert r.exit_code != 0 and "int8" in r.output
+    assert "--precision" in runner.invoke(cli, ["video", "--help"]).output
