@@ -65,8 +65,8 @@ def main():
             "int8": onnx_backend.load(int8_file, source=source)}
     scores = {k: {"auc": [], "psnr": []} for k in nets}
     photos = _load_photos(EvalConfig(images=[str(args.images)], size=args.size), print)
-    skipped = sum(is_grey for _, _, is_grey in photos)
-    for _, truth, is_grey in photos:
+    skipped = sum(is_grey for _, _, is_grey, _ in photos)
+    for _, truth, is_grey, _ in photos:
         if is_grey:
             continue
         truth_lab = rgb2lab(truth)
