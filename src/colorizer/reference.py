@@ -1,0 +1,267 @@
+"""Colour from a reference photo: match the grey photo against colour photos of the same scene.
+
+The grey photo and each reference are described on a grid of cells (one per 8x8 pixels of the
+model's working size) by the pretrained MobileNetV2 encoder's features at strides 8 and 16 (the
+encoder of the shipped ``gan`` model, which sees only lightness), plus each cell's mean lightness
+and local texture (the spread of lightness in the cell and of its gradients). A photo cell and a
+reference cell are matched when each is the other's nearest neighbour in that description
+(mutual nearest neighbours), so a sky takes the sky's colour and a face a face's wherever they are
+in the frame; the references' cells are pooled, so several photos of one place can be given.
+
+Matched cells become colour hints with a confidence weight (how far their descriptions are, and
+how clearly the best match beats the second best). The hints are spread along the photo's edges by
+Levin et al.'s affinities with the model's colours as a weak prior (:func:`fill`), so where nothing
+matches, the model's colours stay. A reference of another scene finds few and poor matches: when
+the share of confident matches is below :attr:`ReferenceConfig.min_share`, the reference is
+ignored and the model's colours are returned unchanged.
+
+The front ends call :func:`colorizer.api.colorize` (``reference=``); this module works on
+working-size arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from colorizer.errors import ColorizerError
+
+#: Below this mean chroma (Lab units) a reference has no colour to give.
+GREY_CHROMA = 2.0
+
+
+@dataclass
+class ReferenceConfig:
+    """Settings of reference matching (chosen on DAVIS frames 0 -> 20 and 0 -> 40 and train
+    photos; ``benchmarks/bench_reference.py``)."""
+
+    size: int = 256  #: working size of a reference (about size x size pixels)
+    weight_f8: float = 1.0  #: weight of the stride-8 features (unit length) in the description
+    weight_f16: float = 1.0  #: weight of the stride-16 features (unit length)
+    weight_l: float = 1.0  #: weight of the cell's mean lightness (L / 100)
+    weight_texture: float = 1.0  #: weight of the cell's lightness spread (std / 25)
+    max_distance: float = 1.6  #: matches further apart than this (squared distance) are dropped
+    ratio: float = 0.8  #: best / second-best distance at or below this counts fully (1: none)
+    min_share: float = 0.05  #: below this share of confidently matched cells, ignore the reference
+    hint_weight: float = 1.0  #: pull of a fully confident hint (Levin data term)
+    prior_weight: float = 0.01  #: pull of the model's colours everywhere
+
+
+@dataclass
+class ReferenceCells:
+    """One or more reference photos described cell by cell (:func:`describe_reference`).
+
+    Attributes
+    ----------
+    features : ndarray, (M, D) float32
+        The cells' descriptions.
+    ab : ndarray, (M, 2) float32
+        The cells' mean colour (Lab ab).
+    """
+
+    features: np.ndarray
+    ab: np.ndarray
+
+    @classmethod
+    def pooled(cls, parts: list[ReferenceCells]) -> ReferenceCells:
+        """Several references as one pool of cells."""
+        return cls(np.concatenate([p.features for p in parts]), np.concatenate([p.ab for p in parts]))
+
+
+def feature_encoder(model=None):
+    """The encoder whose features describe cells: ``model``'s own pretrained MobileNetV2 when it
+    has one (the ``gan`` model), else the shipped ``gan`` model's."""
+    enc = getattr(getattr(model, "gen", None), "encoder", None)
+    if enc is not None and getattr(model, "pretrained", False):
+        return enc
+    from colorizer.registry import get_colorizer
+
+    device = getattr(model, "device", None)
+    return get_colorizer("gan", device=str(device) if device is not None else "cpu").gen.encoder
+
+
+def _grid(shape: tuple[int, int]) -> tuple[int, int]:
+    return max(1, shape[0] // 8), max(1, shape[1] // 8)
+
+
+def cell_features(L_small: np.ndarray, encoder, cfg: ReferenceConfig) -> np.ndarray:
+    """Describe each 8x8 cell of a working-size lightness (h, w), multiples of 8.
+
+    Returns (h // 8, w // 8, D) float32: the encoder's stride-8 and stride-16 features (each cut
+    to unit length, the stride-16 ones upsampled bilinearly), the cell's mean L / 100 and the
+    spread of L and of its gradient in the cell, each times its weight in ``cfg``.
+    """
+    import cv2
+    import torch
+    import torch.nn.functional as F
+
+    gh, gw = _grid(L_small.shape)
+    param = next(encoder.parameters())
+    with torch.inference_mode():
+        L_t = torch.from_numpy(np.ascontiguousarray(L_small, np.float32))[None, None].to(param.device)
+        feats = encoder(L_t)
+        f8 = F.interpolate(feats[2], size=(gh, gw), mode="bilinear", align_corners=False)
+        f16 = F.interpolate(feats[3], size=(gh, gw), mode="bilinear", align_corners=False)
+        f8 = F.normalize(f8, dim=1) * np.sqrt(cfg.weight_f8)
+        f16 = F.normalize(f16, dim=1) * np.sqrt(cfg.weight_f16)
+        deep = torch.cat([f8, f16], 1)[0].permute(1, 2, 0).float().cpu().numpy()
+    L = np.asarray(L_small, np.float32)
+    size = (gw, gh)
+    mean = cv2.resize(L, size, interpolation=cv2.INTER_AREA)
+    std = np.sqrt(np.maximum(cv2.resize(L * L, size, interpolation=cv2.INTER_AREA) - mean ** 2, 0))
+    gy, gx = np.gradient(L)
+    grad = cv2.resize(np.hypot(gx, gy), size, interpolation=cv2.INTER_AREA)
+    low = np.stack([mean / 100 * np.sqrt(cfg.weight_l),
+                    std / 25 * np.sqrt(cfg.weight_texture / 2),
+                    grad / 10 * np.sqrt(cfg.weight_texture / 2)], -1)
+    return np.concatenate([deep, low], -1).astype(np.float32)
+
+
+def check_reference(pic, name: str | None = None) -> None:
+    """Raise a one-line error for a reference with no colour to give (a grey photo)."""
+    from colorizer.color import srgb_to_lab
+
+    pixels = pic.pixels
+    step = max(1, int(np.sqrt(pixels.shape[0] * pixels.shape[1] / 65536)))
+    ab = srgb_to_lab(np.ascontiguousarray(pixels[::step, ::step]))[..., 1:]
+    if float(np.hypot(ab[..., 0], ab[..., 1]).mean()) < GREY_CHROMA:
+        raise ColorizerError(f"{name or pic.name}: the reference photo is grey (no colour to take); "
+                             "give a colour photo of the same scene")
+
+
+def describe_reference(pic, encoder, cfg: ReferenceConfig | None = None) -> ReferenceCells:
+    """A colour reference :class:`~colorizer.io.Picture` (any size or aspect) as cells.
+
+    Raises :class:`~colorizer.errors.ColorizerError` for a grey reference.
+    """
+    from colorizer.color import srgb_to_lab
+    from colorizer.resize import downscale_l, working_shape
+
+    cfg = cfg or ReferenceConfig()
+    check_reference(pic)
+    import cv2
+
+    lab = srgb_to_lab(pic.pixels)
+    shape = working_shape(*lab.shape[:2], cfg.size, 32)
+    L_small = downscale_l(np.ascontiguousarray(lab[..., 0]), shape)
+    feats = cell_features(L_small, encoder, cfg)
+    gh, gw = feats.shape[:2]
+    ab = cv2.resize(np.ascontiguousarray(lab[..., 1:], np.float32), (gw, gh), interpolation=cv2.INTER_AREA)
+    return ReferenceCells(feats.reshape(gh * gw, -1), ab.reshape(gh * gw, 2).astype(np.float32))
+
+
+def match_cells(photo: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest reference cell of each photo cell, both ways.
+
+    Parameters
+    ----------
+    photo : ndarray, (N, D)
+    ref : ndarray, (M, D), M >= 2
+
+    Returns
+    -------
+    best : ndarray, (N,) int
+        Index of each photo cell's nearest reference cell.
+    distance : ndarray, (N,) float32
+        Its squared distance.
+    ratio : ndarray, (N,) float32
+        Nearest over second-nearest distance (near 1: ambiguous).
+    mutual : ndarray, (N,) bool
+        Whether the photo cell is also its reference cell's nearest photo cell.
+    """
+    d = (photo * photo).sum(1)[:, None] + (ref * ref).sum(1)[None] - 2.0 * photo @ ref.T
+    np.maximum(d, 0, out=d)
+    two = np.argpartition(d, 1, axis=1)[:, :2]
+    rows = np.arange(len(photo))
+    d0, d1 = d[rows, two[:, 0]], d[rows, two[:, 1]]
+    swap = d1 < d0
+    best = np.where(swap, two[:, 1], two[:, 0])
+    first, second = np.minimum(d0, d1), np.maximum(d0, d1)
+    back = np.argmin(d, axis=0)
+    mutual = back[best] == rows
+    return best, first.astype(np.float32), (first / np.maximum(second, 1e-9)).astype(np.float32), mutual
+
+
+def reference_hints(L_small: np.ndarray, cells: ReferenceCells, encoder,
+                    cfg: ReferenceConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Colour hints for a working-size grey photo from reference cells.
+
+    Returns ab (h, w, 2) and weight (h, w) in [0, 1] (0: no hint), all zero when the share of
+    confidently matched cells is below ``cfg.min_share`` (another scene).
+    """
+    import cv2
+
+    cfg = cfg or ReferenceConfig()
+    h, w = L_small.shape
+    feats = cell_features(L_small, encoder, cfg)
+    gh, gw = feats.shape[:2]
+    best, dist, ratio, mutual = match_cells(feats.reshape(gh * gw, -1), cells.features)
+    conf = np.clip(1 - dist / cfg.max_distance, 0, 1) * np.clip((1 - ratio) / (1 - cfg.ratio), 0, 1)
+    conf = np.where(mutual, conf, 0).astype(np.float32)
+    if (conf > 0.25).mean() < cfg.min_share:
+        return np.zeros((h, w, 2), np.float32), np.zeros((h, w), np.float32)
+    ab = cells.ab[best].reshape(gh, gw, 2)
+    conf = conf.reshape(gh, gw)
+    up_ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_NEAREST)
+    up_w = cv2.resize(conf, (w, h), interpolation=cv2.INTER_NEAREST)
+    return up_ab, up_w
+
+
+def fill(L: np.ndarray, prior_ab: np.ndarray, hint_ab: np.ndarray, weight: np.ndarray,
+         prior_weight: float = 0.01, hint_weight: float = 1.0) -> np.ndarray:
+    """Spread weighted colour hints along a photo's edges on top of a model's colours.
+
+    Minimises ``sum w_rs (x_r - x_s)^2 + sum prior_weight (x - prior)^2 + sum hint_weight * weight
+    * (x - hint)^2`` over ab, with Levin et al.'s lightness affinities ``w_rs``
+    (:func:`colorizer.levin.forward_weights`).
+
+    Parameters
+    ----------
+    L : ndarray, (h, w) float
+        Lightness (0-100).
+    prior_ab, hint_ab : ndarray, (h, w, 2) float
+        The model's colours and the hints' colours (Lab ab).
+    weight : ndarray, (h, w) float
+        Each hint's confidence in [0, 1] (0: no hint).
+
+    Returns
+    -------
+    ndarray, (h, w, 2) float32
+    """
+    import scipy.sparse as sp
+
+    from colorizer import levin
+
+    prior = np.asarray(prior_ab, np.float64)
+    data = hint_weight * np.asarray(weight, np.float64)
+    if not (data > 0).any():
+        return prior.astype(np.float32)
+    h, w = L.shape
+    fw = levin.forward_weights(np.asarray(L, np.float64) / 100.0)
+    n = h * w
+    offs = [dy * w + dx for dy, dx in levin._FORWARD]
+    upper = sp.diags([f.ravel()[: n - o] for f, o in zip(fw, offs, strict=True)], offs, shape=(n, n))
+    W = (upper + upper.T).tocsr()
+    degree = np.asarray(W.sum(1)).ravel()
+    A = (sp.diags(degree + prior_weight + data.ravel()) - W).tocsr()
+    # solve for the correction to the prior: only the hints drive it
+    rhs = (data[..., None] * (np.asarray(hint_ab, np.float64) - prior)).reshape(n, 2)
+    import pyamg
+
+    ml = pyamg.ruge_stuben_solver(A.astype(np.float32), max_coarse=500, coarse_solver="splu",
+                                  presmoother=("gauss_seidel", {"sweep": "forward"}),
+                                  postsmoother=("gauss_seidel", {"sweep": "backward"}))
+    x = np.stack([ml.solve(rhs[:, c].astype(np.float32), tol=1e-4, accel="cg", maxiter=200)
+                  for c in range(2)], 1)
+    return (prior + x.reshape(h, w, 2)).astype(np.float32)
+
+
+def apply_reference(L_small: np.ndarray, prior_ab: np.ndarray, cells: ReferenceCells, encoder,
+                    cfg: ReferenceConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Working-size ab (h, w, 2) from reference cells on top of the model's ``prior_ab``, and
+    where the reference was used (h, w) in [0, 1]."""
+    cfg = cfg or ReferenceConfig()
+    hint_ab, weight = reference_hints(L_small, cells, encoder, cfg)
+    ab = fill(L_small, prior_ab, hint_ab, weight, cfg.prior_weight, cfg.hint_weight)
+    return ab, weight
