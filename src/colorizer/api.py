@@ -307,9 +307,9 @@ def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
     return pic.with_pixels(l_ab_to_srgb(L, ab, pic.pixels.dtype))
 
 
-def colorize(image, model: str | Colorizer = "default", *, size: int | None = None,
+def colorize(image, model: str | Colorizer | None = "default", *, size: int | None = None,
              device: str | None = None, hints=None, weights: str | None = None,
-             saturation: float = 1.0):
+             saturation: float = 1.0, reference=None):
     """Colorize one image at its full resolution.
 
     Parameters
@@ -317,8 +317,9 @@ def colorize(image, model: str | Colorizer = "default", *, size: int | None = No
     image : str, os.PathLike, PIL.Image.Image or ndarray
         A file path, a PIL image, or an array (H, W), (H, W, 3) or (H, W, 4) of uint8, uint16 or
         float in [0, 1]. A colour image is re-colorized from its lightness.
-    model : str or Colorizer
-        A registry name (see :func:`colorizer.list_colorizers`) or a ready colorizer.
+    model : str, Colorizer or None
+        A registry name (see :func:`colorizer.list_colorizers`) or a ready colorizer. With a
+        ``reference``, ``"none"`` (or None) colours from the reference alone.
     size : int, optional
         Working resolution: the model sees about ``size`` x ``size`` pixels (default: the
         model's preferred size).
@@ -331,6 +332,12 @@ def colorize(image, model: str | Colorizer = "default", *, size: int | None = No
         A safetensors file to load instead of the shipped weights.
     saturation : float
         Colour strength relative to the model's calibrated default: 0 gives grey, 1.5 bolder.
+    reference : path, PIL image, array, list of them, or Reference, optional
+        Colour photos of the same scene, people or objects, any size or aspect (or one
+        :func:`prepare_reference` made, to reuse it). Parts of the image that match parts of
+        a reference by content take their colours; the model colours the rest. A reference of
+        another scene matches poorly and is ignored (:mod:`colorizer.reference`). ``hints`` are
+        not used together with a reference.
 
     Returns
     -------
@@ -343,13 +350,26 @@ def colorize(image, model: str | Colorizer = "default", *, size: int | None = No
     >>> out = colorize(np.zeros((30, 40), np.uint8), model="gray")
     >>> out.shape, out.dtype
     ((30, 40, 3), dtype('uint8'))
+
+    With a colour photo of the same place (``old.jpg`` a grey scan of it):
+
+    >>> out = colorize("old.jpg", reference="colour.jpg")  # doctest: +SKIP
     """
     pic, kind = load_input(image)
-    if not isinstance(model, Colorizer):
+    if model in (None, "none"):
+        if reference is None:
+            raise ColorizerError("model 'none' needs a reference photo (reference=...)")
+        model = None
+    elif not isinstance(model, Colorizer):
         model = get_colorizer(model, weights=weights, device=device)
     _check_saturation(saturation)
-    out = colorize_picture(pic, model, size, _as_hints(hints, *pic.pixels.shape[:2]),
-                           saturation=saturation)
+    if reference is not None:
+        if not isinstance(reference, Reference):
+            reference = prepare_reference(reference, model)
+        out = colorize_with_reference(pic, model, reference, size, saturation)[0]
+    else:
+        out = colorize_picture(pic, model, size, _as_hints(hints, *pic.pixels.shape[:2]),
+                               saturation=saturation)
     if kind == "array":
         return out.to_array(np.asarray(image).dtype if np.asarray(image).dtype != bool
                             else np.uint8)

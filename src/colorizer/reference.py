@@ -209,7 +209,7 @@ def reference_hints(L_small: np.ndarray, cells: ReferenceCells, encoder,
 
 
 def fill(L: np.ndarray, prior_ab: np.ndarray, hint_ab: np.ndarray, weight: np.ndarray,
-         prior_weight: float = 0.01, hint_weight: float = 1.0) -> np.ndarray:
+         prior_weight: float = 0.01, hint_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Spread weighted colour hints along a photo's edges on top of a model's colours.
 
     Minimises ``sum w_rs (x_r - x_s)^2 + sum prior_weight (x - prior)^2 + sum hint_weight * weight
@@ -227,7 +227,10 @@ def fill(L: np.ndarray, prior_ab: np.ndarray, hint_ab: np.ndarray, weight: np.nd
 
     Returns
     -------
-    ndarray, (h, w, 2) float32
+    ab : ndarray, (h, w, 2) float32
+    reach : ndarray, (h, w) float32
+        How much each pixel's colour comes from the hints, in [0, 1] (the same system solved
+        for a hint value of 1 over a prior of 0): 0 where the model's colours stay.
     """
     import scipy.sparse as sp
 
@@ -236,7 +239,7 @@ def fill(L: np.ndarray, prior_ab: np.ndarray, hint_ab: np.ndarray, weight: np.nd
     prior = np.asarray(prior_ab, np.float64)
     data = hint_weight * np.asarray(weight, np.float64)
     if not (data > 0).any():
-        return prior.astype(np.float32)
+        return prior.astype(np.float32), np.zeros(L.shape, np.float32)
     h, w = L.shape
     fw = levin.forward_weights(np.asarray(L, np.float64) / 100.0)
     n = h * w
@@ -246,15 +249,16 @@ def fill(L: np.ndarray, prior_ab: np.ndarray, hint_ab: np.ndarray, weight: np.nd
     degree = np.asarray(W.sum(1)).ravel()
     A = (sp.diags(degree + prior_weight + data.ravel()) - W).tocsr()
     # solve for the correction to the prior: only the hints drive it
-    rhs = (data[..., None] * (np.asarray(hint_ab, np.float64) - prior)).reshape(n, 2)
+    rhs = np.concatenate([data[..., None] * (np.asarray(hint_ab, np.float64) - prior), data[..., None]],
+                         -1).reshape(n, 3)
     import pyamg
 
     ml = pyamg.ruge_stuben_solver(A.astype(np.float32), max_coarse=500, coarse_solver="splu",
                                   presmoother=("gauss_seidel", {"sweep": "forward"}),
                                   postsmoother=("gauss_seidel", {"sweep": "backward"}))
     x = np.stack([ml.solve(rhs[:, c].astype(np.float32), tol=1e-4, accel="cg", maxiter=200)
-                  for c in range(2)], 1)
-    return (prior + x.reshape(h, w, 2)).astype(np.float32)
+                  for c in range(3)], 1).reshape(h, w, 3)
+    return (prior + x[..., :2]).astype(np.float32), np.clip(x[..., 2], 0, 1).astype(np.float32)
 
 
 def apply_reference(L_small: np.ndarray, prior_ab: np.ndarray, cells: ReferenceCells, encoder,
@@ -263,5 +267,4 @@ def apply_reference(L_small: np.ndarray, prior_ab: np.ndarray, cells: ReferenceC
     where the reference was used (h, w) in [0, 1]."""
     cfg = cfg or ReferenceConfig()
     hint_ab, weight = reference_hints(L_small, cells, encoder, cfg)
-    ab = fill(L_small, prior_ab, hint_ab, weight, cfg.prior_weight, cfg.hint_weight)
-    return ab, weight
+    return fill(L_small, prior_ab, hint_ab, weight, cfg.prior_weight, cfg.hint_weight)
