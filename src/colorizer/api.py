@@ -177,11 +177,15 @@ def prepare_reference(references, model: Colorizer | None = None, config=None) -
 @torch.inference_mode()
 def colorize_with_reference(pic: Picture, model: Colorizer | None, reference: Reference,
                             size: int | None = None, saturation: float = 1.0,
-                            denoiser: Colorizer | None = None) -> tuple[Picture, np.ndarray]:
+                            denoiser: Colorizer | None = None,
+                            scribbles: tuple[np.ndarray, np.ndarray] | None = None,
+                            ) -> tuple[Picture, np.ndarray]:
     """Colorize a :class:`Picture` from reference photos on top of a model (or alone).
 
-    Returns the colorized picture and a full-size map (H, W) float32 in [0, 1] of where the
-    reference's colours were used (0: the model's own colours).
+    ``scribbles`` (hint_ab (H, W, 2), mask (H, W), as :func:`colorize_scribbles` takes them)
+    then correct that result as they correct a model's. Returns the colorized picture and a
+    full-size map (H, W) float32 in [0, 1] of where the reference's colours were used (0: the
+    model's own colours).
     """
     import cv2
 
@@ -199,6 +203,10 @@ def colorize_with_reference(pic: Picture, model: Colorizer | None, reference: Re
     if saturation != 1.0:
         ab = ab * np.float32(saturation)
     full = upsample_ab(torch.from_numpy(np.ascontiguousarray(ab)).permute(2, 0, 1)[None], height, width)
+    if scribbles is not None and np.asarray(scribbles[1]).any():
+        from colorizer import levin
+
+        full = levin.colorize(L, scribbles[0], scribbles[1], prior_ab=full, prior_weight=DEFAULT_PRIOR_WEIGHT)
     used = cv2.resize(used, (width, height), interpolation=cv2.INTER_LINEAR)
     return pic.with_pixels(l_ab_to_srgb(L, full, pic.pixels.dtype)), np.clip(used, 0, 1)
 

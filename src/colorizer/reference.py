@@ -42,7 +42,9 @@ class ReferenceConfig:
     weight_l: float = 1.0  #: weight of the cell's mean lightness (L / 100)
     weight_texture: float = 1.0  #: weight of the cell's lightness spread (std / 25)
     max_distance: float = 1.6  #: matches further apart than this (squared distance) are dropped
-    ratio: float = 0.8  #: best / second-best distance at or below this counts fully (1: none)
+    neighbours: int = 4  #: nearest reference cells whose colours must agree
+    colour_spread: float = 20.0  #: their colour spread (Lab units) at which confidence is 0
+    mutual_tolerance: float = 0.1  #: slack of the both-ways test (squared distance)
     min_share: float = 0.05  #: below this share of confidently matched cells, ignore the reference
     hint_weight: float = 1.0  #: pull of a fully confident hint (Levin data term)
     prior_weight: float = 0.01  #: pull of the model's colours everywhere
@@ -151,44 +153,53 @@ def describe_reference(pic, encoder, cfg: ReferenceConfig | None = None) -> Refe
     return ReferenceCells(feats.reshape(gh * gw, -1), ab.reshape(gh * gw, 2).astype(np.float32))
 
 
-def match_cells(photo: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest reference cell of each photo cell, both ways.
+def match_cells(photo: np.ndarray, ref: np.ndarray, k: int = 4,
+                tolerance: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest reference cells of each photo cell, and whether the match holds both ways.
 
     Parameters
     ----------
     photo : ndarray, (N, D)
-    ref : ndarray, (M, D), M >= 2
+    ref : ndarray, (M, D)
+    k : int
+        How many nearest reference cells to return (at most M).
+    tolerance : float
+        A photo cell counts as its nearest reference cell's best when it is within this much
+        (squared distance) of that cell's nearest photo cell (0: strictly the best both ways;
+        a little more lets the many alike cells of a plain sky or wall match).
 
     Returns
     -------
-    best : ndarray, (N,) int
-        Index of each photo cell's nearest reference cell.
-    distance : ndarray, (N,) float32
-        Its squared distance.
-    ratio : ndarray, (N,) float32
-        Nearest over second-nearest distance (near 1: ambiguous).
+    nearest : ndarray, (N, k) int
+        The k nearest reference cells, nearest first.
+    distance : ndarray, (N, k) float32
+        Their squared distances.
     mutual : ndarray, (N,) bool
-        Whether the photo cell is also its reference cell's nearest photo cell.
+        Whether each photo cell is (within ``tolerance``) its nearest reference cell's nearest.
     """
     d = (photo * photo).sum(1)[:, None] + (ref * ref).sum(1)[None] - 2.0 * photo @ ref.T
     np.maximum(d, 0, out=d)
-    two = np.argpartition(d, 1, axis=1)[:, :2]
-    rows = np.arange(len(photo))
-    d0, d1 = d[rows, two[:, 0]], d[rows, two[:, 1]]
-    swap = d1 < d0
-    best = np.where(swap, two[:, 1], two[:, 0])
-    first, second = np.minimum(d0, d1), np.maximum(d0, d1)
-    back = np.argmin(d, axis=0)
-    mutual = back[best] == rows
-    return best, first.astype(np.float32), (first / np.maximum(second, 1e-9)).astype(np.float32), mutual
+    k = min(k, d.shape[1])
+    part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(k), (len(d), 1))
+    rows = np.arange(len(photo))[:, None]
+    order = np.argsort(d[rows, part], axis=1)
+    nearest = part[rows, order]
+    dist = d[rows, nearest]
+    back = d.min(axis=0)
+    mutual = dist[:, 0] <= back[nearest[:, 0]] + tolerance
+    return nearest, dist.astype(np.float32), mutual
 
 
 def reference_hints(L_small: np.ndarray, cells: ReferenceCells, encoder,
                     cfg: ReferenceConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Colour hints for a working-size grey photo from reference cells.
 
-    Returns ab (h, w, 2) and weight (h, w) in [0, 1] (0: no hint), all zero when the share of
-    confidently matched cells is below ``cfg.min_share`` (another scene).
+    A mutual match's confidence falls with its distance (0 at ``cfg.max_distance``) and with
+    the spread of colour among the ``cfg.neighbours`` nearest reference cells (0 at
+    ``cfg.colour_spread``): alike cells of one colour (a plain sky) agree, a match between
+    differently coloured look-alikes does not. Returns ab (h, w, 2) (the mean colour of those
+    nearest cells) and weight (h, w) in [0, 1] (0: no hint), all zero when the share of cells
+    with confidence above 0.25 is below ``cfg.min_share`` (another scene).
     """
     import cv2
 
@@ -196,15 +207,17 @@ def reference_hints(L_small: np.ndarray, cells: ReferenceCells, encoder,
     h, w = L_small.shape
     feats = cell_features(L_small, encoder, cfg)
     gh, gw = feats.shape[:2]
-    best, dist, ratio, mutual = match_cells(feats.reshape(gh * gw, -1), cells.features)
-    conf = np.clip(1 - dist / cfg.max_distance, 0, 1) * np.clip((1 - ratio) / (1 - cfg.ratio), 0, 1)
+    nearest, dist, mutual = match_cells(feats.reshape(gh * gw, -1), cells.features, cfg.neighbours,
+                                        cfg.mutual_tolerance)
+    near_ab = cells.ab[nearest]  # (N, k, 2)
+    ab = near_ab.mean(1)
+    spread = np.sqrt(((near_ab - ab[:, None]) ** 2).sum(2).mean(1))
+    conf = np.clip(1 - dist[:, 0] / cfg.max_distance, 0, 1) * np.clip(1 - spread / cfg.colour_spread, 0, 1)
     conf = np.where(mutual, conf, 0).astype(np.float32)
     if (conf > 0.25).mean() < cfg.min_share:
         return np.zeros((h, w, 2), np.float32), np.zeros((h, w), np.float32)
-    ab = cells.ab[best].reshape(gh, gw, 2)
-    conf = conf.reshape(gh, gw)
-    up_ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_NEAREST)
-    up_w = cv2.resize(conf, (w, h), interpolation=cv2.INTER_NEAREST)
+    up_ab = cv2.resize(ab.reshape(gh, gw, 2).astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+    up_w = cv2.resize(conf.reshape(gh, gw), (w, h), interpolation=cv2.INTER_NEAREST)
     return up_ab, up_w
 
 
