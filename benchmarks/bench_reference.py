@@ -128,6 +128,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--video", action="store_true")
     parser.add_argument("--max-frames", type=int)
+    parser.add_argument("--temporal", action="append", default=[], metavar="NAME=VALUE",
+                        help="a TemporalConfig setting for the video with the reference")
+    parser.add_argument("--clips", help="comma-separated clip names (default: all)")
     parser.add_argument("--davis", type=Path, default=DAVIS, help="folder of DAVIS clips")
     args = parser.parse_args(argv)
     globals()["DAVIS"] = davis = args.davis
@@ -142,8 +145,16 @@ def main(argv=None) -> int:
     net = get_colorizer("default", device="cpu")
     cfg = config_from(args.set)
     clips = sorted(p for p in davis.iterdir() if p.is_dir())
+    if args.clips:
+        clips = [c for c in clips if c.name in args.clips.split(",")]
     if args.video:
-        video_table(clips, net, cfg, args.max_frames, print)
+        from colorizer.video import TemporalConfig
+
+        temporal = TemporalConfig()
+        for pair in args.temporal:
+            key, value = pair.split("=", 1)
+            setattr(temporal, key, type(getattr(temporal, key))(value))
+        video_table(clips, net, cfg, args.max_frames, print, temporal)
         return 0
     means, used = photo_table(clips, net, cfg, args.frame, print)
     print(f"\n(a, b) frame 0 in colour as the reference, frame {args.frame} in grey, mean over "
@@ -160,20 +171,22 @@ def main(argv=None) -> int:
     return 0
 
 
-def video_table(clips, net, cfg, max_frames, say) -> None:
+def video_table(clips, net, cfg, max_frames, say, temporal=None) -> None:
     """(c) Each clip coloured with and without frame 0 as the reference (the default temporal
     settings): per-frame AuC against the true frames, and warp error along the true frames' flow
     (:func:`colorizer.metrics.warp_error`, as ``colorize evaluate --videos``)."""
     from colorizer.api import prepare_reference
     from colorizer.video import FrameReader, colorize_frames, ground_truth_flow
 
-    totals = {"automatic": [], "reference": []}
-    say("| clip | frames | AuC automatic | AuC reference | warp automatic | warp reference |")
-    say("|---|---|---|---|---|---|")
+    totals = {"automatic": [], "reference": [], "truth": []}
+    say("| clip | frames | AuC automatic | AuC reference | warp automatic | warp reference | "
+        "warp of the true colours |")
+    say("|---|---|---|---|---|---|---|")
     for clip in clips:
         ref = prepare_reference(read_image(clip / "00000.jpg"), net, cfg)
         with FrameReader(clip) as a, FrameReader(clip) as b, FrameReader(clip) as c:
-            runs = zip(c, colorize_frames(a, net), colorize_frames(b, net, reference=ref), strict=False)
+            runs = zip(c, colorize_frames(a, net),
+                       colorize_frames(b, net, reference=ref, temporal=temporal), strict=False)
             aucs = {k: [] for k in totals}
             warps = {k: [] for k in totals}
             prev_truth, prev = None, {}
@@ -182,7 +195,7 @@ def video_table(clips, net, cfg, max_frames, say) -> None:
                     break
                 truth_ab = rgb2lab(truth.rgb)[..., 1:].astype(np.float64)
                 flow = ground_truth_flow(prev_truth, truth.rgb) if prev_truth is not None else None
-                for name, rgb in (("automatic", auto), ("reference", with_ref)):
+                for name, rgb in (("automatic", auto), ("reference", with_ref), ("truth", truth.rgb)):
                     ab = rgb2lab(rgb)[..., 1:].astype(np.float64)
                     aucs[name].append(metrics.auc(ab, truth_ab))
                     if flow is not None:
@@ -193,10 +206,11 @@ def video_table(clips, net, cfg, max_frames, say) -> None:
         for k in totals:
             totals[k].append(row[k])
         say(f"| {clip.name} | {len(aucs['automatic'])} | {row['automatic'][0]:.2f} | "
-            f"{row['reference'][0]:.2f} | {row['automatic'][1]:.3f} | {row['reference'][1]:.3f} |")
+            f"{row['reference'][0]:.2f} | {row['automatic'][1]:.3f} | {row['reference'][1]:.3f} | "
+            f"{row['truth'][1]:.3f} |")
     mean = {k: np.mean(v, 0) for k, v in totals.items()}
     say(f"| mean | | {mean['automatic'][0]:.2f} | {mean['reference'][0]:.2f} | "
-        f"{mean['automatic'][1]:.3f} | {mean['reference'][1]:.3f} |")
+        f"{mean['automatic'][1]:.3f} | {mean['reference'][1]:.3f} | {mean['truth'][1]:.3f} |")
     say(f"(c) reference video: per-frame AuC {mean['reference'][0] - mean['automatic'][0]:+.2f} over the "
         f"automatic video, warp error {mean['reference'][1] - mean['automatic'][1]:+.3f}")
 

@@ -47,7 +47,7 @@ class ReferenceConfig:
     mutual_tolerance: float = 0.1  #: slack of the both-ways test (squared distance)
     min_share: float = 0.05  #: below this share of confidently matched cells, ignore the reference
     hint_weight: float = 1.0  #: pull of a fully confident hint (Levin data term)
-    prior_weight: float = 0.01  #: pull of the model's colours everywhere
+    prior_weight: float = 0.003  #: pull of the model's colours everywhere
 
 
 @dataclass
