@@ -90,6 +90,9 @@ Size = Annotated[int | None, Form(ge=8, le=4096, description="Working resolution
 Saturation = Annotated[float, Form(ge=0, le=4, description="Colour strength; 1 = calibrated")]
 ModelName = Annotated[str, Form(description="A name from /api/models")]
 HintsField = Annotated[str | None, Form(description=HINTS_HELP)]
+ReferenceFile = Annotated[UploadFile | None, File(
+    description="A colour photo of the same scene, people or objects: parts of the photo that "
+                "match it take its colours (a reference of another scene is ignored)")]
 Count = Annotated[int, Form(ge=1, le=8, description="How many colorizations")]
 Denoise = Annotated[bool, Form(description="Clean grain and noise out of the photo's lightness first "
                                            "(the `denoise` model, as `colorize image --denoise`); "
@@ -548,13 +551,37 @@ class Service:
         self.cleaned_cache.put(key, out.pixels)
         return out
 
+    def read_reference(self, upload: UploadFile, folder: Path, net):
+        """The reference photo of a request, described for matching (:func:`prepare_reference`)."""
+        from colorizer.api import prepare_reference
+        from colorizer.reference import check_reference
+
+        name = _safe_name(upload.filename)
+        path = folder / ("reference" + Path(name).suffix.lower()[:8])
+        upload.file.seek(0)
+        with open(path, "wb") as fh:
+            shutil.copyfileobj(upload.file, fh, 2**20)
+        ref = self.read(path, name)
+        try:
+            check_reference(ref, name)
+        except ColorizerError as exc:
+            raise WebError(422, str(exc)) from None
+        return prepare_reference(ref, None if net.name == "levin" else net)
+
     def colorize(self, upload: UploadFile, model: str, saturation: float, size: int | None,
-                 hints: str | None, denoise: bool = False) -> tuple[bytes, str]:
-        from colorizer.api import colorize_picture, colorize_scribbles
+                 hints: str | None, denoise: bool = False,
+                 reference: UploadFile | None = None) -> tuple[bytes, str]:
+        from colorizer.api import colorize_picture, colorize_scribbles, colorize_with_reference
 
         def job(pic, folder, name):
             scribbles = self.read_hints(hints, pic, folder) if hints else None
             net = self.models.get(model)
+            if reference is not None:  # with scribbles too: they correct the reference's colours
+                ref = self.read_reference(reference, folder, net)
+                pic = self.cleaned(pic, denoise)
+                out = colorize_with_reference(pic, None if net.name == "levin" else net, ref, size,
+                                              saturation, scribbles=scribbles)[0]
+                return _png(out), f"{Path(name).stem}_{net.name}_reference.png"
             if net.name == "levin" and scribbles is None:
                 raise WebError(422, "model 'levin' needs scribbles: paint some colour on the "
                                     "photo (or send hints), or choose another model")
@@ -742,11 +769,14 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
 
     @app.post("/api/colorize", response_class=Response, responses=png_response)
     async def colorize(image: Photo, model: ModelName = "default", saturation: Saturation = 1.0,
-                       size: Size = None, hints: HintsField = None, denoise: Denoise = False):
+                       size: Size = None, hints: HintsField = None, denoise: Denoise = False,
+                       reference: ReferenceFile = None):
         """Colorize one photo at its full size; with ``hints``, the scribbles correct the model's
         colours (model ``levin``: the scribbles alone); with ``denoise``, the photo's lightness is
-        cleaned first. Returns a PNG."""
-        return png(*await run(service.colorize, image, model, saturation, size, hints, denoise))
+        cleaned first; with a ``reference`` photo, matching parts take its colours (model
+        ``levin``: the reference alone), and ``hints`` then correct that. Returns a PNG."""
+        return png(*await run(service.colorize, image, model, saturation, size, hints, denoise,
+                              reference))
 
     @app.post("/api/samples")
     async def samples(image: Photo, model: ModelName = "vae", k: Count = 4,
