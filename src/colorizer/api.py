@@ -136,12 +136,14 @@ class Reference:
         self.cells, self.encoder, self.config = cells, encoder, config
 
     @torch.inference_mode()
-    def apply(self, L_small: np.ndarray, prior_ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def apply(self, L_small: np.ndarray, prior_ab: np.ndarray,
+              features=None) -> tuple[np.ndarray, np.ndarray]:
         """Working-size ab (h, w, 2) from the reference on top of ``prior_ab`` (h, w, 2), and
-        where the reference was used (h, w) in [0, 1]."""
+        where the reference was used (h, w) in [0, 1]. ``features``: the encoder's outputs for
+        ``L_small`` when the model has just computed them."""
         from colorizer import reference
 
-        return reference.apply_reference(L_small, prior_ab, self.cells, self.encoder, self.config)
+        return reference.apply_reference(L_small, prior_ab, self.cells, self.encoder, self.config, features)
 
 
 def prepare_reference(references, model: Colorizer | None = None, config=None) -> Reference:
@@ -193,13 +195,21 @@ def colorize_with_reference(pic: Picture, model: Colorizer | None, reference: Re
     L = pic.lightness() if denoiser is None else denoise_l(pic.lightness(), denoiser)
     height, width = L.shape
     L_t = torch.from_numpy(L)[None, None]
+    features = None
     if model is not None:
-        prior = predict_working_ab(L_t.to(model.device), model, size)[0].permute(1, 2, 0).cpu().numpy()
+        seen = []  # the model's own encoder pass, when it is the encoder that describes cells
+        hook = reference.encoder.register_forward_hook(lambda mod, args, out: seen.append(out))
+        try:
+            prior = predict_working_ab(L_t.to(model.device), model, size)[0].permute(1, 2, 0).cpu().numpy()
+        finally:
+            hook.remove()
         small = working_l(L_t, model, size)[0, 0].numpy()
+        if len(seen) == 1 and seen[0][2].shape[-2] * 8 == small.shape[0]:
+            features = seen[0]
     else:
         small = _downscale(L_t, working_shape(height, width, size or DEFAULT_SIZE, 32))[0, 0].numpy()
         prior = np.zeros((*small.shape, 2), np.float32)
-    ab, used = reference.apply(small, np.ascontiguousarray(prior))
+    ab, used = reference.apply(small, np.ascontiguousarray(prior), features)
     if saturation != 1.0:
         ab = ab * np.float32(saturation)
     full = upsample_ab(torch.from_numpy(np.ascontiguousarray(ab)).permute(2, 0, 1)[None], height, width)

@@ -48,6 +48,7 @@ class ReferenceConfig:
     min_share: float = 0.05  #: below this share of confidently matched cells, ignore the reference
     hint_weight: float = 1.0  #: pull of a fully confident hint (Levin data term)
     prior_weight: float = 0.003  #: pull of the model's colours everywhere
+    solve_pixels: int = 12_000  #: the hints are spread at most this size (:func:`fill`)
 
 
 @dataclass
@@ -87,12 +88,14 @@ def _grid(shape: tuple[int, int]) -> tuple[int, int]:
     return max(1, shape[0] // 8), max(1, shape[1] // 8)
 
 
-def cell_features(L_small: np.ndarray, encoder, cfg: ReferenceConfig) -> np.ndarray:
+def cell_features(L_small: np.ndarray, encoder, cfg: ReferenceConfig, features=None) -> np.ndarray:
     """Describe each 8x8 cell of a working-size lightness (h, w), multiples of 8.
 
     Returns (h // 8, w // 8, D) float32: the encoder's stride-8 and stride-16 features (each cut
     to unit length, the stride-16 ones upsampled bilinearly), the cell's mean L / 100 and the
     spread of L and of its gradient in the cell, each times its weight in ``cfg``.
+    ``features``: the encoder's outputs for ``L_small`` when already computed (the model's own
+    forward pass), else the encoder runs.
     """
     import cv2
     import torch
@@ -102,7 +105,7 @@ def cell_features(L_small: np.ndarray, encoder, cfg: ReferenceConfig) -> np.ndar
     param = next(encoder.parameters())
     with torch.inference_mode():
         L_t = torch.from_numpy(np.ascontiguousarray(L_small, np.float32))[None, None].to(param.device)
-        feats = encoder(L_t)
+        feats = encoder(L_t) if features is None else features
         f8 = F.interpolate(feats[2], size=(gh, gw), mode="bilinear", align_corners=False)
         f16 = F.interpolate(feats[3], size=(gh, gw), mode="bilinear", align_corners=False)
         f8 = F.normalize(f8, dim=1) * np.sqrt(cfg.weight_f8)
@@ -120,16 +123,28 @@ def cell_features(L_small: np.ndarray, encoder, cfg: ReferenceConfig) -> np.ndar
     return np.concatenate([deep, low], -1).astype(np.float32)
 
 
+def _small_lab(pic, size: int) -> np.ndarray:
+    """A picture area-averaged down to about ``size`` x ``size`` pixels (multiples of 32), in Lab."""
+    import cv2
+
+    from colorizer.color import srgb_to_lab
+    from colorizer.resize import working_shape
+
+    h, w = pic.pixels.shape[:2]
+    shape = working_shape(h, w, size, 32)
+    small = cv2.resize(pic.rgb, shape[::-1], interpolation=cv2.INTER_AREA)
+    return srgb_to_lab(np.clip(small, 0, 1).astype(np.float32))
+
+
+def _check_colour(lab: np.ndarray, name: str) -> None:
+    if float(np.hypot(lab[..., 1], lab[..., 2]).mean()) < GREY_CHROMA:
+        raise ColorizerError(f"{name}: the reference photo is grey (no colour to take); "
+                             "give a colour photo of the same scene")
+
+
 def check_reference(pic, name: str | None = None) -> None:
     """Raise a one-line error for a reference with no colour to give (a grey photo)."""
-    from colorizer.color import srgb_to_lab
-
-    pixels = pic.pixels
-    step = max(1, int(np.sqrt(pixels.shape[0] * pixels.shape[1] / 65536)))
-    ab = srgb_to_lab(np.ascontiguousarray(pixels[::step, ::step]))[..., 1:]
-    if float(np.hypot(ab[..., 0], ab[..., 1]).mean()) < GREY_CHROMA:
-        raise ColorizerError(f"{name or pic.name}: the reference photo is grey (no colour to take); "
-                             "give a colour photo of the same scene")
+    _check_colour(_small_lab(pic, 128), name or pic.name)
 
 
 def describe_reference(pic, encoder, cfg: ReferenceConfig | None = None) -> ReferenceCells:
@@ -137,17 +152,12 @@ def describe_reference(pic, encoder, cfg: ReferenceConfig | None = None) -> Refe
 
     Raises :class:`~colorizer.errors.ColorizerError` for a grey reference.
     """
-    from colorizer.color import srgb_to_lab
-    from colorizer.resize import downscale_l, working_shape
-
-    cfg = cfg or ReferenceConfig()
-    check_reference(pic)
     import cv2
 
-    lab = srgb_to_lab(pic.pixels)
-    shape = working_shape(*lab.shape[:2], cfg.size, 32)
-    L_small = downscale_l(np.ascontiguousarray(lab[..., 0]), shape)
-    feats = cell_features(L_small, encoder, cfg)
+    cfg = cfg or ReferenceConfig()
+    lab = _small_lab(pic, cfg.size)
+    _check_colour(lab, pic.name)
+    feats = cell_features(np.ascontiguousarray(lab[..., 0]), encoder, cfg)
     gh, gw = feats.shape[:2]
     ab = cv2.resize(np.ascontiguousarray(lab[..., 1:], np.float32), (gw, gh), interpolation=cv2.INTER_AREA)
     return ReferenceCells(feats.reshape(gh * gw, -1), ab.reshape(gh * gw, 2).astype(np.float32))
@@ -191,7 +201,7 @@ def match_cells(photo: np.ndarray, ref: np.ndarray, k: int = 4,
 
 
 def reference_hints(L_small: np.ndarray, cells: ReferenceCells, encoder,
-                    cfg: ReferenceConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    cfg: ReferenceConfig | None = None, features=None) -> tuple[np.ndarray, np.ndarray]:
     """Colour hints for a working-size grey photo from reference cells.
 
     A mutual match's confidence falls with its distance (0 at ``cfg.max_distance``) and with
@@ -205,7 +215,7 @@ def reference_hints(L_small: np.ndarray, cells: ReferenceCells, encoder,
 
     cfg = cfg or ReferenceConfig()
     h, w = L_small.shape
-    feats = cell_features(L_small, encoder, cfg)
+    feats = cell_features(L_small, encoder, cfg, features)
     gh, gw = feats.shape[:2]
     nearest, dist, mutual = match_cells(feats.reshape(gh * gw, -1), cells.features, cfg.neighbours,
                                         cfg.mutual_tolerance)
@@ -221,13 +231,21 @@ def reference_hints(L_small: np.ndarray, cells: ReferenceCells, encoder,
     return up_ab, up_w
 
 
+#: :func:`fill` solves at most this many pixels and brings the result up with a guided filter.
+FILL_PIXELS = 24_000
+
+
 def fill(L: np.ndarray, prior_ab: np.ndarray, hint_ab: np.ndarray, weight: np.ndarray,
-         prior_weight: float = 0.01, hint_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+         prior_weight: float = 0.01, hint_weight: float = 1.0,
+         max_solve_pixels: int = FILL_PIXELS) -> tuple[np.ndarray, np.ndarray]:
     """Spread weighted colour hints along a photo's edges on top of a model's colours.
 
     Minimises ``sum w_rs (x_r - x_s)^2 + sum prior_weight (x - prior)^2 + sum hint_weight * weight
     * (x - hint)^2`` over ab, with Levin et al.'s lightness affinities ``w_rs``
-    (:func:`colorizer.levin.forward_weights`).
+    (:func:`colorizer.levin.forward_weights`). It is solved for the correction to the prior, by
+    sparse LU, at most ``max_solve_pixels`` in size; a larger photo's correction is solved at a
+    reduced size and brought back by a fast guided filter on its lightness
+    (:func:`colorizer.levin.guided_upsample`), so colour edges follow the photo's edges.
 
     Parameters
     ----------
@@ -245,39 +263,56 @@ def fill(L: np.ndarray, prior_ab: np.ndarray, hint_ab: np.ndarray, weight: np.nd
         How much each pixel's colour comes from the hints, in [0, 1] (the same system solved
         for a hint value of 1 over a prior of 0): 0 where the model's colours stay.
     """
-    import scipy.sparse as sp
+    import cv2
 
     from colorizer import levin
 
-    prior = np.asarray(prior_ab, np.float64)
-    data = hint_weight * np.asarray(weight, np.float64)
+    L = np.asarray(L, np.float32)
+    prior = np.asarray(prior_ab, np.float32)
+    data = (hint_weight * np.asarray(weight, np.float32)).astype(np.float32)
     if not (data > 0).any():
-        return prior.astype(np.float32), np.zeros(L.shape, np.float32)
+        return prior.copy(), np.zeros(L.shape, np.float32)
+    h, w = L.shape
+    # the right-hand side per pixel: weight x (hint - prior), and weight alone for the reach
+    drive = np.concatenate([data[..., None] * (np.asarray(hint_ab, np.float32) - prior), data[..., None]], -1)
+    scale = min(1.0, float(np.sqrt(max_solve_pixels / (h * w))))
+    if scale < 1:
+        size = (max(2, round(w * scale)), max(2, round(h * scale)))
+        L_s = cv2.resize(L, size, interpolation=cv2.INTER_AREA)
+        data_s = cv2.resize(data, size, interpolation=cv2.INTER_AREA)
+        drive_s = cv2.resize(drive, size, interpolation=cv2.INTER_AREA)
+    else:
+        L_s, data_s, drive_s = L, data, drive
+    x = _solve_correction(L_s, data_s, drive_s, prior_weight)
+    if scale < 1:
+        x = levin.guided_upsample(L_s / 100.0, x, L / 100.0, radius=2, eps=1e-4)
+    return (prior + x[..., :2]).astype(np.float32), np.clip(x[..., 2], 0, 1).astype(np.float32)
+
+
+def _solve_correction(L: np.ndarray, data: np.ndarray, drive: np.ndarray,
+                      prior_weight: float) -> np.ndarray:
+    """(Laplacian + prior_weight + data) x = drive, per channel of ``drive`` (h, w, C)."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import splu
+
+    from colorizer import levin
+
     h, w = L.shape
     fw = levin.forward_weights(np.asarray(L, np.float64) / 100.0)
     n = h * w
     offs = [dy * w + dx for dy, dx in levin._FORWARD]
     upper = sp.diags([f.ravel()[: n - o] for f, o in zip(fw, offs, strict=True)], offs, shape=(n, n))
-    W = (upper + upper.T).tocsr()
+    W = (upper + upper.T).tocsc()
     degree = np.asarray(W.sum(1)).ravel()
-    A = (sp.diags(degree + prior_weight + data.ravel()) - W).tocsr()
-    # solve for the correction to the prior: only the hints drive it
-    rhs = np.concatenate([data[..., None] * (np.asarray(hint_ab, np.float64) - prior), data[..., None]],
-                         -1).reshape(n, 3)
-    import pyamg
-
-    ml = pyamg.ruge_stuben_solver(A.astype(np.float32), max_coarse=500, coarse_solver="splu",
-                                  presmoother=("gauss_seidel", {"sweep": "forward"}),
-                                  postsmoother=("gauss_seidel", {"sweep": "backward"}))
-    x = np.stack([ml.solve(rhs[:, c].astype(np.float32), tol=1e-4, accel="cg", maxiter=200)
-                  for c in range(3)], 1).reshape(h, w, 3)
-    return (prior + x[..., :2]).astype(np.float32), np.clip(x[..., 2], 0, 1).astype(np.float32)
+    A = (sp.diags(degree + prior_weight + data.ravel().astype(np.float64)) - W).tocsc()
+    x = splu(A, permc_spec="MMD_AT_PLUS_A").solve(drive.reshape(n, -1).astype(np.float64))
+    return x.reshape(h, w, -1).astype(np.float32)
 
 
 def apply_reference(L_small: np.ndarray, prior_ab: np.ndarray, cells: ReferenceCells, encoder,
-                    cfg: ReferenceConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    cfg: ReferenceConfig | None = None, features=None) -> tuple[np.ndarray, np.ndarray]:
     """Working-size ab (h, w, 2) from reference cells on top of the model's ``prior_ab``, and
-    where the reference was used (h, w) in [0, 1]."""
+    where the reference was used (h, w) in [0, 1]. ``features``: as for :func:`cell_features`."""
     cfg = cfg or ReferenceConfig()
-    hint_ab, weight = reference_hints(L_small, cells, encoder, cfg)
-    return fill(L_small, prior_ab, hint_ab, weight, cfg.prior_weight, cfg.hint_weight)
+    hint_ab, weight = reference_hints(L_small, cells, encoder, cfg, features)
+    return fill(L_small, prior_ab, hint_ab, weight, cfg.prior_weight, cfg.hint_weight, cfg.solve_pixels)
