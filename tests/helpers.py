@@ -16,6 +16,30 @@ def smooth_photo(h: int, w: int, seed: int = 0) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
+SKY, GRASS = (120, 170, 235), (60, 130, 40)  # L about 68 and 49
+
+
+def sky_over_grass(h: int, w: int, split: int, seed: int = 0, flip: bool = False) -> np.ndarray:
+    """A blue sky down to row ``split`` over textured green grass (uint8 RGB), mild noise;
+    ``flip``: mirrored left to right."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.float32)
+    img[:split] = SKY
+    img[split:] = GRASS
+    y, x = np.mgrid[0:h, 0:w]
+    blades = 18 * np.sin(x * 1.3 + 0.7 * np.sin(y * 0.9)) * (y >= split)
+    img += blades[..., None] + rng.normal(0, 2, (h, w, 1))
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(img[:, ::-1]) if flip else img
+
+
+def grey_of(rgb: np.ndarray) -> np.ndarray:
+    """The grey (H, W) uint8 picture with ``rgb``'s CIELAB lightness."""
+    from colorizer.color import grey_from_l, srgb_to_l
+
+    return np.round(grey_from_l(srgb_to_l(rgb)) * 255).astype(np.uint8)
+
+
 def mux_frames(container, stream, frames) -> None:
     """Encode ``frames`` (uint8 RGB arrays, or ready ``av.VideoFrame`` objects) into ``stream`` of
     the open PyAV ``container``, then flush the encoder."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import load_script, mux_frames, smooth_photo
+from helpers import grey_of, load_script, mux_frames, sky_over_grass, smooth_photo
 from PIL import Image
 
 from colorizer.cli import cli
@@ -1162,3 +1162,64 @@ def test_retry_after_is_estimated_from_the_work_not_the_wait():
     assert queue._job_seconds < 0.2, queue._job_seconds  # each job took 0.05 s (from 1 s at start)
     queue.pending = 10
     assert queue.retry_after() == 1
+
+
+# --- a reference photo -------------------------------------------------------------------------
+
+
+def test_reference_photo_colours_matching_parts_and_scribbles_correct_it(client):
+    photo = png_bytes(grey_of(sky_over_grass(80, 120, 36, flip=True)))
+    ref = ("ref.jpg", jpeg_bytes(sky_over_grass(96, 140, 48)), "image/jpeg")
+
+    def send(**fields):
+        return client.post("/api/colorize", files={"image": ("photo.png", photo, "image/png"),
+                                                   "reference": ref}, data=fields)
+
+    out = np.asarray(png_of(send(model="gray")), int)
+    assert out[10:30, :, 2].mean() > out[10:30, :, 0].mean() + 30  # the sky's blue
+    hints = {"width": 120, "height": 80,
+             "strokes": [{"points": [[10, 10], [40, 10]], "color": "#c0392b", "width": 5}]}
+    out = np.asarray(png_of(send(model="gray", hints=json.dumps(hints))), int)
+    assert out[10, 25, 0] > out[10, 25, 2] + 30  # red where painted, on top of the reference
+    assert out[20:30, 80:, 2].mean() > out[20:30, 80:, 0].mean() + 30  # the sky elsewhere
+    ref = ("grey.png", png_bytes(grey_of(sky_over_grass(64, 64, 32))), "image/png")
+    r = send(model="gray")
+    assert r.status_code == 422 and "grey" in r.json()["error"]
+
+
+@pytest.mark.slow
+def test_reference_photo_on_the_page_in_chromium(server, tmp_path):
+    url, proc, log, scratch = server
+    photo, ref = tmp_path / "old.png", tmp_path / "colour.jpg"
+    Image.fromarray(grey_of(sky_over_grass(120, 180, 50, flip=True))).save(photo)
+    Image.fromarray(sky_over_grass(150, 200, 75)).save(ref)
+    with _open_page(url, tmp_path) as (page, problems):
+        page.select_option("#model", "gray")
+        page.set_input_files("#file", str(photo))
+        page.wait_for_selector("#colour[data-seq='1']", state="attached")
+        grey_top = page.evaluate(PIXELS_JS, [90, 20])
+        assert abs(grey_top[2] - grey_top[0]) < 5
+        page.evaluate(RECORD_FORMS_JS)
+        page.set_input_files("#reference", str(ref))  # a new reference colours the photo again
+        page.wait_for_selector("#colour[data-seq='2']", state="attached")
+        assert page.locator("#error").is_hidden(), page.inner_text("#error")
+        top = page.evaluate(PIXELS_JS, [90, 20])
+        assert top[2] > top[0] + 30, top  # the reference's sky
+        assert "colour.jpg" in page.inner_text("#reference-name")
+        # scribbles and the reference together
+        page.check("#paint")
+        page.fill("#brush-color", "#c0392b")
+        page.select_option("#scribble-mode", "model")
+        _paint_stroke(page, 180, 120, 20, 60, 20)
+        page.click("#apply-scribbles")
+        page.wait_for_selector("#colour[data-seq='3']", state="attached")
+        painted, sky = page.evaluate(PIXELS_JS, [40, 20]), page.evaluate(PIXELS_JS, [150, 30])
+        assert painted[0] > painted[2] + 30 and sky[2] > sky[0] + 30, (painted, sky)
+        page.screenshot(path=str(tmp_path / "page-reference.png"), full_page=True)
+        # removing the reference goes back to the model's own colours
+        page.uncheck("#paint")
+        page.click("#reference-clear")
+        page.wait_for_selector("#colour[data-seq='4']", state="attached")
+        assert problems == []
+    print(f"screenshot (reference): {tmp_path / 'page-reference.png'}", file=sys.stderr)
+    assert "Traceback" not in log.read_text()

@@ -121,21 +121,124 @@ def upsample_ab(ab: torch.Tensor, height: int, width: int) -> np.ndarray:
 
 
 @torch.inference_mode()
-def colorize_picture(pic: Picture, model: Colorizer, size: int | None = None,
+def colorize_picture(pic: Picture, model: Colorizer | None, size: int | None = None,
                      hints: Hints | None = None, sample: int | None = None,
-                     saturation: float = 1.0, denoiser: Colorizer | None = None) -> Picture:
+                     saturation: float = 1.0, denoiser: Colorizer | None = None,
+                     reference: Reference | None = None) -> Picture:
     """Colorize a :class:`Picture` at full resolution with a ready model.
 
     The five hops: full-res L -> working-size L -> model -> ab upsampled -> joined with full L.
     ``sample=k`` draws the k-th random colorization (models that sample, e.g. the VAE).
     With a ``denoiser`` (:func:`colorizer.registry.get_denoiser`), L is denoised first, and the
-    output keeps the denoised L.
+    output keeps the denoised L. With a ``reference`` (:func:`prepare_reference`), colours
+    matched in the reference photos replace the model's where the match is confident
+    (:func:`colorize_with_reference`); ``model`` may then be None (the reference alone).
     """
+    if reference is not None:
+        return colorize_with_reference(pic, model, reference, size, saturation, denoiser)[0]
     L = pic.lightness() if denoiser is None else denoise_l(pic.lightness(), denoiser)
     height, width = L.shape
     ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size, hints, sample,
                             saturation)
     return pic.with_pixels(l_ab_to_srgb(L, upsample_ab(ab, height, width), pic.pixels.dtype))
+
+
+class Reference:
+    """Colour reference photos, described once and used for any number of photos or frames.
+
+    Build it with :func:`prepare_reference`. ``cells`` are the pooled descriptions
+    (:class:`colorizer.reference.ReferenceCells`), ``encoder`` the network that made them and
+    ``config`` the matching settings.
+    """
+
+    def __init__(self, cells, encoder, config):
+        self.cells, self.encoder, self.config = cells, encoder, config
+
+    @torch.inference_mode()
+    def apply(self, L_small: np.ndarray, prior_ab: np.ndarray,
+              features=None) -> tuple[np.ndarray, np.ndarray]:
+        """Working-size ab (h, w, 2) from the reference on top of ``prior_ab`` (h, w, 2), and
+        where the reference was used (h, w) in [0, 1]. ``features``: the encoder's outputs for
+        ``L_small`` when the model has just computed them."""
+        from colorizer import reference
+
+        return reference.apply_reference(L_small, prior_ab, self.cells, self.encoder, self.config, features)
+
+
+def prepare_reference(references, model: Colorizer | None = None, config=None) -> Reference:
+    """Read and describe one or more colour reference photos.
+
+    Parameters
+    ----------
+    references : path, PIL image, array, Picture, or a list of them
+        Colour photos of the same scene, people or objects (any size or aspect).
+    model : Colorizer, optional
+        The colorizer the photos will be coloured with; its pretrained encoder describes the
+        photos when it has one, else the shipped ``gan`` model's.
+    config : colorizer.reference.ReferenceConfig, optional
+
+    Raises
+    ------
+    ColorizerError
+        A reference that cannot be read (one line naming it) or that is grey.
+    """
+    from colorizer import reference
+
+    config = config or reference.ReferenceConfig()
+    if isinstance(references, (str, bytes)) or not isinstance(references, (list, tuple)):
+        references = [references]
+    if not references:
+        raise ColorizerError("no reference photo given")
+    encoder = reference.feature_encoder(model)
+    cells = [reference.describe_reference(r if isinstance(r, Picture) else load_input(r)[0], encoder,
+                                          config) for r in references]
+    return Reference(reference.ReferenceCells.pooled(cells), encoder, config)
+
+
+@torch.inference_mode()
+def colorize_with_reference(pic: Picture, model: Colorizer | None, reference: Reference,
+                            size: int | None = None, saturation: float = 1.0,
+                            denoiser: Colorizer | None = None,
+                            scribbles: tuple[np.ndarray, np.ndarray] | None = None,
+                            ) -> tuple[Picture, np.ndarray]:
+    """Colorize a :class:`Picture` from reference photos on top of a model (or alone).
+
+    ``scribbles`` (hint_ab (H, W, 2), mask (H, W), as :func:`colorize_scribbles` takes them)
+    then correct that result as they correct a model's. Returns the colorized picture and a
+    full-size map (H, W) float32 in [0, 1] of where the reference's colours were used (0: the
+    model's own colours).
+    """
+    import cv2
+
+    _check_saturation(saturation)
+    L = pic.lightness() if denoiser is None else denoise_l(pic.lightness(), denoiser)
+    height, width = L.shape
+    L_t = torch.from_numpy(L)[None, None]
+    features = None
+    if model is not None:
+        seen = []  # the model's own encoder pass, when it is the encoder that describes cells
+        hook = reference.encoder.register_forward_hook(lambda mod, args, out: seen.append(out))
+        try:
+            prior = predict_working_ab(L_t.to(model.device), model, size)[0].permute(1, 2, 0).cpu().numpy()
+        finally:
+            hook.remove()
+        small = working_l(L_t, model, size)[0, 0].numpy()
+        if len(seen) == 1 and seen[0][2].shape[-2] * 8 == small.shape[0]:
+            features = seen[0]
+    else:
+        small = _downscale(L_t, working_shape(height, width, size or DEFAULT_SIZE, 32))[0, 0].numpy()
+        prior = np.zeros((*small.shape, 2), np.float32)
+    ab, used = reference.apply(small, np.ascontiguousarray(prior), features)
+    if saturation != 1.0:
+        ab = ab * np.float32(saturation)
+    full = upsample_ab(torch.from_numpy(np.ascontiguousarray(ab)).permute(2, 0, 1)[None], height, width)
+    if scribbles is not None and np.asarray(scribbles[1]).any():
+        from colorizer import levin
+
+        # scribbles fill the object they touch on top of the reference's colours (as on a model)
+        full = levin.fill_hints(L, full, scribbles[0], scribbles[1])
+    used = cv2.resize(used, (width, height), interpolation=cv2.INTER_LINEAR)
+    return pic.with_pixels(l_ab_to_srgb(L, full, pic.pixels.dtype)), np.clip(used, 0, 1)
 
 
 def denoise_l(L: np.ndarray, denoiser: Colorizer, strength: float = 1.0,
@@ -252,9 +355,9 @@ def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
     return pic.with_pixels(l_ab_to_srgb(L, ab, pic.pixels.dtype))
 
 
-def colorize(image, model: str | Colorizer = "default", *, size: int | None = None,
+def colorize(image, model: str | Colorizer | None = "default", *, size: int | None = None,
              device: str | None = None, hints=None, weights: str | None = None,
-             saturation: float = 1.0):
+             saturation: float = 1.0, reference=None):
     """Colorize one image at its full resolution.
 
     Parameters
@@ -262,8 +365,9 @@ def colorize(image, model: str | Colorizer = "default", *, size: int | None = No
     image : str, os.PathLike, PIL.Image.Image or ndarray
         A file path, a PIL image, or an array (H, W), (H, W, 3) or (H, W, 4) of uint8, uint16 or
         float in [0, 1]. A colour image is re-colorized from its lightness.
-    model : str or Colorizer
-        A registry name (see :func:`colorizer.list_colorizers`) or a ready colorizer.
+    model : str, Colorizer or None
+        A registry name (see :func:`colorizer.list_colorizers`) or a ready colorizer. With a
+        ``reference``, ``"none"`` (or None) colours from the reference alone.
     size : int, optional
         Working resolution: the model sees about ``size`` x ``size`` pixels (default: the
         model's preferred size).
@@ -279,6 +383,12 @@ def colorize(image, model: str | Colorizer = "default", *, size: int | None = No
         A safetensors file to load instead of the shipped weights.
     saturation : float
         Colour strength relative to the model's calibrated default: 0 gives grey, 1.5 bolder.
+    reference : path, PIL image, array, list of them, or Reference, optional
+        Colour photos of the same scene, people or objects, any size or aspect (or one
+        :func:`prepare_reference` made, to reuse it). Parts of the image that match parts of
+        a reference by content take their colours; the model colours the rest. A reference of
+        another scene matches poorly and is ignored (:mod:`colorizer.reference`). ``hints`` are
+        not used together with a reference.
 
     Returns
     -------
@@ -291,12 +401,24 @@ def colorize(image, model: str | Colorizer = "default", *, size: int | None = No
     >>> out = colorize(np.zeros((30, 40), np.uint8), model="gray")
     >>> out.shape, out.dtype
     ((30, 40, 3), dtype('uint8'))
+
+    With a colour photo of the same place (``old.jpg`` a grey scan of it):
+
+    >>> out = colorize("old.jpg", reference="colour.jpg")  # doctest: +SKIP
     """
     pic, kind = load_input(image)
-    if not isinstance(model, Colorizer):
+    if model in (None, "none"):
+        if reference is None:
+            raise ColorizerError("model 'none' needs a reference photo (reference=...)")
+        model = None
+    elif not isinstance(model, Colorizer):
         model = get_colorizer(model, weights=weights, device=device)
     _check_saturation(saturation)
-    if hints is None:
+    if reference is not None:
+        if not isinstance(reference, Reference):
+            reference = prepare_reference(reference, model)
+        out = colorize_with_reference(pic, model, reference, size, saturation)[0]
+    elif hints is None:
         out = colorize_picture(pic, model, size, saturation=saturation)
     else:
         hint_ab, mask, weight = _hint_arrays(hints, *pic.pixels.shape[:2])

@@ -171,9 +171,16 @@ def cli():
 @click.option("--samples", type=click.IntRange(min=1),
               help="Write K different colorizations per photo (NAME_sample1..K), for models that "
                    "sample (vae).")
+@click.option("--reference", "references", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A colour photo of the same scene, people or objects (any size): parts of the "
+                   "photo that match parts of it by content take their colours; the model colours "
+                   "the rest. Give it more than once for several photos. A reference of another "
+                   "scene finds no good matches and is ignored. --model none: the reference "
+                   "alone, spread along the photo's edges.")
 @click.option("--confidence", type=click.Path(dir_okay=False, path_type=Path),
               help="For one input: also write a confidence map (white = sure, dark = a guess), "
-                   "for models that give one (zhang).")
+                   "for models that give one (zhang). With --reference: where the reference's "
+                   "colours were used (white) and where the model's stay (black).")
 @click.option("--denoise", is_flag=True,
               help="Remove noise, grain and JPEG damage from the lightness first (the denoise "
                    "model, as `colorize denoise`); the output's L is then the denoised one.")
@@ -182,12 +189,16 @@ def cli():
 @cluster_options
 @_user_errors
 def image(inputs, output, out_dir, saturation, model, weights, size, device, overwrite, max_pixels,
-          samples, confidence, denoise, backend, precision, workers, scheduler):
+          samples, references, confidence, denoise, backend, precision, workers, scheduler):
     """Colorize image files or folders (recursively) at their full resolution.
 
     A colour photo is re-colorized from its lightness. Bad files are reported one line each and
     the rest go on; the exit code is 1 if any file failed. Inputs are never modified and
     existing outputs are kept unless --overwrite is given.
+
+    \b
+    With a colour photo of the same place or people:
+      colorize image old.jpg --reference colour.jpg --confidence used.png
     """
     from colorizer.batch import path_key, plan_jobs, read_ahead, run_jobs, with_samples
 
@@ -196,6 +207,16 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
         raise click.UsageError("no image files found in the given inputs")
     if (workers or scheduler) and precision == "int8":
         raise click.UsageError("--precision int8 does not run on a cluster yet; drop --workers/--scheduler")
+    if model == "none" and not references:
+        raise click.UsageError("--model none needs --reference (for colour scribbles alone, use "
+                               "`colorize scribble`)")
+    if references and (samples or workers or scheduler):
+        raise click.UsageError("--reference works with one colorization per photo on this "
+                               "machine; drop --samples/--workers/--scheduler")
+    if references:
+        _colorize_with_references(jobs, references, confidence, model, weights, size, device,
+                                  saturation, denoise, overwrite, max_pixels)
+        return
     if workers or scheduler:
         if confidence is not None:
             raise click.UsageError("--confidence takes one photo; drop --workers/--scheduler")
@@ -273,6 +294,67 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
                                                                  saturation=saturation,
                                                                  denoiser=denoiser),
                        overwrite=overwrite, max_pixels=max_pixels, first=first)
+    _summary(summary)
+
+
+def _read_references(paths, max_pixels: int = MAX_PIXELS_DEFAULT) -> list:
+    """Read the --reference photos: one line for each that is missing, unreadable or grey, and
+    exit before anything is written."""
+    from colorizer.errors import ColorizerError
+    from colorizer.io import read_image
+    from colorizer.reference import check_reference
+
+    pictures, bad = [], 0
+    for path in paths:
+        try:
+            pictures.append(read_image(path, max_pixels))
+            check_reference(pictures[-1], str(path))
+        except ColorizerError as exc:
+            _say("error", exc)
+            bad += 1
+    if bad:
+        sys.exit(1)
+    return pictures
+
+
+def _colorize_with_references(jobs, references, confidence, model, weights, size, device, saturation,
+                              denoise, overwrite, max_pixels):
+    """``colorize image --reference``: read and describe the references once (each bad one gets
+    its line and nothing is written), then colour every photo with them."""
+    from colorizer.api import colorize_with_reference, prepare_reference
+    from colorizer.batch import path_key, read_ahead, run_jobs
+    from colorizer.io import Picture, check_output, write_image
+    from colorizer.registry import get_colorizer
+
+    if confidence is not None:
+        if len(jobs) != 1:
+            raise click.UsageError("--confidence takes exactly one input file")
+        if path_key(Path(confidence).resolve()) == path_key(jobs[0].dst.resolve()):
+            raise click.UsageError(f"--confidence {confidence} is where the colorized photo goes; "
+                                   "give the map another name")
+        check_output(confidence, overwrite=overwrite, inputs=(jobs[0].src,))
+    first = read_ahead(jobs, max_pixels)
+    pictures = _read_references(references, max_pixels)
+    net = None if model == "none" else get_colorizer(model, weights=str(weights) if weights else None,
+                                                     device=device)
+    denoiser = None
+    if denoise:
+        from colorizer.registry import get_denoiser
+
+        denoiser = get_denoiser(device=device)
+    ref = prepare_reference(pictures, net)
+    used = {}
+
+    def process(pic, job):
+        out, used[job.dst] = colorize_with_reference(pic, net, ref, size, saturation, denoiser)
+        return out
+
+    summary = run_jobs(jobs, process, overwrite=overwrite, max_pixels=max_pixels, first=first)
+    if confidence is not None and jobs[0].dst in used:
+        import numpy as np
+
+        write_image(Picture.from_array((np.clip(used[jobs[0].dst], 0, 1) * 255).astype(np.uint8)),
+                    confidence, overwrite=overwrite, inputs=(jobs[0].src, *references))
     _summary(summary)
 
 
@@ -382,6 +464,10 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, satur
                    "cannot carry); the flow carries the colours in between. 1: every frame.")
 @click.option("-s", "--scribbles", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON strokes with \"frame\": N; each hint holds along its shot, following the motion.")
+@click.option("--reference", "references", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A colour photo of the scene (a colour-restored still, a colour frame of the "
+                   "clip; more than once for several): the frames the model colours take its "
+                   "colours where they match by content, and the motion carries them on.")
 @click.option("--fps", type=click.FloatRange(min=0.01),
               help="Frame rate of a frame folder written as a video (default 25).")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
@@ -390,7 +476,8 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, satur
 @cluster_options
 @_user_errors
 def video(inputs, output, out_dir, saturation, model, weights, size, device, temporal, strength,
-          keyframe_interval, scribbles, fps, overwrite, backend, precision, workers, scheduler):
+          keyframe_interval, scribbles, references, fps, overwrite, backend, precision, workers,
+          scheduler):
     """Colorize video files or folders of frames, with steady colours from frame to frame.
 
     \b
@@ -398,6 +485,7 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
     colorize video old.mp4 -o frames/          PNG frames 00000.png, ...
     colorize video shots/ --out-dir colour/    every clip in a folder
     colorize video old.mp4 -s hints.json       frame-tied colour hints
+    colorize video old.mp4 --reference a.jpg   colours from a colour photo of the scene
 
     Only the first audio stream is kept. An odd-sized clip written as H.264 is padded one pixel
     to an even size (a warning says so); .webm keeps the exact size.
@@ -415,6 +503,9 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
     cfg = TemporalConfig(method=temporal, strength=strength, keyframe_interval=keyframe_interval)
     if (workers or scheduler) and precision == "int8":
         raise click.UsageError("--precision int8 does not run on a cluster yet; drop --workers/--scheduler")
+    if references and (workers or scheduler):
+        raise click.UsageError("--reference runs on this machine; drop --workers/--scheduler")
+    pictures = _read_references(references)
     if workers or scheduler:  # one clip per task
         from colorizer.distributed import ClusterConfig, videos_on_cluster
 
@@ -432,6 +523,12 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
         from colorizer.registry import get_colorizer
 
         net = get_colorizer(model, weights=str(weights) if weights else None, device=device)
+    ref = None
+    if pictures:
+        from colorizer.api import prepare_reference
+        from colorizer.registry import Colorizer
+
+        ref = prepare_reference(pictures, net if isinstance(net, Colorizer) else None)
     from colorizer.batch import check_not_another_input, path_key
 
     failed = 0
@@ -441,7 +538,7 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
             if overwrite:  # without it, an output that exists is skipped inside colorize_video
                 check_not_another_input(job.dst, job.src, inputs)
             r = colorize_video(job.src, job.dst, net, size=size, saturation=saturation, temporal=cfg,
-                               hints=hints, overwrite=overwrite, fps=fps)
+                               hints=hints, overwrite=overwrite, fps=fps, reference=ref)
             click.echo(f"wrote {r.dst} ({r.frames} frames, {r.fps:.1f} fps, {r.shots} shot"
                        f"{'s' if r.shots != 1 else ''})", err=True)
         except FileExistsError as exc:

@@ -824,7 +824,8 @@ def _levin_spread(prior_weight: float | None) -> Callable:
 def colorize_frames(frames, model, *, size: int | None = None, saturation: float = 1.0,
                     temporal: TemporalConfig | None = None, hints: dict[int, list] | None = None,
                     prior_weight: float | None = None, hints_source: str = "hints",
-                    smoother: TemporalSmoother | None = None) -> Iterator[tuple[Frame, np.ndarray]]:
+                    smoother: TemporalSmoother | None = None,
+                    reference=None) -> Iterator[tuple[Frame, np.ndarray]]:
     """Colorize frames one at a time; yields ``(frame, rgb)`` with the colorized uint8 RGB.
 
     Parameters
@@ -842,6 +843,10 @@ def colorize_frames(frames, model, *, size: int | None = None, saturation: float
         A hint holds from its frame to the end of its shot, moving with the content.
     smoother : TemporalSmoother, optional
         The state to use (to read ``shots`` afterwards); ``temporal`` is then ignored.
+    reference : colorizer.api.Reference, optional
+        Colour reference photos (:func:`colorizer.api.prepare_reference`): the frames the model
+        colours (keyframes) take the reference's colours where they match, and the flow carries
+        them to the frames between.
     """
     smoother = smoother or TemporalSmoother(temporal or TemporalConfig())
     spread = _levin_spread(prior_weight)
@@ -849,6 +854,8 @@ def colorize_frames(frames, model, *, size: int | None = None, saturation: float
     for frame in frames:
         L, small_L = frame_lightness(frame.rgb, model, size)
         ab_small = predict_ab(L, model, size, saturation) if smoother.needs_prediction(small_L) else None
+        if ab_small is not None and reference is not None:
+            ab_small = reference.apply(small_L, ab_small)[0]
         new = None
         if frame.index in hints:
             new = _hints_at_working_size(hints[frame.index], *L.shape, small_L.shape,
@@ -971,7 +978,7 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
                    hints: dict[int, list] | None = None, overwrite: bool = False,
                    fps: float | None = None, progress: bool = True,
                    threads: int | None = None, max_frames: int | None = None,
-                   stop: threading.Event | None = None) -> VideoResult:
+                   stop: threading.Event | None = None, reference=None) -> VideoResult:
     """Colorize a video file or frame folder ``src`` into ``dst`` (a video file, or a folder of PNGs).
 
     ``dst`` with a video extension (:data:`VIDEO_FORMATS`) gets a video with the input's fps,
@@ -988,6 +995,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
     work when it declares its frame count, else when the count is passed.
     ``stop``: once set (a server shutting down), the call ends at the next frame with a
     ColorizerError, leaving no output.
+    ``reference``: colour reference photos (:func:`colorizer.api.prepare_reference`) for the
+    keyframes (:func:`colorize_frames`).
 
     Examples
     --------
@@ -1017,7 +1026,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
         def run(emit) -> int:
             n = 0
             for frame, rgb in colorize_frames(reader, model, size=size, saturation=saturation,
-                                              hints=hints, hints_source=str(src), smoother=smoother):
+                                              hints=hints, hints_source=str(src), smoother=smoother,
+                                              reference=reference):
                 if max_frames is not None and n >= max_frames:
                     raise ColorizerError(f"{src}: more than {max_frames} frames, over the limit")
                 if stop is not None and stop.is_set():

@@ -67,6 +67,9 @@ Size = Annotated[int | None, Form(ge=8, le=4096, description="Working resolution
 Saturation = Annotated[float, Form(ge=0, le=4, description="Colour strength; 1 = calibrated")]
 ModelName = Annotated[str, Form(description="A name from /api/models")]
 HintsField = Annotated[str | None, Form(description=HINTS_HELP)]
+ReferenceFile = Annotated[UploadFile | None, File(
+    description="A colour photo of the same scene, people or objects: parts of the photo that "
+                "match it take its colours (a reference of another scene is ignored)")]
 Count = Annotated[int, Form(ge=1, le=8, description="How many colorizations")]
 Denoise = Annotated[bool, Form(description="Clean grain and noise out of the photo's lightness first "
                                            "(the `denoise` model, as `colorize image --denoise`); "
@@ -191,11 +194,14 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
 
     @app.post("/api/colorize", response_class=Response, responses=png_response)
     async def colorize(image: Photo, model: ModelName = "default", saturation: Saturation = 1.0,
-                       size: Size = None, hints: HintsField = None, denoise: Denoise = False):
+                       size: Size = None, hints: HintsField = None, denoise: Denoise = False,
+                       reference: ReferenceFile = None):
         """Colorize one photo at its full size; with ``hints``, the scribbles correct the model's
         colours (model ``levin``: the scribbles alone); with ``denoise``, the photo's lightness is
-        cleaned first. Returns a PNG."""
-        return png(*await run(service.colorize, image, model, saturation, size, hints, denoise))
+        cleaned first; with a ``reference`` photo, matching parts take its colours (model
+        ``levin``: the reference alone), and ``hints`` then correct that. Returns a PNG."""
+        return png(*await run(service.colorize, image, model, saturation, size, hints, denoise,
+                              reference))
 
     @app.post("/api/samples")
     async def samples(image: Photo, model: ModelName = "vae", k: Count = 4,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from fastapi import UploadFile
 from colorizer.errors import ColorizerError
 from colorizer.web.cache import CleanedCache
 from colorizer.web.config import ServeConfig
-from colorizer.web.limits import WebError, read_hints, with_upload
+from colorizer.web.limits import WebError, _safe_name, read_hints, read_upload, with_upload
 from colorizer.web.store import ModelStore
 
 
@@ -75,13 +76,38 @@ class Service:
         self.cleaned_cache.put(key, out.pixels)
         return out
 
+    def read_reference(self, upload: UploadFile, folder: Path, net):
+        """The reference photo of a request, checked like the photo and described for matching
+        (:func:`colorizer.api.prepare_reference`)."""
+        from colorizer.api import prepare_reference
+        from colorizer.reference import check_reference
+
+        name = _safe_name(upload.filename)
+        path = folder / ("reference" + Path(name).suffix.lower()[:8])
+        upload.file.seek(0)
+        with open(path, "wb") as fh:
+            shutil.copyfileobj(upload.file, fh, 2**20)
+        ref = read_upload(path, name, self.cfg.max_upload_bytes, self.cfg.max_pixels)
+        try:
+            check_reference(ref, name)
+        except ColorizerError as exc:
+            raise WebError(422, str(exc)) from None
+        return prepare_reference(ref, None if net.name == "levin" else net)
+
     def colorize(self, upload: UploadFile, model: str, saturation: float, size: int | None,
-                 hints: str | None, denoise: bool = False) -> tuple[bytes, str]:
-        from colorizer.api import colorize_picture, colorize_scribbles
+                 hints: str | None, denoise: bool = False,
+                 reference: UploadFile | None = None) -> tuple[bytes, str]:
+        from colorizer.api import colorize_picture, colorize_scribbles, colorize_with_reference
 
         def job(pic, folder, name):
             scribbles = self.read_hints(hints, pic, folder) if hints else None
             net = self.models.get(model)
+            if reference is not None:  # with scribbles too: they correct the reference's colours
+                ref = self.read_reference(reference, folder, net)
+                pic = self.cleaned(pic, denoise)
+                out = colorize_with_reference(pic, None if net.name == "levin" else net, ref, size,
+                                              saturation, scribbles=scribbles)[0]
+                return _png(out), f"{Path(name).stem}_{net.name}_reference.png"
             if net.name == "levin" and scribbles is None:
                 raise WebError(422, "model 'levin' needs scribbles: paint some colour on the "
                                     "photo (or send hints), or choose another model")

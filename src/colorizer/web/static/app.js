@@ -5,6 +5,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   file: null,          // the chosen File
+  reference: null,     // the chosen colour reference photo (a File), or null
   fileKey: 0,          // changes with every new file (confidence maps are cached per file and model)
   models: [],          // from /api/models
   photo: null,         // {w, h}: the photo's size in pixels (from the colour result)
@@ -74,6 +75,7 @@ function colourForm(model) {
   // baseForm plus the options that change the colorization itself (not the grey "before" side)
   const form = baseForm(model);
   if ($("denoise").checked) form.append("denoise", "true");
+  if (state.reference) form.append("reference", state.reference, state.reference.name);
   return form;
 }
 
@@ -262,6 +264,7 @@ async function colorize(kind, reveal = true) {
     label = m.name;
   }
   label = cleaned(label);
+  if (state.reference) label = `${label}, with the reference photo`;
   const id = ++state.requestId;
   clearError();
   setBusy(1);
@@ -557,9 +560,33 @@ function rerun(reveal = true) {
   colorize(state.kind === "scribbles" && state.strokes.length ? "scribbles" : "plain", reveal);
 }
 
+function pickReference(f) {
+  state.reference = f || null;
+  $("reference-name").textContent = f ? `Reference: ${f.name}` : "";
+  $("reference-clear").hidden = !f;
+  if (!f) $("reference").value = "";
+  if (state.file) rerun();
+}
+
 function init() {
   const file = $("file");
   file.addEventListener("change", () => pickFile(file.files[0]));
+  const reference = $("reference");
+  reference.addEventListener("change", () => pickReference(reference.files[0]));
+  $("reference-clear").addEventListener("click", () => pickReference(null));
+  const refDrop = $("ref-drop");
+  refDrop.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    refDrop.classList.add("over");
+  });
+  refDrop.addEventListener("dragleave", () => refDrop.classList.remove("over"));
+  refDrop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    refDrop.classList.remove("over");
+    if (e.dataTransfer.files.length) pickReference(e.dataTransfer.files[0]);
+  });
   const drop = $("drop");
   for (const target of [drop, $("viewer")]) {
     target.addEventListener("dragover", (e) => {
