@@ -581,9 +581,11 @@ def test_page_in_chromium(server, tmp_path):
         # the model menu and its cards included
         from colorizer.cards import history_words
 
-        assert page.locator(".drop").count() == 1 and page.locator("input[type=file]").count() == 1
+        # (the second drop box takes an optional reference photo, below the photo's)
+        assert page.locator("#drop").count() == 1 and page.locator("#file").count() == 1
+        assert page.locator(".drop").count() == 2 and page.locator("input[type=file]").count() == 2
         page.set_viewport_size({"width": 390, "height": 844})
-        drop = page.locator(".drop").bounding_box()
+        drop = page.locator("#drop").bounding_box()
         assert drop["y"] < 844 / 2, drop  # the drop box is what a phone shows first
         page.set_viewport_size({"width": 1280, "height": 900})
         page.wait_for_selector("#model-info details", state="attached")  # the cards have come
@@ -743,7 +745,9 @@ def _open_page(url: str, tmp_path: Path, ready: str = "#model option[value=gray]
 
 
 def _paint_stroke(page, photo_w: int, photo_h: int, x0: float, x1: float, y: float) -> None:
-    """Drag the mouse across the scribble layer, in the photo's pixels."""
+    """Drag the mouse across the scribble layer, in the photo's pixels (scrolled into view first, as
+    a user would: on a phone the controls below the picture can push it off the screen)."""
+    page.locator("#scribbles").scroll_into_view_if_needed()
     box = page.locator("#scribbles").bounding_box()
     sx, sy = box["width"] / photo_w, box["height"] / photo_h
     page.mouse.move(box["x"] + x0 * sx, box["y"] + y * sy)
