@@ -200,7 +200,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
     With a colour photo of the same place or people:
       colorize image old.jpg --reference colour.jpg --confidence used.png
     """
-    from colorizer.batch import path_key, plan_jobs, read_ahead, run_jobs, with_samples
+    from colorizer.batch import plan_jobs, read_ahead, run_jobs, with_samples
 
     jobs = plan_jobs(inputs, output, out_dir)
     if not jobs:
@@ -273,11 +273,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
         from colorizer.api import confidence_map
         from colorizer.io import Picture, check_output, write_image
 
-        if len(jobs) != 1:
-            raise click.UsageError("--confidence takes exactly one input file")
-        if path_key(Path(confidence).resolve()) == path_key(jobs[0].dst.resolve()):
-            raise click.UsageError(f"--confidence {confidence} is where the colorized photo goes; "
-                                   "give the map another name")
+        _check_confidence_path(confidence, jobs)
         try:
             check_output(confidence, overwrite=overwrite, inputs=(jobs[0].src,))
         except FileExistsError as exc:  # kept; the photo itself goes on (or is skipped too)
@@ -295,6 +291,17 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
                                                                  denoiser=denoiser),
                        overwrite=overwrite, max_pixels=max_pixels, first=first)
     _summary(summary)
+
+
+def _check_confidence_path(confidence, jobs) -> None:
+    """--confidence takes one photo, and its map never takes the colorized photo's place."""
+    from colorizer.batch import path_key
+
+    if len(jobs) != 1:
+        raise click.UsageError("--confidence takes exactly one input file")
+    if path_key(Path(confidence).resolve()) == path_key(jobs[0].dst.resolve()):
+        raise click.UsageError(f"--confidence {confidence} is where the colorized photo goes; "
+                               "give the map another name")
 
 
 def _read_references(paths, max_pixels: int = MAX_PIXELS_DEFAULT) -> list:
@@ -322,16 +329,12 @@ def _colorize_with_references(jobs, references, confidence, model, weights, size
     """``colorize image --reference``: read and describe the references once (each bad one gets
     its line and nothing is written), then colour every photo with them."""
     from colorizer.api import colorize_with_reference, prepare_reference
-    from colorizer.batch import path_key, read_ahead, run_jobs
+    from colorizer.batch import read_ahead, run_jobs
     from colorizer.io import Picture, check_output, write_image
     from colorizer.registry import get_colorizer
 
     if confidence is not None:
-        if len(jobs) != 1:
-            raise click.UsageError("--confidence takes exactly one input file")
-        if path_key(Path(confidence).resolve()) == path_key(jobs[0].dst.resolve()):
-            raise click.UsageError(f"--confidence {confidence} is where the colorized photo goes; "
-                                   "give the map another name")
+        _check_confidence_path(confidence, jobs)
         check_output(confidence, overwrite=overwrite, inputs=(jobs[0].src,))
     first = read_ahead(jobs, max_pixels)
     pictures = _read_references(references, max_pixels)

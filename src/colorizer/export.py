@@ -35,7 +35,7 @@ import torch
 
 from colorizer import __version__
 from colorizer.errors import ColorizerError
-from colorizer.io import atomic_write, read_image
+from colorizer.io import read_image, write_model_file
 from colorizer.models.mobilenet import SameConv2d
 from colorizer.onnx_backend import META, file_sha256, load, packaged_onnx
 from colorizer.registry import Colorizer, get_colorizer, get_denoiser, list_denoisers
@@ -235,10 +235,7 @@ def export_onnx(model: Colorizer, out: str | os.PathLike, *, weights: str | os.P
                                  f"{'L' if denoiser else 'ab'} units "
                                  f"(more than {tolerance:g}); not written")
 
-    try:
-        atomic_write(out, write, overwrite=overwrite)
-    except FileExistsError:
-        raise FileExistsError(f"{out}: exists, not overwritten (use --overwrite)") from None
+    write_model_file(out, write, overwrite)
     return {"out": out, "bytes": out.stat().st_size, "max_abs_diff": measured["diff"], "opset": opset,
             "dynamic": dynamic, "shapes": [tuple(c.shape) for c in checks]}
 
@@ -262,3 +259,4 @@ def export_packaged(name: str) -> dict:
     the same); tests/test_onnx.py checks that it still matches the shipped safetensors.
     """
     return export_model(name, packaged_onnx(name), dynamic=True, overwrite=True)
+

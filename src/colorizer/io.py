@@ -730,3 +730,12 @@ def write_image(pic: Picture, path: str | os.PathLike, *, overwrite: bool = Fals
     except FileExistsError:
         raise FileExistsError(f"{path}: exists, not overwritten (use --overwrite)") from None
     return path
+
+
+def write_model_file(out, write, overwrite: bool) -> None:
+    """Write a model file through ``write(path)`` under a temporary name, then rename it to
+    ``out``; an existing ``out`` is kept unless ``overwrite`` (one line saying so)."""
+    try:
+        atomic_write(out, write, overwrite=overwrite)
+    except FileExistsError:
+        raise FileExistsError(f"{out}: exists, not overwritten (use --overwrite)") from None

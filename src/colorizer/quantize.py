@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from colorizer.errors import ColorizerError
-from colorizer.io import atomic_write
+from colorizer.io import write_model_file
 from colorizer.onnx_backend import META, int8_path, load
 
 #: Mean |ab| difference (Lab units) from the float export above which the int8 file is not written.
@@ -186,10 +186,7 @@ def quantize_onnx(float_file: str | os.PathLike, out: str | os.PathLike | None =
                                      f"{report['mean_abs_diff']:.2f} on average (more than "
                                      f"{TOLERANCE:g}); not written")
 
-        try:
-            atomic_write(out, write, overwrite=overwrite)
-        except FileExistsError:
-            raise FileExistsError(f"{out}: exists, not overwritten (use --overwrite)") from None
+        write_model_file(out, write, overwrite)
     return {"out": out, "bytes": out.stat().st_size, "photos": len(L), "float_nodes": keep, **report}
 
 
