@@ -298,11 +298,8 @@ def _solve_correction(L: np.ndarray, data: np.ndarray, drive: np.ndarray,
     from colorizer import levin
 
     h, w = L.shape
-    fw = levin.forward_weights(np.asarray(L, np.float64) / 100.0)
     n = h * w
-    offs = [dy * w + dx for dy, dx in levin._FORWARD]
-    upper = sp.diags([f.ravel()[: n - o] for f, o in zip(fw, offs, strict=True)], offs, shape=(n, n))
-    W = (upper + upper.T).tocsc()
+    W = levin.affinity_matrix(np.asarray(L, np.float64) / 100.0).tocsc()
     degree = np.asarray(W.sum(1)).ravel()
     A = (sp.diags(degree + prior_weight + data.ravel().astype(np.float64)) - W).tocsc()
     x = splu(A, permc_spec="MMD_AT_PLUS_A").solve(drive.reshape(n, -1).astype(np.float64))
