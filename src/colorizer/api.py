@@ -121,21 +121,16 @@ def upsample_ab(ab: torch.Tensor, height: int, width: int) -> np.ndarray:
 
 
 @torch.inference_mode()
-def colorize_picture(pic: Picture, model: Colorizer | None, size: int | None = None,
+def colorize_picture(pic: Picture, model: Colorizer, size: int | None = None,
                      hints: Hints | None = None, sample: int | None = None,
-                     saturation: float = 1.0, denoiser: Colorizer | None = None,
-                     reference: Reference | None = None) -> Picture:
+                     saturation: float = 1.0, denoiser: Colorizer | None = None) -> Picture:
     """Colorize a :class:`Picture` at full resolution with a ready model.
 
     The five hops: full-res L -> working-size L -> model -> ab upsampled -> joined with full L.
     ``sample=k`` draws the k-th random colorization (models that sample, e.g. the VAE).
     With a ``denoiser`` (:func:`colorizer.registry.get_denoiser`), L is denoised first, and the
-    output keeps the denoised L. With a ``reference`` (:func:`prepare_reference`), colours
-    matched in the reference photos replace the model's where the match is confident
-    (:func:`colorize_with_reference`); ``model`` may then be None (the reference alone).
+    output keeps the denoised L. Reference photos take :func:`colorize_with_reference`.
     """
-    if reference is not None:
-        return colorize_with_reference(pic, model, reference, size, saturation, denoiser)[0]
     L = pic.lightness() if denoiser is None else denoise_l(pic.lightness(), denoiser)
     height, width = L.shape
     ab = predict_working_ab(torch.from_numpy(L)[None, None].to(model.device), model, size, hints, sample,
