@@ -15,23 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
+from timing import best_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 1024, 768
-
-
-def best_seconds(fn, repeat: int) -> float:
-    fn()  # warm-up: kernels, caches
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def runner(name: str, threads: int, denoiser: bool):
@@ -75,7 +65,7 @@ def main():
         if not weights.exists():
             continue
         fn, backend = runner(name, args.threads, name in list_denoisers())
-        seconds = best_seconds(lambda fn=fn: fn(photo), args.repeat)
+        seconds = best_seconds(lambda fn=fn: fn(photo), args.repeat, warmup=True)
         print(f"{name:10s} {seconds:7.3f} s per {WIDTH}x{HEIGHT} photo ({backend}, {args.threads} "
               f"thread{'s' if args.threads != 1 else ''})")
         if args.write:

@@ -9,25 +9,16 @@ from __future__ import annotations
 
 import argparse
 import io
-import time
 
 import numpy as np
 import torch
 from PIL import Image
+from timing import best_seconds
 
 from colorizer import color
 from colorizer.api import colorize_picture
 from colorizer.io import Picture, encode_png8
 from colorizer.registry import get_colorizer
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def photo(megapixels: float) -> np.ndarray:
@@ -63,11 +54,11 @@ def main():
     ]
     print(f"{'step':22s} {'baseline s':>11s} {'ours s':>8s} {'ratio':>7s}")
     for name, base, ours in rows:
-        tb, to = best_of(base, args.repeat), best_of(ours, args.repeat)
+        tb, to = best_seconds(base, args.repeat), best_seconds(ours, args.repeat)
         print(f"{name:22s} {tb:11.3f} {to:8.3f} {tb / to:7.2f}x")
     gray = get_colorizer("gray")
     pic = Picture.from_array(rgb)
-    t = best_of(lambda: colorize_picture(pic, gray), args.repeat)
+    t = best_seconds(lambda: colorize_picture(pic, gray), args.repeat)
     print(f"colorize_picture (gray model, no file I/O): {t:.3f} s")
 
 

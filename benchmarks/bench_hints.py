@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_seconds
 
 from colorizer import levin
 from colorizer.api import model_ab
@@ -145,17 +146,9 @@ def speed(frame: Path | None, model, repeat: int = 3) -> None:
     hint, mask = hints_from(dots(lab, 10, np.random.default_rng(0)), L.shape)
     ab_model = model_ab(L, model)
 
-    def best(fn):
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    t_model = best(lambda: model_ab(L, model))
-    t_levin = best(lambda: levin.colorize(L, hint, mask))
-    t_fill = best(lambda: levin.fill_hints(L, ab_model, hint, mask))
+    t_model = best_seconds(lambda: model_ab(L, model), repeat)
+    t_levin = best_seconds(lambda: levin.colorize(L, hint, mask), repeat)
+    t_fill = best_seconds(lambda: levin.fill_hints(L, ab_model, hint, mask), repeat)
     print(f"854x480, 10 dots, best of {repeat} (1 thread): model {t_model:.2f} s, pure Levin "
           f"{t_levin:.2f} s, fill_hints {t_fill:.2f} s (fill_hints / pure Levin = {t_fill / t_levin:.2f})")
 
