@@ -43,6 +43,19 @@ def test_gan_warmup_is_mse_only():
     assert "loss_adv" in logs and "loss_d" in logs
 
 
+def test_rebalanced_mse_weighs_rare_colours_more_and_averages_one():
+    model = GANColorizer(dataclasses.replace(TINY_GAN, rebalance_mix=0.5))
+    ab = torch.zeros(1, 2, 10, 10)
+    ab[0, :, 0, 0] = torch.tensor([60.0, 40.0])  # one saturated pixel among 99 grey ones
+    w = model.colour_weights(ab)
+    assert w[0, 0, 0, 0] > 2.5 * w[0, 0, 5, 5]  # 1 / (0.005 + 0.25) against 1 / (0.495 + 0.25)
+    assert float(w.mean()) == pytest.approx(1.0)  # the batch is the prior so far
+    plain = GANColorizer(TINY_GAN)
+    assert plain.config.rebalance_mix == 1.0 and "ab_counts" not in plain.state_dict()
+    logs = model.training_step(*batch(), model.configure_optimizers(1e-3), step=0)
+    assert np.isfinite(logs["loss_mse"])
+
+
 def test_global_discriminator_gives_one_score_per_image():
     model = GANColorizer(GANConfig(encoder="none", channels=(4, 8, 8, 8), disc_channels=4, disc="global"))
     L, ab = batch(3)

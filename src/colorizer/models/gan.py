@@ -9,6 +9,7 @@ Losses, as the seed meant them: the discriminator minimises binary cross-entropy
 smoothed to ``real_label``); the generator minimises ``lambda_mse * MSE(ab) + lambda_adv *
 BCE(D(L, G(L)), real)``, so it does receive the discriminator's gradient (the seed's code used
 MSE alone). ``warmup_steps`` of MSE-only training first is DeOldify's "NoGAN" idea.
+``rebalance_mix`` below 1 weights the MSE by the rarity of each pixel's true colour.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from colorizer.color import denormalize_ab, normalize_ab, normalize_l
 from colorizer.interface import Hints
 from colorizer.models.base import TrainableColorizer, register_trainable
 from colorizer.models.blocks import EncoderUNet, UNet
+
+#: Bins for ``rebalance_mix``: AB_BINS x AB_BINS squares of AB_BIN Lab units around ab = 0.
+AB_BIN = 10.0
+AB_BINS = 22
 
 
 @dataclass
@@ -39,6 +44,11 @@ class GANConfig:
     lambda_adv: float = 0.01
     real_label: float = 0.9
     warmup_steps: int = 0
+    # Class rebalancing of the MSE (Zhang et al. 2016, eq. 4, on a regression): each pixel is
+    # weighted by 1 / ((1 - mix) * p(bin of its true ab) + mix / bins), p counted over the
+    # training batches so far, weights normalised to mean 1 under p. 1.0 is plain MSE; Zhang et
+    # al. use 0.5. Rare (saturated) colours then weigh more, so a decided colour costs less.
+    rebalance_mix: float = 1.0
 
 
 class Discriminator(nn.Module):
@@ -73,6 +83,23 @@ class GANColorizer(TrainableColorizer):
         if self.pretrained:
             self.multiple = 32
         self.disc = Discriminator(self.config.disc_channels, self.config.disc)
+        # ab bin counts seen in training (not saved with the weights: a statistic of the data)
+        self.register_buffer("ab_counts", torch.zeros(AB_BINS * AB_BINS), persistent=False)
+
+    def colour_weights(self, ab: torch.Tensor) -> torch.Tensor:
+        """Per-pixel MSE weights (N, 1, H, W) from the rarity of the true ``ab`` (Lab units),
+        counting this batch's colours into the running prior first."""
+        mix = self.config.rebalance_mix
+        edge = AB_BINS * AB_BIN / 2
+        idx = ((ab.detach() + edge) / AB_BIN).floor().clamp(0, AB_BINS - 1).long()
+        codes = idx[:, 0] * AB_BINS + idx[:, 1]
+        self.ab_counts += torch.bincount(codes.flatten(), minlength=AB_BINS * AB_BINS).to(
+            self.ab_counts.dtype)
+        p = self.ab_counts / self.ab_counts.sum()
+        seen = (self.ab_counts > 0).sum().clamp(min=1)
+        w = 1.0 / ((1 - mix) * p + mix / seen)
+        w = w / (p * w).sum()
+        return w[codes].unsqueeze(1)
 
     def generate(self, L: torch.Tensor, frozen_encoder: bool = False) -> torch.Tensor:
         """Normalised ab (N, 2, H, W) in [-1, 1] from L in Lab units."""
@@ -108,7 +135,10 @@ class GANColorizer(TrainableColorizer):
             loss_d.backward()
             optimizers["disc"].step()
             logs["loss_d"] = loss_d.item()
-        loss_mse = F.mse_loss(fake.float(), y.float())
+        if cfg.rebalance_mix < 1:
+            loss_mse = (self.colour_weights(ab) * (fake.float() - y.float()) ** 2).mean()
+        else:
+            loss_mse = F.mse_loss(fake.float(), y.float())
         loss_g = cfg.lambda_mse * loss_mse
         if adversarial:
             gen_logits = self.disc(x, fake)
