@@ -71,9 +71,11 @@ def load_script(relpath: str):
     """A file of the repo that is not in the package (``benchmarks/``, ``scripts/``), imported
     as a module by its path, e.g. ``load_script("scripts/widen_denoiser.py")``."""
     import importlib.util
+    import sys
 
     path = ROOT / relpath
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
