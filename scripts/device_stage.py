@@ -39,7 +39,8 @@ SHIPPED = ROOT / "src" / "colorizer" / "assets" / "gan.safetensors"
 BRING_BACK = ("gan.safetensors", "gan.json", "log.csv", "config.json")
 
 
-def pack(photos: list[Path], out: Path, mib: float, seed: int, short_side: int = 176, quality: int = 88) -> dict:
+def pack(photos: list[Path], out: Path, mib: float, seed: int, short_side: int = 176,
+         quality: int = 88) -> dict:
     """Re-encode a seeded random draw of ``photos`` (folders) into ``out/photos`` until ``mib``."""
     files = sorted(f for folder in photos for f in folder.rglob("*") if f.suffix.lower() in PHOTO_SUFFIXES)
     if not files:

@@ -7,9 +7,8 @@ import subprocess
 import cv2
 import numpy as np
 import pytest
-from safetensors.torch import load_file
-
 from helpers import load_script
+from safetensors.torch import load_file
 
 
 def _photo(seed: int, h: int = 180, w: int = 200, colour: bool = True) -> np.ndarray:
