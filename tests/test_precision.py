@@ -47,6 +47,15 @@ def test_precision_choice():
     assert onnx_backend.load_for_job("torch", "default") is None  # float torch, as before
 
 
+def test_auto_opens_only_the_int8_file_when_it_stands_for_the_weights(monkeypatch):
+    opened = []
+    real = onnx_backend._session
+    monkeypatch.setattr(onnx_backend, "_session",
+                        lambda path, *a, **k: opened.append(path) or real(path, *a, **k))
+    assert onnx_backend.load_for_job("auto", "default").precision == "int8"
+    assert opened == [INT8]  # no float session built and thrown away
+
+
 def _copy_model(tmp_path: Path, tamper_int8: bool) -> Path:
     for suffix in (".onnx", ".safetensors", ".json"):
         shutil.copyfile(ASSETS / f"{NAME}{suffix}", tmp_path / f"{NAME}{suffix}")
