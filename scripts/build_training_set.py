@@ -153,6 +153,7 @@ def members(gitdir: Path, source: Source):
     """(path, bytes) of each image under the source's folders, streamed from ``git archive``."""
     cmd = ["git", f"--git-dir={gitdir}", "archive", "--format=tar", source.commit, "--", *source.paths]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    finished = False
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
             for info in tar:
@@ -161,10 +162,11 @@ def members(gitdir: Path, source: Source):
                 if any(fnmatch(info.name, pattern) for pattern in source.skip):
                     continue
                 yield info.name, tar.extractfile(info).read()
+        finished = True
     finally:
         proc.stdout.close()
         err = proc.stderr.read().decode(errors="replace").strip()
-        if proc.wait() != 0:
+        if proc.wait() != 0 and finished:  # a reader that stops early closes the pipe on purpose
             why = err.splitlines()[-1] if err else f"exit status {proc.returncode}"
             raise RuntimeError(f"{source.repo}: git archive failed: {why}")
 
