@@ -912,11 +912,44 @@ def test_cli_temporal_defaults_mirror_the_config():
 
 
 def test_still_clip_keeps_one_colour():
+    """(Flicker wobbles by about 8 ab units a frame: under the give-way threshold once averaged.)"""
     frames = [moving_frames(1)[0]] * 12
     flow = run_ab(frames, Flicker(), TemporalConfig("flow", strength=0.9))
     none = run_ab(frames, Flicker(), TemporalConfig("none"))
     spread = lambda abs_: np.std([a.mean((0, 1)) for a in abs_[6:]], axis=0).max()  # noqa: E731
     assert spread(flow) < 0.4 * spread(none)
+
+
+class ChangesItsMind(Colorizer):
+    """A stand-in model whose first call says green and every later call says brown: the first
+    keyframe's guess is wrong and the later ones are right."""
+
+    name = "changes"
+    preferred_size = 48
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def predict_ab(self, L, hints=None):
+        self.calls += 1
+        ab = (-40.0, 40.0) if self.calls == 1 else (15.0, 25.0)
+        return torch.tensor(ab).view(1, 2, 1, 1).expand(L.shape[0], 2, *L.shape[2:]).contiguous()
+
+
+def test_later_keyframes_correct_a_wrong_first_guess():
+    """The pale dog on brown grass: the first keyframe's green must not stay for the whole clip."""
+    frames = moving_frames(24, step=1)
+    brown = np.array([15.0, 25.0])
+
+    def last_error(cfg):
+        ab = run_ab(frames, ChangesItsMind(), cfg)[-1]
+        return float(np.linalg.norm(ab.reshape(-1, 2).mean(0) - brown))
+
+    start = float(np.linalg.norm(np.array([-40.0, 40.0]) - brown))
+    gives_way, holds = last_error(TemporalConfig()), last_error(TemporalConfig(give_way=0))
+    assert gives_way < 0.15 * start  # 11 more keyframes have pulled it to brown
+    assert holds > 0.5 * start  # without giving way, most of the green stays
 
 
 # --- frame-tied hints -------------------------------------------------------------------------------

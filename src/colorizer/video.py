@@ -549,6 +549,11 @@ class TemporalConfig:
     ``method``: ``"flow"`` or ``"none"`` (plain per-frame colorization).
     ``strength``: where the flow is trusted, the weight of the colours carried from the previous
     frame against the model's new ones (0: per-frame; close to 1: steadier, slower to follow).
+    ``give_way``: a regional disagreement (ab units) between the carried colour and the model's
+    that persists over keyframes (a running average, 0.3 for the newest) beyond this makes the carried colour
+    give way, up to halfway per keyframe at twice it (0: never), so that a wrong first guess of a
+    shot does not stay for the whole shot; below it, the model's wobble from frame to frame is
+    smoothed as before.
     ``correction``: where the flow is not trusted (occlusions, fast motion, new content), the
     weight of the regional colour shift that the trusted pixels nearby received, so that a whole
     region keeps its colour balance instead of flickering (0: off).
@@ -567,6 +572,7 @@ class TemporalConfig:
 
     method: str = "flow"
     strength: float = 0.9
+    give_way: float = 10.0
     correction: float = 0.9
     correction_scale: float = 16.0
     keyframe_interval: int = 2
@@ -644,7 +650,9 @@ class TemporalSmoother:
     prediction ``P``, ``P + s * trust * d + c * (1 - s * trust) * lowpass_trust(d)``, where
     ``d`` is carried minus ``P``. The first term keeps each tracked pixel's colour; the second
     gives untrusted pixels the colour shift their trusted neighbours received, which keeps the
-    colour statistics of the frame steady. Frame-tied colour hints are carried the same way.
+    colour statistics of the frame steady. Where the regional part of ``d``, averaged over
+    keyframes along the flow, stays above ``give_way``, part of it is given up at each keyframe
+    (see :class:`TemporalConfig`). Frame-tied colour hints are carried the same way.
     """
 
     def __init__(self, cfg: TemporalConfig | None = None):
@@ -661,6 +669,7 @@ class TemporalSmoother:
     def reset(self) -> None:
         """Forget the clip so far (the next frame starts a shot)."""
         self._grey = self._hist = self._ab = self._hint_ab = self._hint_mask = None
+        self._bias = None  # regional disagreement of the keyframes with the carried colour
         self._pending = None
         self._since_prediction = 0
 
@@ -729,18 +738,31 @@ class TemporalSmoother:
             out = np.asarray(ab, np.float32)
         else:
             self._since_prediction += 1
+        bias = None
         if trust is not None:
             cfg = self.cfg
             carried = _remap(self._ab, back, self._grid)
+            if self._bias is not None:
+                bias = _remap(self._bias, back, self._grid) * trust[..., None]
             if not need:
                 out = carried
             else:
                 d = carried - out
                 kept = cfg.strength * trust
                 out = out + kept[..., None] * d
-                if cfg.correction > 0:
+                if cfg.correction > 0 or cfg.give_way > 0:
                     lo = _weighted_lowpass(d, trust, cfg.correction_scale)
+                if cfg.correction > 0:
                     out += (cfg.correction * (1 - kept))[..., None] * lo
+                if cfg.give_way > 0:
+                    # where the keyframes keep disagreeing with the carried regional colour by
+                    # more than the model's frame-to-frame wobble, the carried colour gives way
+                    # (halfway per keyframe at twice the threshold): a wrong first guess is
+                    # corrected, while steady scenes keep their steady colours
+                    bias = lo if bias is None else 0.7 * bias + 0.3 * lo
+                    size = np.sqrt((bias**2).sum(2))
+                    give = np.clip(size / cfg.give_way - 1, 0, 1) * trust
+                    out -= (0.5 * give)[..., None] * lo
             if self._hint_mask is not None:  # nearest: hints stay crisp and undiluted
                 mask = _remap(self._hint_mask, back, self._grid, nearest=True) > 0.5
                 self._hint_ab = _remap(self._hint_ab, back, self._grid, nearest=True)
@@ -757,6 +779,7 @@ class TemporalSmoother:
             if active.any():
                 out = spread(L, self._hint_ab, active, out)
         self._grey, self._hist, self._ab = grey, hist, np.ascontiguousarray(out, dtype=np.float32)
+        self._bias = None if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
         return self._ab
 
 
