@@ -949,9 +949,14 @@ def export(model, weights, out, opset, dynamic, size, overwrite):
               help="Photos colorized at once.")
 @click.option("--queue", default=8, show_default=True, type=click.IntRange(min=0),
               help="Requests that may wait for a worker; more get 503 with Retry-After.")
+@click.option("--live", metavar="SOURCE",
+              help="Also show a live source in colour on the page: a camera (/dev/video0), a stream "
+                   "URL (rtsp://..., http://..., udp://..., srt://...) or a video file (played at its "
+                   "own speed). It opens when the page first asks for it and stops with the server; "
+                   "frames are skipped when colorizing is slower than the source.")
 @_user_errors
 def serve(host, port, device, max_upload_mb, max_megapixels, max_video_mb, max_video_frames, workers,
-          queue):
+          queue, live):
     """A local web page for colorizing, painting scribbles and comparing (and its HTTP API).
 
     Needs the web extra: pip install 'colorizer[web]'. The API is documented at /docs.
@@ -965,7 +970,8 @@ def serve(host, port, device, max_upload_mb, max_megapixels, max_video_mb, max_v
                                    "pip install 'colorizer[web]'") from None
     cfg = ServeConfig(max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_megapixels * 1e6),
                       max_video_bytes=int(max_video_mb * 2**20), max_video_frames=max_video_frames,
-                      workers=workers, queue=queue, device=device, allowed_hosts=serve_hosts(host))
+                      workers=workers, queue=queue, device=device, allowed_hosts=serve_hosts(host),
+                      live=live)
     app = create_app(cfg)
     import logging
 
