@@ -591,6 +591,62 @@ class ReadAhead:
         return not self._thread.is_alive()
 
 
+class WriteBehind:
+    """Frames handed to ``emit(frame, rgb)`` (the encoder, or the PNG writer) in a thread of its
+    own, through a queue of at most ``size`` frames, so that encoding runs while the model works.
+
+    ``audio``: the writer's audio callback; :meth:`audio` queues packets in the same queue, so
+    that the one thread that writes the container muxes frames and sound in their order. An error
+    in the thread is raised by the next :meth:`frame` or by :meth:`finish`.
+    """
+
+    def __init__(self, emit: Callable, audio: Callable | None = None, size: int = QUEUE_FRAMES):
+        self._emit, self._audio = emit, audio
+        self._queue: queue.Queue = queue.Queue(max(1, size))
+        self._error: BaseException | None = None
+        self._raised = self._dropping = False
+        self._thread = threading.Thread(target=self._run, name="colorizer-encode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None or self._dropping:
+                continue  # after a failure or an abort: drain, so that no put waits for ever
+            try:
+                if item[0] == "audio":
+                    self._audio(item[1])
+                else:
+                    self._emit(*item[1:])
+            except BaseException as exc:  # noqa: BLE001 - raised in the calling thread
+                self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise self._error
+
+    def frame(self, frame: Frame, rgb: np.ndarray) -> None:
+        self._raise()
+        self._queue.put(("frame", frame, rgb))
+
+    def audio(self, packet) -> None:
+        self._queue.put(("audio", packet))
+
+    def finish(self) -> None:
+        """Wait until everything queued is written; raise what failed."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def abort(self) -> None:
+        """Drop what waits, and return once the frame being written now is done."""
+        self._dropping = True
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
+            self._thread.join(0.1)
+
+
 # --- writing -----------------------------------------------------------------------------------
 
 
@@ -1306,7 +1362,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
                    fps: float | None = None, progress: bool = True,
                    threads: int | None = None, max_frames: int | None = None,
                    stop: threading.Event | None = None, reference=None, live: bool | None = None,
-                   finish: threading.Event | None = None, pipe_format: str = "mkv") -> VideoResult:
+                   finish: threading.Event | None = None, pipe_format: str = "mkv",
+                   threaded: bool = True) -> VideoResult:
     """Colorize a video file, frame folder or live source ``src`` into ``dst`` (a video file, a
     folder of PNGs, or ``-``: standard output).
 
@@ -1335,6 +1392,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
     Dropped frames are said once (a warning) and counted in the result. Audio is not kept then.
     ``reference``: colour reference photos (:func:`colorizer.api.prepare_reference`) for the
     keyframes (:func:`colorize_frames`).
+    ``threaded``: decode (:class:`ReadAhead`) and encode (:class:`WriteBehind`) in threads of their
+    own while the model works; False runs them in the calling thread (a file source only).
 
     Examples
     --------
@@ -1375,23 +1434,36 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
         def run(emit) -> int:
             nonlocal ahead
             n = 0
-            frames = reader
-            if reader.kind != "path" or reader.live:  # decoded in a thread; Ctrl-C is seen at once
+            frames, behind = reader, None
+            if threaded or reader.kind != "path" or reader.live:
+                # decoded in a thread of its own (and a live source's frames dropped there); Ctrl-C
+                # is then seen at once, not after a read that waits for the network
+                if threaded:  # ... and encoded in another: the container is written there alone
+                    behind = WriteBehind(emit, reader.on_audio)
+                    reader.on_audio = behind.audio if reader.on_audio is not None else None
+                    emit = behind.frame
                 ahead = ReadAhead(reader, drop=reader.live, pace=reader.paced, on_drop=said_once)
                 frames = ahead
-            for frame, rgb in colorize_frames(_until(frames, finish, stopped), model, size=size,
-                                              saturation=saturation, hints=hints, hints_source=name,
-                                              smoother=smoother, reference=reference):
-                if max_frames is not None and n >= max_frames:
-                    raise ColorizerError(f"{name}: more than {max_frames} frames, over the limit")
-                if stop is not None and stop.is_set():
-                    raise ColorizerError(f"{name}: stopped after {n} frames; nothing was written")
-                emit(frame, rgb)
-                n += 1
-                bar.update(1)
-                if finish is not None and finish.is_set():
-                    stopped.append(True)
-                    break
+            try:
+                for frame, rgb in colorize_frames(_until(frames, finish, stopped), model, size=size,
+                                                  saturation=saturation, hints=hints, hints_source=name,
+                                                  smoother=smoother, reference=reference):
+                    if max_frames is not None and n >= max_frames:
+                        raise ColorizerError(f"{name}: more than {max_frames} frames, over the limit")
+                    if stop is not None and stop.is_set():
+                        raise ColorizerError(f"{name}: stopped after {n} frames; nothing was written")
+                    emit(frame, rgb)
+                    n += 1
+                    bar.update(1)
+                    if finish is not None and finish.is_set():
+                        stopped.append(True)
+                        break
+            except BaseException:
+                if behind is not None:
+                    behind.abort()
+                raise
+            if behind is not None:
+                behind.finish()
             return n
 
         try:
