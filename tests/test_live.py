@@ -294,3 +294,42 @@ def test_live_view_in_chromium_shows_moving_colour(tmp_path):
             load_web.stop_server(proc)
     log = (tmp_path / "server.log").read_text()
     assert "Traceback" not in log
+
+
+def test_page_api_without_a_live_source():
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx2")
+    from fastapi.testclient import TestClient
+
+    from colorizer.web.app import ServeConfig, create_app
+
+    with TestClient(create_app(ServeConfig(preload=())), base_url="http://127.0.0.1") as client:
+        r = client.get("/api/live/status")
+        assert r.status_code == 200 and r.json()["source"] is None
+        r = client.get("/api/live")
+        assert r.status_code == 404 and "--live" in r.json()["error"]
+
+
+def test_live_view_keeps_the_newest_frame_as_jpeg(tmp_path):
+    from PIL import Image
+
+    from colorizer.live import LiveView
+    from colorizer.registry import get_colorizer
+
+    clip = moving_clip(tmp_path / "clip.mp4", 20, fps=50)
+    view = LiveView(str(clip), lambda: get_colorizer("gray"))
+    assert view.wait_frame(0, 0.1) is None and not view.running  # opened by the first viewer
+    view.start()
+    try:
+        got = view.wait_frame(0, 60)
+        assert got is not None
+        seq, jpeg = got
+        assert Image.open(io.BytesIO(jpeg)).size == (160, 96)
+        later = view.wait_frame(seq, 60)
+        assert later is None or later[0] > seq
+    finally:
+        view.close()
+    status = view.status()
+    assert status["frames"] >= 1 and status["error"] is None
+    assert (status["width"], status["height"]) == (160, 96)
+    assert not view.running

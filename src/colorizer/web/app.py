@@ -285,9 +285,10 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     async def live_status():
         """The live source (``colorize serve --live SOURCE``): ``source``, ``running``,
         ``frames`` shown and ``dropped`` (to keep up) so far, ``width``, ``height`` and
-        ``error``; 404 when the server has none."""
+        ``error``; ``source`` is null when the server shows none."""
         if live is None:
-            raise WebError(404, "this server shows no live source (colorize serve --live SOURCE)")
+            return {"source": None, "running": False, "frames": 0, "dropped": 0, "error": None,
+                    "width": None, "height": None}
         return live.status()
 
     mjpeg = f"multipart/x-mixed-replace; boundary={LIVE_BOUNDARY}"

@@ -671,11 +671,12 @@ async function startLive() {
   let info;
   try {
     const r = await fetch("/api/live/status");
-    if (!r.ok) return;  // this server shows no live source
+    if (!r.ok) return;
     info = await r.json();
   } catch (e) {
     return;
   }
+  if (!info.source) return;  // this server shows no live source
   $("live-view").hidden = false;
   $("live").src = "/api/live";
   const say = (s) => {
