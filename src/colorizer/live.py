@@ -100,7 +100,7 @@ class LiveView:
                             self._cond.notify_all()
                 finally:
                     if not ahead.close():
-                        reader._container = None  # a read that does not return: left to exit
+                        reader.abandon()  # a read that does not return: left to the process's end
         except ColorizerError as exc:
             self.error = str(exc)
             log.warning("live source: %s", exc)

@@ -396,6 +396,11 @@ class FrameReader:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def abandon(self) -> None:
+        """Let go of the source without closing it: a thread still waits in a read from it (a
+        stalled network stream), which would crash on a closed one; it ends with the process."""
+        self._frames = self._container = self._pipe = None
+
     def close(self) -> None:
         if self._frames is not None:
             self._frames.close()
@@ -1476,7 +1481,7 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
         finally:
             bar.close()
             if ahead is not None and not ahead.close():
-                reader._container = None  # still reading (a stalled network read): left to exit
+                reader.abandon()
     return VideoResult(dst, frames, time.perf_counter() - start, smoother.shots,
                        ahead.dropped if ahead is not None else 0, bool(stopped))
 
