@@ -1056,8 +1056,12 @@ class TemporalSmoother:
         back = self._dis.calc(grey, self._grey, None)
         fwd = self._dis.calc(self._grey, grey, None)
         fwd_at = _remap(fwd, back, self._grid)
-        err = ((back + fwd_at) ** 2).sum(2)
-        ok = err <= 0.01 * ((back**2).sum(2) + (fwd_at**2).sum(2)) + self.cfg.fb_tolerance
+        # squared lengths of 2-vectors as two products: numpy's sum over a last axis of 2 took
+        # a third of the temporal method's time (bench_video.py), for the same numbers
+        bx, by, fx, fy = back[..., 0], back[..., 1], fwd_at[..., 0], fwd_at[..., 1]
+        ex, ey = bx + fx, by + fy
+        err = ex * ex + ey * ey
+        ok = err <= 0.01 * ((bx * bx + by * by) + (fx * fx + fy * fy)) + self.cfg.fb_tolerance
         l_prev = _remap(self._grey, back, self._grid).astype(np.float32)
         ok &= np.abs(l_prev - grey) <= self.cfg.l_tolerance * 2.55
         h, w = grey.shape
