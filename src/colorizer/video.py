@@ -944,6 +944,8 @@ class TemporalConfig:
     ``fb_tolerance``: forward-backward flow disagreement (working-size pixels^2) still trusted.
     ``l_tolerance``: L difference (Lab units) between a pixel and its flow-warped predecessor
     still trusted.
+    ``flow_scale``: the flow is computed on frames this much smaller than the working size
+    (1: at the working size) and scaled up; the checks and the blend stay at the working size.
     ``cut_threshold``: lightness-histogram distance (0-1) between frames that means a new shot;
     ``min_overlap``: a shot change also when fewer than this share of pixels are trusted. Both,
     the flow and the L check compare a frame with its predecessor after matching their mean
@@ -960,6 +962,7 @@ class TemporalConfig:
     l_tolerance: float = 6.0
     cut_threshold: float = 0.4
     min_overlap: float = 0.6
+    flow_scale: float = 1.0
 
     def __post_init__(self):
         if self.method not in ("flow", "none"):
@@ -972,6 +975,8 @@ class TemporalConfig:
                                  f"got {self.keyframe_interval}")
         if self.correction_scale <= 0:
             raise ColorizerError(f"correction scale must be positive, got {self.correction_scale}")
+        if not 0 < self.flow_scale <= 1:
+            raise ColorizerError(f"flow scale must be in (0, 1], got {self.flow_scale}")
 
 
 def _grey8(L: np.ndarray) -> np.ndarray:
@@ -1049,12 +1054,28 @@ class TemporalSmoother:
         self._pending = None
         self._since_prediction = 0
 
+    def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """DIS flow from ``a`` to ``b`` (uint8, h x w), at ``flow_scale`` of their size."""
+        import cv2
+
+        scale = self.cfg.flow_scale
+        if scale >= 1:
+            return self._dis.calc(a, b, None)
+        h, w = a.shape
+        small = (max(16, round(w * scale)), max(16, round(h * scale)))
+        flow = self._dis.calc(cv2.resize(a, small, interpolation=cv2.INTER_AREA),
+                              cv2.resize(b, small, interpolation=cv2.INTER_AREA), None)
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+        flow[..., 0] *= w / small[0]
+        flow[..., 1] *= h / small[1]
+        return flow
+
     def _trust(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Backward flow (t -> t-1) and trust (H, W) float32 in [0, 1]."""
         import cv2
 
-        back = self._dis.calc(grey, self._grey, None)
-        fwd = self._dis.calc(self._grey, grey, None)
+        back = self._flow(grey, self._grey)
+        fwd = self._flow(self._grey, grey)
         fwd_at = _remap(fwd, back, self._grid)
         # squared lengths of 2-vectors as two products: numpy's sum over a last axis of 2 took
         # a third of the temporal method's time (bench_video.py), for the same numbers
