@@ -6,7 +6,7 @@ working size and against per-frame colorization.
 
 Each clip is coloured once per run in step (``colorizer.evaluate.score_clip``: the runs share
 the model's predictions), so the differences are the flow's alone. Per clip and on average it
-prints each run's warp error, CDC x1000, AuC %, and the ms per frame of the temporal step
+prints each run's warp error, CDC x1000, AuC (%), and the ms per frame of the temporal step
 (``TemporalSmoother.needs_prediction`` and ``step``: flow, checks and blend).
 """
 
@@ -61,8 +61,8 @@ def main() -> None:
         for name, (_, cfg, _) in runs.items():
             ms = step_ms(clip, model, cfg, args.max_frames) if cfg.method == "flow" else float("nan")
             s = summary[name]
-            table[name].append((s["warp_error"], 1000 * s["cdc"], 100 * s["auc"], ms))
-            cells.append(f"{s['warp_error']:.3f} {1000 * s['cdc']:.3f} {100 * s['auc']:.2f} {ms:5.1f}")
+            table[name].append((s["warp_error"], 1000 * s["cdc"], s["auc"], ms))
+            cells.append(f"{s['warp_error']:.3f} {1000 * s['cdc']:.3f} {s['auc']:.2f} {ms:5.1f}")
         print(f"{clip.name:16s} " + " | ".join(cells), flush=True)
     means = [" ".join(f"{v:.3f}" for v in np.nanmean(np.array(rows), 0)) for rows in table.values()]
     print(f"{'mean':16s} " + " | ".join(means))

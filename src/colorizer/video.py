@@ -278,6 +278,7 @@ class FrameReader:
         self.audio = None
         self._container = self._pipe = self._first = self._frames = None
         self._early_audio: list = []
+        self._peeking = False
         self.live = False
         if self.kind != "path":
             self._open_stream(fps)
@@ -288,6 +289,9 @@ class FrameReader:
             return
         self.live = self.paced = bool(live)
         if not self.path.exists():
+            if str(self.path).startswith("/dev/"):
+                raise ColorizerError(f"{self.path}: no such device (is the camera plugged in? "
+                                     "ls /dev/video* lists those there are)")
             raise ColorizerError(f"{self.path}: not found")
         if self.path.is_dir():
             self._files = _frame_files(self.path)
@@ -347,11 +351,14 @@ class FrameReader:
         self._pick_streams(fps)
         self._turns = None  # from the first frame
         self._frames = self._iter_video()
+        self._peeking = True
         try:
             self._first = next(self._frames)
         except BaseException:
             self.close()
             raise
+        finally:
+            self._peeking = False
         self.height, self.width = self._first.rgb.shape[:2]
 
     def _pick_streams(self, fps: float | None) -> None:
@@ -468,7 +475,7 @@ class FrameReader:
                     continue
                 if self.on_audio is not None:
                     self.on_audio(packet)
-                elif self._first is None and self.kind != "path" and len(self._early_audio) < 256:
+                elif self._peeking and len(self._early_audio) < 256:
                     self._early_audio.append(packet)  # before the first frame of a stream
                 continue
             if packet.size > 0:
