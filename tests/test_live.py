@@ -333,3 +333,51 @@ def test_live_view_keeps_the_newest_frame_as_jpeg(tmp_path):
     assert status["frames"] >= 1 and status["error"] is None
     assert (status["width"], status["height"]) == (160, 96)
     assert not view.running
+
+
+class _PacedHandler(http.server.BaseHTTPRequestHandler):
+    """Sends one file as a live stream: no length, at the pace of ``seconds`` for the whole file
+    (a camera's stream over HTTP)."""
+
+    data = b""
+    seconds = 1.0
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp2t")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chunks = 40
+        step = -(-len(self.data) // chunks)
+        try:
+            for i in range(chunks):
+                self.wfile.write(self.data[i * step:(i + 1) * step])
+                self.wfile.flush()
+                time.sleep(self.seconds / chunks)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.slow
+def test_live_http_stream_keeps_up_by_dropping_and_says_so_once(tmp_path):
+    clip = moving_clip(tmp_path / "clip.ts", 90, fps=30)  # 3 s, sent in 3 s
+    handler = type("Handler", (_PacedHandler,), {"data": clip.read_bytes(), "seconds": 3.0})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = tmp_path / "out.mkv"
+    try:
+        r = colorize("video", f"http://127.0.0.1:{server.server_address[1]}/live.ts", "-o", str(out),
+                     "--keyframe-interval", "1")
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = r.stderr.decode().replace("\r", "\n")
+    assert r.returncode == 0, err[-2000:]
+    written = len(frames_of(out))
+    last = [line for line in err.splitlines() if line.startswith("wrote")][-1]
+    dropped = int(last.split(", ")[-1].split()[0]) if "dropped" in last else 0
+    assert written + dropped == 90, last
+    assert sum("frames are dropped to keep up" in line for line in err.splitlines()) == (1 if dropped else 0)

@@ -450,6 +450,7 @@ class FrameReader:
         i = read = 0  # frames decoded, video packets read
         last_dts = None
         damaged: list[int] = []  # frames at which a video packet could not be decoded
+        ended = False  # a live stream stopped sending
         while True:
             # only reading and decoding errors are the input's: what ``on_audio`` (the writer)
             # raises, a full disk say, goes up as it is
@@ -466,9 +467,20 @@ class FrameReader:
                     damaged.append(i)
                     decoded = []
             except (av.FFmpegError, ValueError) as exc:
-                raise ColorizerError(f"{self.name}: truncated or corrupt video at frame {i} "
-                                     f"({_av_message(exc)})") from None
-            if packet is None:
+                if not (self.live and i > 0 and self.kind != "path"):
+                    raise ColorizerError(f"{self.name}: truncated or corrupt video at frame {i} "
+                                         f"({_av_message(exc)})") from None
+                # a live stream has no end of its own: the sender hanging up (an I/O error to
+                # FFmpeg) ends the recording, which keeps what came, the frames the decoder holds too
+                warnings.warn(f"{self.name}: the stream stopped ({_av_message(exc)}); the frames "
+                              "so far are kept", stacklevel=2)
+                packet, video, ended = None, True, True
+                try:
+                    decoded = [(vf.to_ndarray(format="rgb24"), vf.pts, 0)
+                               for vf in self._video.codec_context.decode(None)]
+                except (av.FFmpegError, ValueError):
+                    decoded = []
+            if packet is None and not ended:
                 break
             if not video:
                 if packet.dts is None:
@@ -478,7 +490,7 @@ class FrameReader:
                 elif self._peeking and len(self._early_audio) < 256:
                     self._early_audio.append(packet)  # before the first frame of a stream
                 continue
-            if packet.size > 0:
+            if packet is not None and packet.size > 0:
                 read, last_dts = read + 1, packet.dts
             for rgb, pts, rotation in decoded:
                 if self._turns is None:
@@ -487,6 +499,8 @@ class FrameReader:
                     rgb = np.ascontiguousarray(np.rot90(rgb, self._turns))
                 yield Frame(rgb, i, f"{i:05d}.png", pts)
                 i += 1
+            if ended:
+                break
         if i == 0:
             raise ColorizerError(f"{self.name}: no frame could be decoded (truncated or corrupt video)")
         if damaged:
