@@ -580,20 +580,23 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
                     b"abandon it)\n")
 
     live = {"auto": None, "on": True, "off": False}[realtime]
-    failed = 0
+    failed = not_started = 0
     inputs = {path_key(job.src) for job in jobs if not is_stream_source(job.src)}
-    before = signal.signal(signal.SIGINT, on_ctrl_c)
+    main = threading.current_thread() is threading.main_thread()  # (signals are the main thread's)
+    before = signal.signal(signal.SIGINT, on_ctrl_c) if main else None
     try:
         for job in jobs:
             if finish.is_set():
                 _say("skipped", f"{job.src}: not started (stopped with Ctrl-C)")
+                not_started += 1
                 continue
             failed += _one_video(job, net, inputs, dict(
                 size=size, saturation=saturation, temporal=cfg, hints=hints, overwrite=overwrite, fps=fps,
                 reference=ref, live=live, finish=finish, pipe_format=pipe_format))
     finally:
-        signal.signal(signal.SIGINT, before)
-    sys.exit(1 if failed else 0)
+        if main:
+            signal.signal(signal.SIGINT, before)
+    sys.exit(1 if failed else 130 if not_started else 0)
 
 
 def _one_video(job, net, inputs: set, options: dict) -> int:
