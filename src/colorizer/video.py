@@ -334,6 +334,9 @@ class FrameReader:
         self._files = None
         try:
             if self.kind == "stdin":
+                if sys.stdin is None or sys.stdin.isatty():
+                    raise ColorizerError("standard input (-) is the terminal, not a video: pipe one "
+                                         "in (cat old.mp4 | colorize video - -o new.mp4)")
                 self._pipe = _open_stdin()
                 self._container = av.open(self._pipe, metadata_errors="ignore")
             elif self.kind == "device":
@@ -1456,6 +1459,9 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
 
     to_stdout = os.fspath(dst) == STDIO
     if to_stdout:
+        if sys.stdout is None or sys.stdout.isatty():
+            raise ColorizerError("standard output (-o -) is the terminal: send the video to a player "
+                                 "(-o - | ffplay -) or into a file (-o - > new.mkv)")
         if pipe_format not in PIPE_FORMATS:
             raise ColorizerError(f"unknown output format {pipe_format!r} for standard output; use one "
                                  f"of {', '.join(PIPE_FORMATS)}")
