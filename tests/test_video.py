@@ -1091,3 +1091,48 @@ def test_archive_formats_are_read_and_written_as_mp4(tmp_path, name, codec, fmt,
     assert out.exists() and probe(out)["frames"] == 6, r.output
     r = CliRunner().invoke(cli, ["video", str(folder / name), *GRAY])
     assert r.exit_code == 0 and (folder / (Path(name).stem + "_color.mp4")).exists(), r.output
+
+
+def test_flow_at_a_smaller_size_finds_the_same_shift():
+    """A texture moved 3 pixels right: the flow at half size, scaled up, says so too."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    tex = cv2.GaussianBlur((rng.random((96, 140)) * 255).astype(np.uint8), (0, 0), 2)
+    a, b = (np.ascontiguousarray(tex[:, s:s + 128]) for s in (6, 3))  # b: a moved 3 pixels right
+    for scale in (1.0, 0.5):
+        smoother = TemporalSmoother(TemporalConfig(flow_scale=scale))
+        flow = smoother._flow(b, a)  # from b back to a: -3 in x
+        inner = flow[16:-16, 16:-16]
+        assert abs(float(np.median(inner[..., 0])) + 3) < 0.5 and abs(float(np.median(inner[..., 1]))) < 0.5
+    with pytest.raises(ColorizerError, match="flow scale"):
+        TemporalConfig(flow_scale=0)
+
+
+def test_write_behind_writes_in_order_and_raises_what_failed():
+    from colorizer.video import Frame, WriteBehind
+
+    written = []
+    behind = WriteBehind(lambda frame, rgb: written.append(("frame", frame.index)),
+                         lambda packet: written.append(("audio", packet)), size=2)
+    for i in range(20):
+        behind.frame(Frame(np.zeros((2, 2, 3), np.uint8), i, f"{i}.png", i), None)
+        if i % 5 == 0:
+            behind.audio(i)
+    behind.finish()
+    expected = []
+    for i in range(20):
+        expected.append(("frame", i))
+        if i % 5 == 0:
+            expected.append(("audio", i))
+    assert written == expected
+
+    def fail(frame, rgb):
+        raise OSError(28, "No space left on device")
+
+    broken = WriteBehind(fail, size=2)
+    with pytest.raises(OSError, match="No space"):
+        for i in range(50):
+            broken.frame(Frame(np.zeros((2, 2, 3), np.uint8), i, f"{i}.png", i), None)
+        broken.finish()
+    broken.abort()

@@ -449,9 +449,11 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, satur
 
 
 @cli.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="For one clip: a video file (.mp4, .mov, .mkv, .webm, .avi) or a folder for PNG frames.")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, allow_dash=True),
+              help="For one clip: a video file (.mp4, .mov, .mkv, .webm, .avi), a folder for PNG "
+                   "frames, or - to send the video to standard output (for a player: "
+                   "colorize video old.mp4 -o - | ffplay -). Needed for a camera, a URL or -.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder for several clips. Default: NAME_color.EXT beside each video, "
                    "FOLDER_colorized beside each frame folder.")
@@ -474,14 +476,24 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, satur
 @click.option("--fps", type=click.FloatRange(min=0.01),
               help="Frame rate of a frame folder written as a video (default 25).")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
+@click.option("--format", "pipe_format", default="mkv", show_default=True,
+              type=click.Choice(["mkv", "ts", "mp4"]),
+              help="With -o -: the kind of video sent to standard output (Matroska, MPEG-TS, or "
+                   "MP4 in fragments); all three play while they arrive.")
+@click.option("--realtime", default="auto", show_default=True, type=click.Choice(["auto", "on", "off"]),
+              help="on: keep up with the source, dropping frames when colorizing is slower than it "
+                   "(said once, counted at the end; the sound is not kept); a file is then played at "
+                   "its own speed. off: colour every frame. auto: on for cameras and for network "
+                   "streams that have no end, off for files, pipes and recorded streams.")
 @backend_option
 @precision_option
 @cluster_options
 @_user_errors
 def video(inputs, output, out_dir, saturation, model, weights, size, device, temporal, strength,
-          keyframe_interval, scribbles, references, fps, overwrite, backend, precision, workers,
-          scheduler):
-    """Colorize video files or folders of frames, with steady colours from frame to frame.
+          keyframe_interval, scribbles, references, fps, overwrite, pipe_format, realtime, backend,
+          precision, workers, scheduler):
+    """Colorize video files, folders of frames, cameras and streams, with steady colours from
+    frame to frame.
 
     \b
     colorize video old.mp4                     writes old_color.mp4 (same fps, frames and audio)
@@ -489,6 +501,13 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
     colorize video shots/ --out-dir colour/    every clip in a folder
     colorize video old.mp4 -s hints.json       frame-tied colour hints
     colorize video old.mp4 --reference a.jpg   colours from a colour photo of the scene
+    colorize video /dev/video0 -o cam.mkv      a camera or capture card (Ctrl-C ends it)
+    colorize video rtsp://HOST/PATH -o - | ffplay -       a network stream, to a player
+    cat old.mp4 | colorize video - -o new.mp4  from a pipe (standard input)
+
+    A source can be a file, a folder of frames, a camera device, a URL that FFmpeg opens (rtsp,
+    http, https, udp, srt, tcp...) or - for standard input; a camera, URL or - needs -o. Ctrl-C
+    stops at the current frame and finishes the output, which keeps the frames so far and plays.
 
     Only the first audio stream is kept. An odd-sized clip written as H.264 is padded one pixel
     to an even size (a warning says so); .webm keeps the exact size.
@@ -499,9 +518,23 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
     """
     from colorizer.errors import ColorizerError
     from colorizer.scribbles import read_frame_strokes
-    from colorizer.video import TemporalConfig, colorize_video, plan_video_jobs
+    from colorizer.video import STDIO, TemporalConfig, VideoJob, is_stream_source, plan_video_jobs
 
-    jobs = plan_video_jobs(inputs, output, out_dir)
+    streams = [src for src in inputs if is_stream_source(src)]
+    if streams:
+        what = "standard input (-)" if streams[0] == STDIO else streams[0]
+        if len(inputs) > 1:
+            raise ColorizerError(f"{what}: a camera, URL or - is colorized alone; give it on its own")
+        if output is None:
+            raise ColorizerError(f"{what}: give -o/--output for it (a file such as out.mp4, or - for "
+                                 "standard output)")
+        if workers or scheduler:
+            raise click.UsageError("a camera, URL or - runs on this machine; drop --workers/--scheduler")
+        jobs = [VideoJob(streams[0], output)]
+    else:
+        if output is not None and str(output) == STDIO and (workers or scheduler):
+            raise click.UsageError("-o - runs on this machine; drop --workers/--scheduler")
+        jobs = plan_video_jobs([Path(p) for p in inputs], output, out_dir)
     hints = read_frame_strokes(scribbles) if scribbles is not None else None
     cfg = TemporalConfig(method=temporal, strength=strength, keyframe_interval=keyframe_interval)
     if (workers or scheduler) and precision == "int8":
@@ -532,35 +565,73 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
         from colorizer.registry import Colorizer
 
         ref = prepare_reference(pictures, net if isinstance(net, Colorizer) else None)
-    from colorizer.batch import check_not_another_input, path_key
+    import signal
+    import threading
 
-    failed = 0
-    inputs = {path_key(job.src) for job in jobs}
-    for job in jobs:
-        try:
-            if overwrite:  # without it, an output that exists is skipped inside colorize_video
-                check_not_another_input(job.dst, job.src, inputs)
-            r = colorize_video(job.src, job.dst, net, size=size, saturation=saturation, temporal=cfg,
-                               hints=hints, overwrite=overwrite, fps=fps, reference=ref)
-            click.echo(f"wrote {r.dst} ({r.frames} frames, {r.fps:.1f} fps, {r.shots} shot"
-                       f"{'s' if r.shots != 1 else ''})", err=True)
-        except FileExistsError as exc:
-            _say("skipped", exc)
-        except ColorizerError as exc:
-            failed += 1
-            _say("error", exc)
-        except OSError as exc:  # a full disk or a read-only folder: this clip fails, the rest go on
-            from colorizer.io import os_error_message
+    from colorizer.batch import path_key
 
-            failed += 1
-            _say("error", os_error_message(exc, job.dst))
-        except Exception as exc:  # noqa: BLE001 - out of memory in torch or onnxruntime, a codec's own
-            # failure: this clip fails (its partial output is removed), the rest go on
-            from colorizer.errors import unexpected
+    finish = threading.Event()  # set by Ctrl-C: the clip at hand is finished with its frames so far
 
-            failed += 1
-            _say("error", f"{job.src}: {unexpected(exc)}")
-    sys.exit(1 if failed else 0)
+    def on_ctrl_c(signum, frame):
+        if finish.is_set():  # a second Ctrl-C: abandon the output
+            raise KeyboardInterrupt
+        finish.set()
+        os.write(2, b"\nstopping: finishing the output with the frames so far (Ctrl-C again to "
+                    b"abandon it)\n")
+
+    live = {"auto": None, "on": True, "off": False}[realtime]
+    failed = not_started = 0
+    inputs = {path_key(job.src) for job in jobs if not is_stream_source(job.src)}
+    main = threading.current_thread() is threading.main_thread()  # (signals are the main thread's)
+    before = signal.signal(signal.SIGINT, on_ctrl_c) if main else None
+    try:
+        for job in jobs:
+            if finish.is_set():
+                _say("skipped", f"{job.src}: not started (stopped with Ctrl-C)")
+                not_started += 1
+                continue
+            failed += _one_video(job, net, inputs, dict(
+                size=size, saturation=saturation, temporal=cfg, hints=hints, overwrite=overwrite, fps=fps,
+                reference=ref, live=live, finish=finish, pipe_format=pipe_format))
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, before)
+    sys.exit(1 if failed else 130 if not_started else 0)
+
+
+def _one_video(job, net, inputs: set, options: dict) -> int:
+    """Colorize one clip of ``colorize video``; says what happened; 1 if it failed, else 0."""
+    from colorizer.batch import check_not_another_input
+    from colorizer.errors import ColorizerError
+    from colorizer.video import STDIO, colorize_video, is_stream_source
+
+    try:
+        if options["overwrite"] and str(job.dst) != STDIO and not is_stream_source(job.src):
+            # without it, an output that exists is skipped inside colorize_video
+            check_not_another_input(job.dst, job.src, inputs)
+        r = colorize_video(job.src, job.dst, net, **options)
+        where = "standard output" if str(r.dst) == STDIO else r.dst
+        extra = (f", {r.dropped} dropped to keep up" if r.dropped else "") + \
+            (", stopped with Ctrl-C" if r.stopped else "")
+        click.echo(f"wrote {where} ({r.frames} frames, {r.fps:.1f} fps, {r.shots} shot"
+                   f"{'s' if r.shots != 1 else ''}{extra})", err=True)
+    except FileExistsError as exc:
+        _say("skipped", exc)
+    except ColorizerError as exc:
+        _say("error", exc)
+        return 1
+    except OSError as exc:  # a full disk or a read-only folder: this clip fails, the rest go on
+        from colorizer.io import os_error_message
+
+        _say("error", os_error_message(exc, job.dst))
+        return 1
+    except Exception as exc:  # noqa: BLE001 - out of memory in torch or onnxruntime, a codec's own
+        # failure: this clip fails (its partial output is removed), the rest go on
+        from colorizer.errors import unexpected
+
+        _say("error", f"{job.src}: {unexpected(exc)}")
+        return 1
+    return 0
 
 
 @cli.command()
@@ -881,9 +952,14 @@ def export(model, weights, out, opset, dynamic, size, overwrite):
               help="Photos colorized at once.")
 @click.option("--queue", default=8, show_default=True, type=click.IntRange(min=0),
               help="Requests that may wait for a worker; more get 503 with Retry-After.")
+@click.option("--live", metavar="SOURCE",
+              help="Also show a live source in colour on the page: a camera (/dev/video0), a stream "
+                   "URL (rtsp://..., http://..., udp://..., srt://...) or a video file (played at its "
+                   "own speed). It opens when the page first asks for it and stops with the server; "
+                   "frames are skipped when colorizing is slower than the source.")
 @_user_errors
 def serve(host, port, device, max_upload_mb, max_megapixels, max_video_mb, max_video_frames, workers,
-          queue):
+          queue, live):
     """A local web page for colorizing, painting scribbles and comparing (and its HTTP API).
 
     Needs the web extra: pip install 'colorizer[web]'. The API is documented at /docs.
@@ -897,7 +973,8 @@ def serve(host, port, device, max_upload_mb, max_megapixels, max_video_mb, max_v
                                    "pip install 'colorizer[web]'") from None
     cfg = ServeConfig(max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_megapixels * 1e6),
                       max_video_bytes=int(max_video_mb * 2**20), max_video_frames=max_video_frames,
-                      workers=workers, queue=queue, device=device, allowed_hosts=serve_hosts(host))
+                      workers=workers, queue=queue, device=device, allowed_hosts=serve_hosts(host),
+                      live=live)
     app = create_app(cfg)
     import logging
 

@@ -12,12 +12,18 @@ colour balance. A shot change (the lightness histogram jumps, or the flow finds 
 common) starts afresh. Colour hints tied to frame numbers are carried along their shot by the
 same flow and applied with Levin et al.'s propagation on top of the model's colours.
 
-Inputs are video files (read with PyAV) or folders of frames; outputs are video files (4:2:0
+Inputs are video files (read with PyAV), folders of frames, or live sources: a camera device
+(``/dev/video0``), a stream URL (rtsp, http, udp, srt...: whatever FFmpeg opens) or ``-``
+(standard input). A live source (a camera, a network stream without an end) is read in a thread
+of its own into a small queue; when colorizing falls behind, the oldest frames waiting are
+dropped (said once), never buffered without bound. Files and pipes give every frame. Outputs are
+video files (4:2:0
 H.264 in mp4/mov/mkv/avi, an odd size padded by one pixel; VP9 in webm; same fps, frame count
 and timestamps; the first audio stream copied, or re-encoded from the same start when the
 container cannot hold it) or folders of PNG frames. Outputs are written under a temporary name
 and renamed at the end, so an interrupted or failed run leaves nothing where the output should
-be. Only a few frames are in memory at any time.
+be; ``-`` writes a video stream (Matroska, MPEG-TS or fragmented MP4) to standard output, for
+a player. Only a few frames are in memory at any time.
 """
 
 from __future__ import annotations
@@ -25,9 +31,14 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import os
+import queue
 import re
 import shutil
+import stat
+import sys
+import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -59,6 +70,15 @@ DEFAULT_FPS = 25
 # FFmpeg's colour tags (AVColorSpace, AVColorRange, AVColorPrimaries, AVColorTransferCharacteristic)
 SMPTE170M, MPEG_RANGE, BT709 = 6, 1, 1
 OUTPUT_SUFFIX = "_color"
+#: The name of standard input (as a source) and standard output (as an output).
+STDIO = "-"
+#: Containers written to standard output (``--format``), with the FFmpeg muxer of each.
+PIPE_FORMATS = {"mkv": "matroska", "ts": "mpegts", "mp4": "mp4"}
+#: URL schemes that are always live (no end, real time): frames may be dropped to keep up.
+LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "srt", "tcp"})
+_URL = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.I)
+#: Frames that may wait between the decoder and the model (each an RGB frame in memory).
+QUEUE_FRAMES = 4
 #: The stem of an output written beside its clip: STEM_color, or STEM_color_N when renamed
 _EARLIER_OUTPUT = re.compile(rf"(.+){OUTPUT_SUFFIX}(?:_\d+)?")
 
@@ -93,6 +113,119 @@ def output_suffix(path: str | os.PathLike) -> str:
     return Path(path).suffix.lower() if is_video_file(path) else ".mp4"
 
 
+def source_kind(src: str | os.PathLike) -> str:
+    """What kind of source ``src`` names: ``"stdin"`` (``-``), ``"url"`` (``scheme://...``, opened
+    by FFmpeg), ``"device"`` (a camera or capture card: a character device such as
+    ``/dev/video0``) or ``"path"`` (a video file or a folder of frames)."""
+    text = os.fspath(src)
+    if text == STDIO:
+        return "stdin"
+    if _URL.match(text) and not text.lower().startswith("file://"):
+        return "url"
+    try:
+        if stat.S_ISCHR(os.stat(text).st_mode):
+            return "device"
+    except (OSError, ValueError):
+        pass
+    return "path"
+
+
+def is_stream_source(src: str | os.PathLike) -> bool:
+    """Whether ``src`` is read as a stream (standard input, a URL or a device), not as a file:
+    it has no name to derive an output's from, and it is read once, from start to end."""
+    return source_kind(src) != "path"
+
+
+class _PipeReader:
+    """Standard input as a file object for PyAV.
+
+    With ``spool``, every byte read is also kept in a temporary file, so that the reader can seek
+    back: an MP4 from a pipe holds its index (moov) after the frames, which FFmpeg reads first and
+    then comes back. The temporary file is the size of the input read so far; it is deleted when
+    closed. Without ``spool`` the pipe is read straight through (Matroska, MPEG-TS...).
+    """
+
+    def __init__(self, raw, head: bytes, spool: bool):
+        self._raw, self._head = raw, head
+        self._spool = tempfile.TemporaryFile(prefix="colorize-stdin-") if spool else None
+        self._pos = self._filled = 0
+        self._eof = False
+        if self._spool is not None:
+            self._spool.write(head)
+            self._filled, self._head = len(head), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._spool is not None
+
+    def _read_raw(self, n: int) -> bytes:
+        if self._head:
+            out, self._head = self._head[:n], self._head[n:]
+            return out
+        return self._raw.read1(n) if hasattr(self._raw, "read1") else self._raw.read(n)
+
+    def _fill(self, upto: int | None) -> None:
+        self._spool.seek(self._filled)
+        while not self._eof and (upto is None or self._filled < upto):
+            chunk = self._read_raw(1 << 20)
+            if not chunk:
+                self._eof = True
+                break
+            self._spool.write(chunk)
+            self._filled += len(chunk)
+
+    def read(self, n: int = -1) -> bytes:
+        if self._spool is None:
+            return self._read_raw(n if n > 0 else 1 << 20)
+        if n < 0:
+            self._fill(None)
+            n = self._filled - self._pos
+        if self._pos + n > self._filled:
+            self._fill(self._pos + n)
+        self._spool.seek(self._pos)
+        data = self._spool.read(n)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if self._spool is None:
+            raise OSError("standard input cannot seek")
+        if whence == 2:
+            self._fill(None)
+            offset += self._filled
+        elif whence == 1:
+            offset += self._pos
+        self._pos = max(0, offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+
+
+def _open_stdin():
+    """Standard input for PyAV: as it is where it can seek (a file given with ``<``), else a
+    :class:`_PipeReader` that keeps an MP4/MOV (which needs seeking) in a temporary file."""
+    raw = sys.stdin.buffer
+    try:
+        if raw.seekable():
+            return raw
+    except (OSError, ValueError):
+        pass
+    head = b""
+    while len(head) < 12:
+        chunk = raw.read1(12 - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return _PipeReader(raw, head, spool=head[4:8] == b"ftyp")
+
+
 def _natural_key(path: Path) -> tuple:
     """Numbers in a name compare as numbers: ``2.png`` before ``10.png`` (ffmpeg's ``%d.png``)."""
     parts = re.split(r"(\d+)", path.name)
@@ -106,11 +239,16 @@ def _frame_files(folder: Path) -> list[Path]:
 
 
 def _av_message(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return re.sub(r"^\[Errno -?\d+\] ", "", text)  # FFmpeg's own codes mean nothing to a user
 
 
 class FrameReader:
-    """Frames of a video file or of a folder of images, decoded one at a time.
+    """Frames of a video file, a folder of images or a live source, decoded one at a time.
+
+    ``src``: a video file, a folder of frames, ``-`` (standard input), a URL FFmpeg opens (rtsp,
+    http, udp, srt...) or a camera device (``/dev/video0``, read with FFmpeg's v4l2 on Linux).
+    A source that is not a file is opened and its first frame decoded at once (for its size).
 
     Attributes
     ----------
@@ -124,14 +262,36 @@ class FrameReader:
     audio : av.audio.AudioStream or None
         The input's first audio stream (any others are not read). Its packets go to ``on_audio``
         while frames are read.
+    name : str
+        The source as messages name it.
+    live : bool
+        Whether the source runs in real time without waiting for the reader (a camera, a network
+        stream with no end): frames are then dropped when colorizing falls behind
+        (:func:`read_ahead`). ``live`` given to the constructor overrides the guess.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float | None = None):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike, fps: float | None = None, live: bool | None = None):
+        self.kind = source_kind(path)
+        self.name = "standard input" if self.kind == "stdin" else os.fspath(path)
+        self.path = Path(path) if self.kind == "path" else None
         self.on_audio: Callable | None = None
         self.audio = None
-        self._container = None
+        self._container = self._pipe = self._first = self._frames = None
+        self._early_audio: list = []
+        self._peeking = False
+        self.live = False
+        if self.kind != "path":
+            self._open_stream(fps)
+            #: frames are handed over at their timestamps' pace: a recorded source taken as live
+            self.paced = bool(live) and not self.live
+            if live is not None:
+                self.live = live
+            return
+        self.live = self.paced = bool(live)
         if not self.path.exists():
+            if str(self.path).startswith("/dev/"):
+                raise ColorizerError(f"{self.path}: no such device (is the camera plugged in? "
+                                     "ls /dev/video* lists those there are)")
             raise ColorizerError(f"{self.path}: not found")
         if self.path.is_dir():
             self._files = _frame_files(self.path)
@@ -160,9 +320,56 @@ class FrameReader:
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise ColorizerError(f"{self.path}: not a readable video, or truncated "
                                  f"({_av_message(exc)})") from None
+        self._pick_streams(fps)
+        # a display rotation (phones film landscape and tag the clip) is applied to the pixels, as
+        # players do and as EXIF orientation is for photos: frames come out upright
+        self._turns = round(self._rotation() / 90) % 4
+        if self._turns % 2:
+            self.width, self.height = self.height, self.width
+
+    def _open_stream(self, fps: float | None) -> None:
+        """Open standard input, a URL or a device, and decode its first frame."""
+        import av
+
+        self._files = None
+        try:
+            if self.kind == "stdin":
+                if sys.stdin is None or sys.stdin.isatty():
+                    raise ColorizerError("standard input (-) is the terminal, not a video: pipe one "
+                                         "in (cat old.mp4 | colorize video - -o new.mp4)")
+                self._pipe = _open_stdin()
+                self._container = av.open(self._pipe, metadata_errors="ignore")
+            elif self.kind == "device":
+                fmt = "v4l2" if sys.platform.startswith("linux") else None
+                self._container = av.open(self.name, format=fmt, metadata_errors="ignore")
+            else:  # a stream that stops sending ends the clip after 30 s, instead of hanging
+                self._container = av.open(self.name, metadata_errors="ignore", timeout=(30, 30))
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            self.close()
+            raise ColorizerError(f"{self.name}: could not be opened as a video "
+                                 f"({_av_message(exc)})") from None
+        scheme = (_URL.match(self.name) or [None, ""])[1].lower()
+        self.live = self.kind == "device" or (self.kind == "url" and (
+            scheme in LIVE_SCHEMES or not self._container.duration))
+        self._pick_streams(fps)
+        self._turns = None  # from the first frame
+        self._frames = self._iter_video()
+        self._peeking = True
+        try:
+            self._first = next(self._frames)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self._peeking = False
+        self.height, self.width = self._first.rgb.shape[:2]
+
+    def _pick_streams(self, fps: float | None) -> None:
+        import av
+
         if not self._container.streams.video:
             self.close()
-            raise ColorizerError(f"{self.path}: has no video stream")
+            raise ColorizerError(f"{self.name}: has no video stream")
         # the main clip: FFmpeg's pick (the stream with most frames...), never a cover picture
         videos = [s for s in self._container.streams.video
                   if not s.disposition & av.stream.Disposition.attached_pic] or self._container.streams.video
@@ -172,14 +379,9 @@ class FrameReader:
         self.audio = self._container.streams.audio[0] if self._container.streams.audio else None
         ctx = self._video.codec_context
         self.width, self.height = ctx.width, ctx.height
-        if not self.width or not self.height:
+        if self.kind == "path" and (not self.width or not self.height):
             self.close()
-            raise ColorizerError(f"{self.path}: video stream has no frame size (broken file?)")
-        # a display rotation (phones film landscape and tag the clip) is applied to the pixels, as
-        # players do and as EXIF orientation is for photos: frames come out upright
-        self._turns = round(self._rotation() / 90) % 4
-        if self._turns % 2:
-            self.width, self.height = self.height, self.width
+            raise ColorizerError(f"{self.name}: video stream has no frame size (broken file?)")
         rate = self._video.average_rate or self._video.guessed_rate or fps or DEFAULT_FPS
         self.fps = Fraction(rate).limit_denominator(100000)
         self.time_base = self._video.time_base or 1 / self.fps
@@ -204,14 +406,34 @@ class FrameReader:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def abandon(self) -> None:
+        """Let go of the source without closing it: a thread still waits in a read from it (a
+        stalled network stream), which would crash on a closed one; it ends with the process."""
+        self._frames = self._container = self._pipe = None
+
     def close(self) -> None:
+        if self._frames is not None:
+            self._frames.close()
+            self._frames = None
         if self._container is not None:
             self._container.close()
             self._container = None
+        if self._pipe is not None and isinstance(self._pipe, _PipeReader):
+            self._pipe.close()
+        self._pipe = None
 
     def __iter__(self) -> Iterator[Frame]:
         if self._files is not None:
             yield from self._iter_folder()
+        elif self._frames is not None:  # a stream: its first frame was decoded when it opened
+            if self.on_audio is not None:
+                for packet in self._early_audio:
+                    self.on_audio(packet)
+            self._early_audio = []
+            first, self._first = self._first, None
+            if first is not None:
+                yield first
+            yield from self._frames
         else:
             yield from self._iter_video()
 
@@ -231,6 +453,7 @@ class FrameReader:
         i = read = 0  # frames decoded, video packets read
         last_dts = None
         damaged: list[int] = []  # frames at which a video packet could not be decoded
+        ended = False  # a live stream stopped sending
         while True:
             # only reading and decoding errors are the input's: what ``on_audio`` (the writer)
             # raises, a full disk say, goes up as it is
@@ -238,7 +461,8 @@ class FrameReader:
                 packet = next(packets, None)
                 video = packet is not None and packet.stream.type != "audio"
                 try:
-                    decoded = [(vf.to_ndarray(format="rgb24"), vf.pts)
+                    decoded = [(vf.to_ndarray(format="rgb24"), vf.pts,
+                                vf.rotation if self._turns is None else 0)
                                for vf in packet.decode()] if video else []
                 except av.InvalidDataError:
                     # a damaged stretch inside the clip (a bad sector, a broken transfer): skip the
@@ -246,27 +470,46 @@ class FrameReader:
                     damaged.append(i)
                     decoded = []
             except (av.FFmpegError, ValueError) as exc:
-                raise ColorizerError(f"{self.path}: truncated or corrupt video at frame {i} "
-                                     f"({_av_message(exc)})") from None
-            if packet is None:
+                if not (self.live and i > 0 and self.kind != "path"):
+                    raise ColorizerError(f"{self.name}: truncated or corrupt video at frame {i} "
+                                         f"({_av_message(exc)})") from None
+                # a live stream has no end of its own: the sender hanging up (an I/O error to
+                # FFmpeg) ends the recording, which keeps what came, the frames the decoder holds too
+                warnings.warn(f"{self.name}: the stream stopped ({_av_message(exc)}); the frames "
+                              "so far are kept", stacklevel=2)
+                packet, video, ended = None, True, True
+                try:
+                    decoded = [(vf.to_ndarray(format="rgb24"), vf.pts, 0)
+                               for vf in self._video.codec_context.decode(None)]
+                except (av.FFmpegError, ValueError):
+                    decoded = []
+            if packet is None and not ended:
                 break
             if not video:
-                if self.on_audio is not None and packet.dts is not None:
+                if packet.dts is None:
+                    continue
+                if self.on_audio is not None:
                     self.on_audio(packet)
+                elif self._peeking and len(self._early_audio) < 256:
+                    self._early_audio.append(packet)  # before the first frame of a stream
                 continue
-            if packet.size > 0:
+            if packet is not None and packet.size > 0:
                 read, last_dts = read + 1, packet.dts
-            for rgb, pts in decoded:
+            for rgb, pts, rotation in decoded:
+                if self._turns is None:
+                    self._turns = round(rotation / 90) % 4
                 if self._turns:
                     rgb = np.ascontiguousarray(np.rot90(rgb, self._turns))
                 yield Frame(rgb, i, f"{i:05d}.png", pts)
                 i += 1
+            if ended:
+                break
         if i == 0:
-            raise ColorizerError(f"{self.path}: no frame could be decoded (truncated or corrupt video)")
+            raise ColorizerError(f"{self.name}: no frame could be decoded (truncated or corrupt video)")
         if damaged:
             where = f"at frame {damaged[0]}" if damaged[0] == damaged[-1] else \
                 f"between frames {damaged[0]} and {damaged[-1]}"
-            warnings.warn(f"{self.path}: {len(damaged)} damaged video packet(s) {where} could not be "
+            warnings.warn(f"{self.name}: {len(damaged)} damaged video packet(s) {where} could not be "
                           "decoded and were skipped; the frames near them may show smears", stacklevel=2)
         # packets, not frames: an edit list (an mp4 cut without re-encoding) hides frames that
         # are still in the file and counted, and the decoder drops them. AVI numbers its frame
@@ -274,8 +517,163 @@ class FrameReader:
         if self._container.format.name == "avi" and last_dts is not None:
             read = max(read, last_dts + 1)
         if self.count and read < self.count:
-            raise ColorizerError(f"{self.path}: truncated video: read {read} of the {self.count} "
+            raise ColorizerError(f"{self.name}: truncated video: read {read} of the {self.count} "
                                  "frames it declares")
+
+
+class ReadAhead:
+    """Frames of a :class:`FrameReader`, decoded in a thread of their own into a queue of at most
+    ``size`` frames, so that decoding runs while the model works.
+
+    ``drop``: when the queue is full, the oldest waiting frame is dropped (a live source does not
+    wait; ``dropped`` counts them, and ``on_drop`` is called once, at the first). Otherwise the
+    decoder waits and every frame comes out; the input's audio packets then travel in the same
+    queue, in order, to the reader's ``on_audio`` (which is called from the consuming thread).
+    With ``drop``, audio is not read.
+    ``pace``: hand frames over no faster than their timestamps say (a file played as if live).
+    Iterating yields the frames; :meth:`close` stops the thread.
+    """
+
+    def __init__(self, reader: FrameReader, drop: bool = False, size: int = QUEUE_FRAMES,
+                 pace: bool = False, on_drop: Callable[[], None] | None = None):
+        self.reader, self.drop, self.pace, self.on_drop = reader, drop, pace, on_drop
+        self.dropped = 0
+        self._queue: queue.Queue = queue.Queue(max(1, size))
+        self._stop = threading.Event()
+        self._audio = reader.on_audio
+        self._thread = None
+
+    def _put(self, item) -> None:
+        if self.drop and item[0] == "frame":
+            while not self._stop.is_set():
+                try:
+                    self._queue.put_nowait(item)
+                    return
+                except queue.Full:
+                    try:
+                        self._queue.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass
+            return
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        start = None
+        try:
+            for frame in self.reader:
+                if self._stop.is_set():
+                    return
+                if self.pace and frame.pts is not None:
+                    at = float(frame.pts * self.reader.time_base)
+                    if start is None:
+                        start = time.monotonic() - at
+                    wait = start + at - time.monotonic()
+                    if wait > 0 and self._stop.wait(min(wait, 10)):
+                        return
+                self._put(("frame", frame))
+            self._put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+            self._put(("error", exc))
+
+    def __iter__(self) -> Iterator[Frame]:
+        self.reader.on_audio = None if self.drop else (lambda packet: self._put(("audio", packet)))
+        self._thread = threading.Thread(target=self._run, name="colorizer-decode", daemon=True)
+        self._thread.start()
+        said = False
+        try:
+            while True:
+                kind, value = self._queue.get()
+                if kind == "frame":
+                    if self.dropped and not said:
+                        said = True
+                        if self.on_drop is not None:
+                            self.on_drop()
+                    yield value
+                elif kind == "audio":
+                    if self._audio is not None:
+                        self._audio(value)
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            self.close()
+
+    def close(self) -> bool:
+        """Stop the decoding thread; True when it has ended (the reader may then be closed)."""
+        self._stop.set()
+        if self._thread is None:
+            return True
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get_nowait()  # frees a waiting put
+            self._thread.join(0.05)
+            if self._thread.is_alive() and self._queue.empty():
+                self._thread.join(5)
+                break
+        return not self._thread.is_alive()
+
+
+class WriteBehind:
+    """Frames handed to ``emit(frame, rgb)`` (the encoder, or the PNG writer) in a thread of its
+    own, through a queue of at most ``size`` frames, so that encoding runs while the model works.
+
+    ``audio``: the writer's audio callback; :meth:`audio` queues packets in the same queue, so
+    that the one thread that writes the container muxes frames and sound in their order. An error
+    in the thread is raised by the next :meth:`frame` or by :meth:`finish`.
+    """
+
+    def __init__(self, emit: Callable, audio: Callable | None = None, size: int = QUEUE_FRAMES):
+        self._emit, self._audio = emit, audio
+        self._queue: queue.Queue = queue.Queue(max(1, size))
+        self._error: BaseException | None = None
+        self._raised = self._dropping = False
+        self._thread = threading.Thread(target=self._run, name="colorizer-encode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None or self._dropping:
+                continue  # after a failure or an abort: drain, so that no put waits for ever
+            try:
+                if item[0] == "audio":
+                    self._audio(item[1])
+                else:
+                    self._emit(*item[1:])
+            except BaseException as exc:  # noqa: BLE001 - raised in the calling thread
+                self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise self._error
+
+    def frame(self, frame: Frame, rgb: np.ndarray) -> None:
+        self._raise()
+        self._queue.put(("frame", frame, rgb))
+
+    def audio(self, packet) -> None:
+        self._queue.put(("audio", packet))
+
+    def finish(self) -> None:
+        """Wait until everything queued is written; raise what failed."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def abort(self) -> None:
+        """Drop what waits, and return once the frame being written now is done."""
+        self._dropping = True
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
+            self._thread.join(0.1)
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -398,14 +796,21 @@ class VideoWriter:
     when the container cannot hold it, re-encoded (Opus for webm, AAC otherwise).
     """
 
-    def __init__(self, path: Path, container_format: str, reader: FrameReader, crf: int = 18):
+    def __init__(self, path, container_format: str, reader: FrameReader, crf: int = 18):
         import av
 
         self._av = av
         # bitexact: no random ids (Matroska's segment UID) or version strings, so the same clip gives
         # the same bytes, e.g. when a killed run is run again
-        self.out = av.open(str(path), "w", format=container_format,
-                           container_options={"fflags": "+bitexact"})
+        options = {"fflags": "+bitexact"}
+        if not isinstance(path, (str, os.PathLike)) and container_format == "mp4":
+            # a pipe cannot seek back to write the index at the start: fragments, each with its own
+            options["movflags"] = "frag_keyframe+empty_moov+default_base_moof"
+        self.out = av.open(path if not isinstance(path, (str, os.PathLike)) else str(path), "w",
+                           format=container_format, container_options=options)
+        # a live source's timestamps count from when the camera or stream started: the output's
+        # start at 0 (its audio is not read, so nothing else needs the shift)
+        self._shift = None if reader.live else 0
         webm = container_format == "webm"
         self.stream = self.out.add_stream("libvpx-vp9" if webm else "libx264", rate=reader.fps)
         self.size = encoded_size(reader.width, reader.height, container_format)
@@ -433,7 +838,7 @@ class VideoWriter:
         # where the next re-encoded audio sample goes, in 1/rate s; AVI has no start time for its
         # audio, which plays from 0: there the audio is filled with silence from 0 on
         self._audio_next = 0 if container_format == "avi" else None
-        if reader.audio is not None:
+        if reader.audio is not None and not reader.live:
             codec = _audio_codec(container_format, reader.audio, reader.path)
             if codec is None:
                 self._audio_out = self.out.add_stream_from_template(reader.audio)
@@ -449,6 +854,10 @@ class VideoWriter:
         if self._pad[0][1] or self._pad[1][1]:
             rgb = np.pad(rgb, self._pad, mode="edge")
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        if pts is not None and self._shift is None:
+            self._shift = pts
+        if pts is not None:
+            pts -= self._shift
         if pts is not None and self.time_base != self._in_time_base:
             pts = round(pts * self._in_time_base / self.time_base)
         # frames come in display order; a timestamp that does not increase (an AVI with B-frames
@@ -564,6 +973,8 @@ class TemporalConfig:
     ``fb_tolerance``: forward-backward flow disagreement (working-size pixels^2) still trusted.
     ``l_tolerance``: L difference (Lab units) between a pixel and its flow-warped predecessor
     still trusted.
+    ``flow_scale``: the flow is computed on frames this much smaller than the working size
+    (1: at the working size) and scaled up; the checks and the blend stay at the working size.
     ``cut_threshold``: lightness-histogram distance (0-1) between frames that means a new shot;
     ``min_overlap``: a shot change also when fewer than this share of pixels are trusted. Both,
     the flow and the L check compare a frame with its predecessor after matching their mean
@@ -581,6 +992,7 @@ class TemporalConfig:
     l_tolerance: float = 6.0
     cut_threshold: float = 0.4
     min_overlap: float = 0.6
+    flow_scale: float = 1.0
 
     def __post_init__(self):
         if self.method not in ("flow", "none"):
@@ -593,6 +1005,8 @@ class TemporalConfig:
                                  f"got {self.keyframe_interval}")
         if self.correction_scale <= 0:
             raise ColorizerError(f"correction scale must be positive, got {self.correction_scale}")
+        if not 0 < self.flow_scale <= 1:
+            raise ColorizerError(f"flow scale must be in (0, 1], got {self.flow_scale}")
 
 
 def _grey8(L: np.ndarray) -> np.ndarray:
@@ -673,15 +1087,35 @@ class TemporalSmoother:
         self._pending = None
         self._since_prediction = 0
 
+    def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """DIS flow from ``a`` to ``b`` (uint8, h x w), at ``flow_scale`` of their size."""
+        import cv2
+
+        scale = self.cfg.flow_scale
+        if scale >= 1:
+            return self._dis.calc(a, b, None)
+        h, w = a.shape
+        small = (max(16, round(w * scale)), max(16, round(h * scale)))
+        flow = self._dis.calc(cv2.resize(a, small, interpolation=cv2.INTER_AREA),
+                              cv2.resize(b, small, interpolation=cv2.INTER_AREA), None)
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+        flow[..., 0] *= w / small[0]
+        flow[..., 1] *= h / small[1]
+        return flow
+
     def _trust(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Backward flow (t -> t-1) and trust (H, W) float32 in [0, 1]."""
         import cv2
 
-        back = self._dis.calc(grey, self._grey, None)
-        fwd = self._dis.calc(self._grey, grey, None)
+        back = self._flow(grey, self._grey)
+        fwd = self._flow(self._grey, grey)
         fwd_at = _remap(fwd, back, self._grid)
-        err = ((back + fwd_at) ** 2).sum(2)
-        ok = err <= 0.01 * ((back**2).sum(2) + (fwd_at**2).sum(2)) + self.cfg.fb_tolerance
+        # squared lengths of 2-vectors as two products: numpy's sum over a last axis of 2 took
+        # a third of the temporal method's time (bench_video.py), for the same numbers
+        bx, by, fx, fy = back[..., 0], back[..., 1], fwd_at[..., 0], fwd_at[..., 1]
+        ex, ey = bx + fx, by + fy
+        err = ex * ex + ey * ey
+        ok = err <= 0.01 * ((bx * bx + by * by) + (fx * fx + fy * fy)) + self.cfg.fb_tolerance
         l_prev = _remap(self._grey, back, self._grid).astype(np.float32)
         ok &= np.abs(l_prev - grey) <= self.cfg.l_tolerance * 2.55
         h, w = grey.shape
@@ -956,12 +1390,15 @@ def join_frame(L: np.ndarray, ab_small: np.ndarray, model=None) -> np.ndarray:
 
 @dataclass
 class VideoResult:
-    """What :func:`colorize_video` did: frames written, seconds, shots seen, where."""
+    """What :func:`colorize_video` did: frames written, seconds, shots seen, where; frames dropped
+    to keep up with a live source, and whether ``finish`` ended it before the source did."""
 
-    dst: Path
+    dst: Path | str
     frames: int
     seconds: float
     shots: int
+    dropped: int = 0
+    stopped: bool = False
 
     @property
     def fps(self) -> float:
@@ -1001,13 +1438,20 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
                    hints: dict[int, list] | None = None, overwrite: bool = False,
                    fps: float | None = None, progress: bool = True,
                    threads: int | None = None, max_frames: int | None = None,
-                   stop: threading.Event | None = None, reference=None) -> VideoResult:
-    """Colorize a video file or frame folder ``src`` into ``dst`` (a video file, or a folder of PNGs).
+                   stop: threading.Event | None = None, reference=None, live: bool | None = None,
+                   finish: threading.Event | None = None, pipe_format: str = "mkv",
+                   threaded: bool = True) -> VideoResult:
+    """Colorize a video file, frame folder or live source ``src`` into ``dst`` (a video file, a
+    folder of PNGs, or ``-``: standard output).
 
+    ``src``: a video file or a folder of frames; ``-`` (standard input, a pipe); a URL that FFmpeg
+    opens (rtsp, http, udp, srt...); or a camera device (``/dev/video0``). See :class:`FrameReader`.
     ``dst`` with a video extension (:data:`VIDEO_FORMATS`) gets a video with the input's fps,
-    frame count and timestamps and its audio; otherwise a folder of PNG frames named like the
-    input frames (``00000.png``... for a video). ``fps`` is the frame rate of a frame folder.
-    The output is written to a temporary name and moved into place when complete; an existing
+    frame count and timestamps and its audio; ``-`` gets the same as a stream on standard output
+    in ``pipe_format`` (:data:`PIPE_FORMATS`: ``mkv``, ``ts`` or ``mp4``, fragmented), for a
+    player; otherwise a folder of PNG frames named like the input frames (``00000.png``... for a
+    video). ``fps`` is the frame rate of a frame folder.
+    A file output is written to a temporary name and moved into place when complete; an existing
     ``dst`` is kept unless ``overwrite``. Errors in the input raise a one-line ColorizerError.
 
     ``model``: a torch colorizer, or an onnxruntime one (:func:`colorizer.onnx_backend.load_for_job`),
@@ -1018,56 +1462,131 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
     work when it declares its frame count, else when the count is passed.
     ``stop``: once set (a server shutting down), the call ends at the next frame with a
     ColorizerError, leaving no output.
+    ``finish``: once set (Ctrl-C), the call stops reading and finishes the output with the frames
+    so far: a complete, playable file (``stopped`` in the result).
+    ``live``: drop frames when colorizing falls behind (default: for cameras and network streams
+    without an end; see :attr:`FrameReader.live`); True for a file plays it at its own pace.
+    Dropped frames are said once (a warning) and counted in the result. Audio is not kept then.
     ``reference``: colour reference photos (:func:`colorizer.api.prepare_reference`) for the
     keyframes (:func:`colorize_frames`).
+    ``threaded``: decode (:class:`ReadAhead`) and encode (:class:`WriteBehind`) in threads of their
+    own while the model works; False runs them in the calling thread (a file source only).
 
     Examples
     --------
     >>> from colorizer.registry import get_colorizer
     >>> colorize_video("clip.mp4", "clip_color.mp4", get_colorizer("gray"))  # doctest: +SKIP
+    >>> colorize_video("rtsp://127.0.0.1:8554/cam", "cam.mkv", get_colorizer("gray"))  # doctest: +SKIP
     """
-    import time
-
     from tqdm import tqdm
 
-    src, dst = Path(src), Path(dst)
-    check_video_output(dst, src, overwrite)
+    to_stdout = os.fspath(dst) == STDIO
+    if to_stdout:
+        if sys.stdout is None or sys.stdout.isatty():
+            raise ColorizerError("standard output (-o -) is the terminal: send the video to a player "
+                                 "(-o - | ffplay -) or into a file (-o - > new.mkv)")
+        if pipe_format not in PIPE_FORMATS:
+            raise ColorizerError(f"unknown output format {pipe_format!r} for standard output; use one "
+                                 f"of {', '.join(PIPE_FORMATS)}")
+    else:
+        dst = Path(dst)
+        check_video_output(dst, Path(src) if not is_stream_source(src) else Path(os.devnull), overwrite)
     temporal = temporal or TemporalConfig()
     start = time.perf_counter()
     # an onnxruntime model has its threads from its session (onnx_backend.load_for_job)
     threads_set = contextlib.nullcontext() if _is_onnx(model) else _torch_threads(threads or video_threads())
-    with FrameReader(src, fps) as reader, threads_set:
+    with FrameReader(src, fps, live) as reader, threads_set:
+        name = reader.name
         if max_frames is not None and reader.count and reader.count > max_frames:
-            raise ColorizerError(f"{src}: {reader.count} frames, over the limit of {max_frames}")
-        if is_video_file(dst):  # said before the progress bar takes the line
+            raise ColorizerError(f"{name}: {reader.count} frames, over the limit of {max_frames}")
+        if not to_stdout and is_video_file(dst):  # said before the progress bar takes the line
             _say_if_padded(dst, encoded_size(reader.width, reader.height, VIDEO_FORMATS[dst.suffix.lower()]),
                            (reader.width, reader.height))
-        bar = tqdm(total=reader.count, unit="frame", desc=src.name, disable=not progress,
-                   dynamic_ncols=True, leave=False)
+        bar = tqdm(total=reader.count, unit="frame", desc=Path(name).name or name, disable=not progress,
+                   dynamic_ncols=True, leave=False, file=sys.stderr)
         smoother = TemporalSmoother(temporal)
+        stopped, ahead = [], None
+
+        def said_once() -> None:
+            warnings.warn(f"{name}: colorizing is slower than the source, so frames are dropped to "
+                          "keep up (the count is given at the end)", stacklevel=2)
 
         def run(emit) -> int:
+            nonlocal ahead
             n = 0
-            for frame, rgb in colorize_frames(reader, model, size=size, saturation=saturation,
-                                              hints=hints, hints_source=str(src), smoother=smoother,
-                                              reference=reference):
-                if max_frames is not None and n >= max_frames:
-                    raise ColorizerError(f"{src}: more than {max_frames} frames, over the limit")
-                if stop is not None and stop.is_set():
-                    raise ColorizerError(f"{src}: stopped after {n} frames; nothing was written")
-                emit(frame, rgb)
-                n += 1
-                bar.update(1)
+            frames, behind = reader, None
+            if threaded or reader.kind != "path" or reader.live:
+                # decoded in a thread of its own (and a live source's frames dropped there); Ctrl-C
+                # is then seen at once, not after a read that waits for the network
+                if threaded:  # ... and encoded in another: the container is written there alone
+                    behind = WriteBehind(emit, reader.on_audio)
+                    reader.on_audio = behind.audio if reader.on_audio is not None else None
+                    emit = behind.frame
+                ahead = ReadAhead(reader, drop=reader.live, pace=reader.paced, on_drop=said_once)
+                frames = ahead
+            try:
+                for frame, rgb in colorize_frames(_until(frames, finish, stopped), model, size=size,
+                                                  saturation=saturation, hints=hints, hints_source=name,
+                                                  smoother=smoother, reference=reference):
+                    if max_frames is not None and n >= max_frames:
+                        raise ColorizerError(f"{name}: more than {max_frames} frames, over the limit")
+                    if stop is not None and stop.is_set():
+                        raise ColorizerError(f"{name}: stopped after {n} frames; nothing was written")
+                    emit(frame, rgb)
+                    n += 1
+                    bar.update(1)
+                    if finish is not None and finish.is_set():
+                        stopped.append(True)
+                        break
+            except BaseException:
+                if behind is not None:
+                    behind.abort()
+                raise
+            if behind is not None:
+                behind.finish()
             return n
 
         try:
-            if is_video_file(dst):
+            if to_stdout:
+                frames = _write_stdout(reader, PIPE_FORMATS[pipe_format], run)
+            elif is_video_file(dst):
                 frames = _write_video(reader, dst, run, overwrite)
             else:
                 frames = _write_folder(dst, run, overwrite)
         finally:
             bar.close()
-    return VideoResult(dst, frames, time.perf_counter() - start, smoother.shots)
+            if ahead is not None and not ahead.close():
+                reader.abandon()
+    return VideoResult(dst, frames, time.perf_counter() - start, smoother.shots,
+                       ahead.dropped if ahead is not None else 0, bool(stopped))
+
+
+def _until(frames, finish: threading.Event | None, stopped: list) -> Iterator[Frame]:
+    """``frames`` until ``finish`` is set (then ``stopped`` gets True)."""
+    for frame in frames:
+        if finish is not None and finish.is_set():
+            stopped.append(True)
+            return
+        yield frame
+
+
+def _write_stdout(reader: FrameReader, container_format: str, run) -> int:
+    """Encode to standard output (a player, a pipe): nothing else is written there."""
+    import av
+
+    out = sys.stdout.buffer
+    sys.stdout.flush()
+    writer = VideoWriter(out, container_format, reader)
+    try:
+        n = run(lambda frame, rgb: writer.write(rgb, frame.pts))
+        writer.close()
+    except BaseException as exc:
+        writer.abort()
+        if isinstance(exc, av.FFmpegError) and not isinstance(exc, OSError):
+            raise ColorizerError(f"standard output: could not write the video ({_av_message(exc)})") from None
+        raise
+    out.flush()
+    return n
 
 
 def _write_video(reader: FrameReader, dst: Path, run, overwrite: bool) -> int:

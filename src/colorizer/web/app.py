@@ -32,9 +32,9 @@ import logging
 from importlib import resources
 from typing import Annotated
 
-from fastapi import FastAPI, File, Form, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from fastapi_offline import FastAPIOffline
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -89,6 +89,29 @@ def _video_jobs(cfg: ServeConfig):
     return VideoJobs(cfg.max_video_jobs, cfg.max_pixels, cfg.max_video_frames)
 
 
+def _live_view(cfg: ServeConfig, service: Service):
+    """The live view of ``colorize serve --live SOURCE`` (:class:`colorizer.live.LiveView`), its
+    model loaded as ``colorize video`` loads it (onnxruntime, int8 where there is an int8 file),
+    or None without a live source."""
+    if cfg.live is None:
+        return None
+    from colorizer.live import LiveView
+
+    def load():
+        from colorizer import onnx_backend
+        from colorizer.video import video_threads
+
+        net = onnx_backend.load_for_job("auto", "default", device=cfg.device,
+                                        threads=video_threads(onnx=True), warn=log.warning)
+        return net if net is not None else service.models.get("default")
+
+    return LiveView(cfg.live, load)
+
+
+#: Between the JPEG frames of /api/live (multipart/x-mixed-replace, which browsers show in an <img>)
+LIVE_BOUNDARY = "colourframe"
+
+
 def _static(name: str) -> bytes:
     return (resources.files("colorizer.web") / "static" / name).read_bytes()
 
@@ -101,6 +124,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     service = Service(cfg)
     queue = WorkQueue(cfg.workers, cfg.queue)
     jobs = _video_jobs(cfg)
+    live = _live_view(cfg, service)
     page = _static("index.html")
     static = {name: _static(name) for name in STATIC_FILES}
 
@@ -112,6 +136,8 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
             except ColorizerError as exc:
                 log.warning("could not preload model %r: %s", name, exc)
         yield
+        if live is not None:
+            live.close()
         queue.executor.shutdown(wait=False, cancel_futures=True)
         if jobs is not None:
             jobs.close()
@@ -254,6 +280,42 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
             return DownloadOnce(job.dst, media_type="video/mp4", filename=job.dst.name,
                                 background=BackgroundTask(jobs.remove, job.id),
                                 otherwise=lambda: jobs.release_download(job.id))
+
+    @app.get("/api/live/status")
+    async def live_status():
+        """The live source (``colorize serve --live SOURCE``): ``source``, ``running``,
+        ``frames`` shown and ``dropped`` (to keep up) so far, ``width``, ``height`` and
+        ``error``; ``source`` is null when the server shows none."""
+        if live is None:
+            return {"source": None, "running": False, "frames": 0, "dropped": 0, "error": None,
+                    "width": None, "height": None}
+        return live.status()
+
+    mjpeg = f"multipart/x-mixed-replace; boundary={LIVE_BOUNDARY}"
+
+    @app.get("/api/live", responses={200: {"content": {mjpeg: {}},
+                                           "description": "JPEG frames, each replacing the last"}})
+    async def live_stream(request: Request):
+        """The live source colorized, as a stream of JPEG frames (MJPEG, shown by an ``<img>``); the
+        source is opened on the first request and runs until the server stops (a recorded one
+        plays at its own speed, and starts again for the next viewer once it has ended)."""
+        if live is None:
+            raise WebError(404, "this server shows no live source (colorize serve --live SOURCE)")
+        live.start()
+
+        async def frames():
+            seq = 0
+            while not live.closed and not await request.is_disconnected():
+                got = await run_in_threadpool(live.wait_frame, seq, 1.0)
+                if got is None:
+                    if not live.running:
+                        return  # the source ended (or failed: /api/live/status says why)
+                    continue
+                seq, jpeg = got
+                yield (f"--{LIVE_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}"
+                       "\r\n\r\n").encode() + jpeg + b"\r\n"
+
+        return StreamingResponse(frames(), media_type=mjpeg, headers={"Cache-Control": "no-store"})
 
     app.add_middleware(Guard, cfg=cfg, queue=queue)
     return app

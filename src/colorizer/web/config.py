@@ -42,6 +42,8 @@ class ServeConfig:
     queue: int = 8
     device: str = "auto"
     preload: tuple[str, ...] = ("default",)
+    # a camera, stream URL or video file shown colorized at /api/live (colorize serve --live)
+    live: str | None = None
     # the names a request's Host header may give (port aside); None takes any. Answering only to
     # the loopback names keeps other web sites out: a page can point its own domain at 127.0.0.1
     # (DNS rebinding) and then read the answers, but its requests still carry its domain's name

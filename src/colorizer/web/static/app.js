@@ -662,6 +662,37 @@ function init() {
   new ResizeObserver(() => resizeCanvas()).observe($("grey"));
   updateButtons();
   loadModels();
+  startLive();
+}
+
+// ---- the live source (colorize serve --live SOURCE) -------------------------------------------
+
+async function startLive() {
+  let info;
+  try {
+    const r = await fetch("/api/live/status");
+    if (!r.ok) return;
+    info = await r.json();
+  } catch (e) {
+    return;
+  }
+  if (!info.source) return;  // this server shows no live source
+  $("live-view").hidden = false;
+  $("live").src = "/api/live";
+  const say = (s) => {
+    if (s.error) $("live-status").textContent = `The live source stopped: ${s.error}`;
+    else if (!s.running && s.frames) $("live-status").textContent = "The live source has ended.";
+    else $("live-status").textContent = s.dropped
+      ? `${s.frames} frames shown; ${s.dropped} skipped to keep up with the source.`
+      : `${s.frames} frames shown.`;
+  };
+  say(info);
+  setInterval(async () => {
+    try {
+      const r = await fetch("/api/live/status");
+      if (r.ok) say(await r.json());
+    } catch (e) { /* the server has stopped */ }
+  }, 2000);
 }
 
 init();
