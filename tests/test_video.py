@@ -920,16 +920,11 @@ def test_still_clip_keeps_one_colour():
     assert spread(flow) < 0.4 * spread(none)
 
 
-class ChangesItsMind(Colorizer):
+class ChangesItsMind(Shade):
     """A stand-in model whose first call says green and every later call says brown: the first
     keyframe's guess is wrong and the later ones are right."""
 
     name = "changes"
-    preferred_size = 48
-
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
 
     def predict_ab(self, L, hints=None):
         self.calls += 1
