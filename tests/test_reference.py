@@ -156,3 +156,22 @@ def test_video_keyframes_take_the_reference(tmp_path):
     r = CliRunner().invoke(cli, ["video", str(frames), "-o", str(tmp_path / "bad"), "--model", "gray",
                                  "--reference", str(tmp_path / "nope.png")])
     assert r.exit_code == 1 and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("shape", [(9, 14), (14, 9)])
+def test_banded_solve_matches_a_sparse_lu(shape):
+    """The banded Cholesky of reference.fill gives the sparse LU's answer, wide or tall."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import spsolve
+
+    from colorizer import levin
+
+    rng = np.random.default_rng(0)
+    L = rng.uniform(20, 80, shape)
+    data = (rng.random(shape) < 0.3) * rng.random(shape)
+    drive = rng.normal(size=(*shape, 3))
+    W = levin.affinity_matrix(L / 100.0)
+    A = sp.diags(np.asarray(W.sum(1)).ravel() + 0.01 + data.ravel()) - W
+    want = spsolve(A.tocsc(), drive.reshape(-1, 3)).reshape(*shape, 3)
+    got = reference._solve_correction(L, data, drive, 0.01)
+    assert np.allclose(got, want, rtol=1e-4, atol=1e-4)
