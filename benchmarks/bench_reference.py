@@ -3,6 +3,7 @@
     python benchmarks/bench_reference.py                 # (a) + (b) + (d) at frame 30
     python benchmarks/bench_reference.py --frame 20      # tune on other frames, never on 30
     python benchmarks/bench_reference.py --video         # (c) reference video on the whole clips
+    python benchmarks/bench_reference.py --speed         # (d) alone
 
 (a) On each DAVIS clip in ../shared/data/video/davis, frame 0 in colour is the reference and frame
     ``--frame`` in grey is the photo. Mean AuC and CIEDE2000 against the true frame of: the
@@ -20,11 +21,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+# one BLAS thread, like the one torch thread, so that speed ratios are not at the mercy of how many
+# cores a loaded machine lends (set before numpy and scipy load their BLAS)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -126,6 +133,7 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--speed", action="store_true", help="only (d), the speed")
     parser.add_argument("--video", action="store_true")
     parser.add_argument("--max-frames", type=int)
     parser.add_argument("--temporal", action="append", default=[], metavar="NAME=VALUE",
@@ -147,6 +155,9 @@ def main(argv=None) -> int:
     clips = sorted(p for p in davis.iterdir() if p.is_dir())
     if args.clips:
         clips = [c for c in clips if c.name in args.clips.split(",")]
+    if args.speed:
+        speed(net, cfg, args.repeat, print)
+        return 0
     if args.video:
         from colorizer.video import TemporalConfig
 
