@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_seconds
 
 from colorizer import onnx_backend
 from colorizer.api import colorize_picture
@@ -35,13 +36,8 @@ from colorizer.weights import packaged_weights
 
 
 def best_ms(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * min(times)
+    """Best of ``repeat`` timed calls after one warm-up, in milliseconds."""
+    return 1000 * best_seconds(fn, repeat, warmup=True)
 
 
 def onnx_model(name: str, folder: str):
