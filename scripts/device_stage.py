@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import cv2
+from build_training_set import reduce  # this folder is first on the module path
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -55,10 +56,7 @@ def pack(photos: list[Path], out: Path, mib: float, seed: int, short_side: int =
         if image is None:
             print(f"error: {f}: unreadable; left out", file=sys.stderr)
             continue
-        h, w = image.shape[:2]
-        scale = short_side / min(h, w)
-        if scale < 1:
-            image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        image = reduce(image, short_side)
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             continue

@@ -74,6 +74,8 @@ def load_script(relpath: str):
     import sys
 
     path = ROOT / relpath
+    if str(path.parent) not in sys.path:  # as when it runs: its own folder first on the path
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[path.stem] = module  # dataclasses look their module up while the class is built
