@@ -1,14 +1,15 @@
-"""Video colorization speed at 854x480, end to end (decode, model, temporal blend, encode), in one run.
+"""Video colorization speed at 854x480 or --size, end to end (decode, model, flow, encode), in one run.
 
     python benchmarks/bench_video.py [--frames 48] [--model default] [--threads N] [--backend auto]
+                                     [--size 1920x1080]
 
 Writes a test clip once (the first frames of ../shared/data/video/davis/<clip> when present,
-otherwise a synthetic panning texture), then times ``colorize_video`` to an H.264 mp4 with
-``--temporal none`` (the per-frame baseline), with the default temporal method, and with the
-default but decoding and encoding in the calling thread (``threaded=False``, as before they had
-threads of their own), and prints frames per second for each and the ratio to the per-frame
-baseline. Each setting is run
-``--repeat`` times and the best run is kept. Then it times each stage of the default pipeline
+otherwise a synthetic panning texture; resized to ``--size`` when it differs), then times
+``colorize_video`` to an H.264 mp4 with ``--temporal none`` (the per-frame baseline), with the
+default temporal method, and with the default but decoding and encoding in the calling thread
+(``threaded=False``, as before they had threads of their own), and prints frames per second for
+each and the ratio to the per-frame baseline. Each setting is run ``--repeat`` times and the best
+run is kept. Then it times each stage of the default pipeline
 alone over the same frames (decode, lightness, model, flow and blend, join to RGB, encode), in
 milliseconds per frame, with how many frames the model coloured. ``--backend`` chooses what
 runs the model as ``colorize video --backend`` does (auto: onnxruntime for the shipped default).
@@ -43,36 +44,37 @@ DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "dav
 WIDTH, HEIGHT = 854, 480
 
 
-def source_frames(n: int, clip: str):
+def source_frames(n: int, clip: str, size: tuple[int, int] = (WIDTH, HEIGHT)):
+    width, height = size
     folder = DAVIS / clip
     if folder.is_dir():
         with FrameReader(folder) as reader:
             for frame in reader:
                 if frame.index >= n:
                     return
-                if frame.rgb.shape[:2] != (HEIGHT, WIDTH):
+                if frame.rgb.shape[:2] != (height, width):
                     import cv2
 
-                    yield cv2.resize(frame.rgb, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
+                    yield cv2.resize(frame.rgb, (width, height), interpolation=cv2.INTER_AREA)
                 else:
                     yield frame.rgb
         return
     import cv2
 
     rng = np.random.default_rng(0)
-    texture = cv2.GaussianBlur((rng.random((HEIGHT, WIDTH + 4 * n, 3)) * 255).astype(np.uint8), (0, 0), 3)
+    texture = cv2.GaussianBlur((rng.random((height, width + 4 * n, 3)) * 255).astype(np.uint8), (0, 0), 3)
     for i in range(n):
-        yield np.ascontiguousarray(texture[:, 4 * i:4 * i + WIDTH])
+        yield np.ascontiguousarray(texture[:, 4 * i:4 * i + width])
 
 
-def write_test_clip(path: Path, n: int, clip: str) -> None:
+def write_test_clip(path: Path, n: int, clip: str, size: tuple[int, int] = (WIDTH, HEIGHT)) -> None:
     import av
 
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=DEFAULT_FPS)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
         stream.options = {"crf": "18", "preset": "veryfast"}
-        for rgb in source_frames(n, clip):
+        for rgb in source_frames(n, clip, size):
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 out.mux(packet)
         for packet in stream.encode(None):
@@ -127,7 +129,9 @@ def main():
                         help="threads for the model (default: colorize video's, video_threads())")
     parser.add_argument("--backend", default="auto", choices=("auto", "onnx", "torch"),
                         help="what runs the model, as for colorize video (default: auto)")
+    parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}", help="frame size WxH (default 854x480)")
     args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.lower().split("x"))
     threads = args.threads or video_threads(onnx=True)
     model = onnx_backend.load_for_job(args.backend, args.model, device="cpu", threads=threads)
     kind = f"onnxruntime, {threads} threads"
@@ -140,7 +144,7 @@ def main():
         kind = f"torch, {threads} threads"
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.mp4"
-        write_test_clip(src, args.frames, args.clip)
+        write_test_clip(src, args.frames, args.clip, size)
         colorize_video(src, Path(tmp) / "warm.mp4", model, progress=False, threads=threads)  # warm-up
         results = {}
         settings = [("per-frame (--temporal none)", TemporalConfig("none"), True),
@@ -157,7 +161,7 @@ def main():
         stages, n, predicted = stage_times(src, Path(tmp) / "stages.mp4", model)
 
     base = next(iter(results.values()))
-    print(f"{args.frames} frames at {WIDTH}x{HEIGHT}, model {model.name}, decode + encode included, "
+    print(f"{args.frames} frames at {size[0]}x{size[1]}, model {model.name}, decode + encode included, "
           f"{kind}, {os.cpu_count()} CPUs")
     for name, fps in results.items():
         print(f"  {name:38s} {fps:6.2f} fps   x{fps / base:.2f} vs per-frame")

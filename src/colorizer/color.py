@@ -392,7 +392,9 @@ def srgb_to_l(pixels: np.ndarray) -> np.ndarray:
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"pixels must have shape (H, W, 3), got {pixels.shape}")
     out = np.empty(pixels.shape[:2], np.float32)
-    if pixels.dtype in (np.uint8, np.uint16):
+    if pixels.dtype == np.uint8:
+        return _srgb8_to_l(pixels, out)
+    if pixels.dtype == np.uint16:
         levels = 256 if pixels.dtype == np.uint8 else 65536
         if levels not in _LUMA_TABLES:
             _LUMA_TABLES[levels] = _luminance_tables(levels)
@@ -408,6 +410,28 @@ def srgb_to_l(pixels: np.ndarray) -> np.ndarray:
     for r in range(0, pixels.shape[0], _TILE_ROWS):
         tile = torch.from_numpy(np.ascontiguousarray(rgb[r:r + _TILE_ROWS])).permute(2, 0, 1)
         out[r:r + _TILE_ROWS] = rgb_to_l(tile[None].float())[0, 0].numpy()
+    return out
+
+
+def _srgb8_to_l(pixels: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """:func:`srgb_to_l` for uint8 pixels in OpenCV: a table lookup (each channel's share of
+    the luminance), a sum across channels and a cube root, all SIMD, in row tiles. About 2x
+    faster than numpy's three fancy-indexing gathers on a 1920x1080 frame (24 -> 10 ms, one core;
+    benchmarks/bench_fullres.py), and equal to them within 1e-4 L."""
+    import cv2
+
+    if 256 not in _LUMA_TABLES:
+        _LUMA_TABLES[256] = _luminance_tables(256)
+    lut = np.ascontiguousarray(_LUMA_TABLES[256].T[None])  # (1, 256, 3): a per-channel table
+    ones = np.ones((1, 3), np.float32)
+    pixels = np.ascontiguousarray(pixels)
+    for r in range(0, pixels.shape[0], _TILE_ROWS):
+        y = cv2.transform(cv2.LUT(pixels[r:r + _TILE_ROWS], lut), ones)
+        tile = out[r:r + _TILE_ROWS]
+        cv2.addWeighted(cv2.pow(y, 1 / 3), 116.0, y, 0.0, -16.0, dst=tile)
+        dark = y <= _LAB_EPS  # the linear part of the curve, near black
+        if dark.any():
+            tile[dark] = (116 * _LAB_KAPPA) * y[dark]
     return out
 
 
@@ -489,11 +513,14 @@ def l_ab_to_srgb(L: np.ndarray, ab: np.ndarray, dtype=np.uint8) -> np.ndarray:
     out = np.empty((*L.shape, 3), dtype)
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(dtype)
     for r in range(0, L.shape[0], _TILE_ROWS):
-        tile_ab = ab[r:r + _TILE_ROWS]
-        lab = cv2.merge([L[r:r + _TILE_ROWS], tile_ab[..., 0], tile_ab[..., 1]])
-        if dtype == np.uint8:  # saturating, rounding conversion in one SIMD pass
-            out[r:r + _TILE_ROWS] = cv2.multiply(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 255.0,
-                                                 dtype=cv2.CV_8U)
+        rows = slice(r, r + _TILE_ROWS)
+        lab = cv2.merge([np.ascontiguousarray(L[rows]), np.ascontiguousarray(ab[rows])])
+        if dtype == np.uint8:
+            # OpenCV's float Lab->RGB clips to [0, 1], so its rounding, saturating |x| * 255 is
+            # the 8-bit value; this and the two-array merge take 15 ms for a 1920x1080 frame on
+            # one core where a merge of three slices and cv2.multiply took 25
+            cv2.cvtColor(lab, cv2.COLOR_Lab2RGB, dst=lab)
+            cv2.convertScaleAbs(lab, dst=out[rows], alpha=255.0)
             continue
         else:
             import torch

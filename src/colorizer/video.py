@@ -829,8 +829,13 @@ class VideoWriter:
         self.time_base = 1 / reader.fps if container_format == "avi" else reader.time_base
         self.stream.codec_context.time_base = self.time_base
         self.stream.time_base = self.time_base
+        # x264's veryfast preset takes 80-100 ms a 1920x1080 frame on one core of this CPU, more
+        # than all the rest of the pipeline; superfast takes 36 ms for files about 7% larger at
+        # the same quality setting, so frames larger than 1280x720 use it
+        # (benchmarks/bench_video.py --size 1920x1080)
+        preset = "superfast" if self.size[0] * self.size[1] > 1280 * 720 else "veryfast"
         self.stream.options = ({"crf": str(crf + 12), "b": "0", "deadline": "realtime", "cpu-used": "8"}
-                               if webm else {"crf": str(crf), "preset": "veryfast"})
+                               if webm else {"crf": str(crf), "preset": preset})
         if container_format == "avi":  # no B-frames: AVI cannot say that frames are reordered
             self.stream.options = {**self.stream.options, "bf": "0"}
         self._audio_out, self._reencode = None, False
@@ -853,7 +858,16 @@ class VideoWriter:
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
         if self._pad[0][1] or self._pad[1][1]:
             rgb = np.pad(rgb, self._pad, mode="edge")
-        frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        if rgb.shape[0] % 2 == 0 and rgb.shape[1] % 2 == 0:
+            # OpenCV's RGB -> I420 uses the same BT.601 limited-range matrix as FFmpeg's swscale
+            # (luma equal within one level, chroma within 0.3 on average) and takes 1 ms a
+            # 1920x1080 frame where PyAV's conversion takes 8
+            import cv2
+
+            frame = self._av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420),
+                                                     format="yuv420p")
+        else:
+            frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         if pts is not None and self._shift is None:
             self._shift = pts
         if pts is not None:
