@@ -61,9 +61,19 @@ def data_section(datasets: list[str], weights: list[float]) -> dict:
         info = json.loads(info_file.read_text()) if info_file.exists() else {}
         for k in totals:
             totals[k] += info.get(k) or 0
+        size = stored_size(info)
+        built = [Path(s) for s in info.get("config", {}).get("sources", []) if (Path(s) / "sources.json").exists()]
+        if built:  # a set built from public snapshots by scripts/build_training_set.py
+            table = json.loads((built[0] / "sources.json").read_text())
+            prepared.append(f"python scripts/build_training_set.py --snapshots SNAPSHOTS --out PHOTOS "
+                            f"--short-side {table['short_side']} && colorize prepare PHOTOS"
+                            + (f" --size {size}" if size != 224 else "") + f" --out DATASET{i + 1}")
+            sources.append("photos from public repository snapshots (../shared/data/SOURCES.md): " + ", ".join(
+                f"{t['name']} ({t['kept']}; {t['repo']} at {t['commit'][:7]}; {t['licence']})"
+                for t in table["sets"] if t.get("kept")))
+            continue
         folders = [f"../shared/data/photos/train/{_train_folder(s)}"
                    for s in info.get("config", {}).get("sources", [])] or [d]
-        size = stored_size(info)
         prepared.append(f"colorize prepare {' '.join(folders)}"
                         + (f" --size {size}" if size != 224 else "") + f" --out DATASET{i + 1}")
         names = {Path(f).name for f in folders}
