@@ -195,3 +195,55 @@ def test_smooth_on_real_photos_equals_the_three_call_slic(shared_data):
         two = slic(L, max_num_iter=2, enforce_connectivity=False, **kwargs)
         expected = slic(L, max_num_iter=1 if np.array_equal(one, two) else 10, **kwargs)
         assert np.array_equal(sp.slic_labels(rgb), expected), f.name
+
+
+def _training_photos(shared_data, n):
+    """n training photos spread over the folders, resized as ``colorize prepare`` does."""
+    from colorizer.batch import find_images
+    from colorizer.data import resize_photo
+
+    files = find_images(shared_data / "photos" / "train")
+    return [(f.name, resize_photo(np.asarray(Image.open(f).convert("RGB")), 224))
+            for f in files[:: max(1, len(files) // n)][:n]]
+
+
+def test_compiled_slic_equals_scikit_image_steps():
+    """The numba SLIC gives scikit-image's labels exactly, on random images where the first two
+    iterations agree and where they do not (then all ten run), at several grid sizes."""
+    from skimage.segmentation import slic
+
+    rng = np.random.default_rng(2)
+    kwargs = {"sigma": 0, "channel_axis": None, "convert2lab": False, "enforce_connectivity": False}
+    long_runs = 0
+    for shape, n_segments in (((60, 70), 300), ((45, 80), 40), ((32, 32), 64), ((33, 47), 5000),
+                              ((224, 224), 10000), ((7, 9), 10), ((1, 12), 3)):
+        L = (rng.random(shape) * 100).astype(np.float32)
+        assert np.array_equal(sp._slic_grey(L, n_segments), sp._slic_chained(L, n_segments)), shape
+        one = slic(L, n_segments=n_segments, max_num_iter=1, **kwargs)
+        long_runs += not np.array_equal(one, slic(L, n_segments=n_segments, max_num_iter=2, **kwargs))
+    assert long_runs > 0  # the ten-iteration path was taken at least once
+    flat = np.full((20, 30), 7.0, np.float32)  # a constant picture (no rescaling)
+    assert np.array_equal(sp._slic_grey(flat, 50), sp._slic_chained(flat, 50))
+
+
+def test_slic_input_equals_scikit_image_on_synthetic():
+    """L of the grey picture on one channel: scikit-image's values on every grey level and on a
+    random picture (exactly here; within float32 rounding where the BLAS sums another way)."""
+    rng = np.random.default_rng(3)
+    ramp = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)  # every grey
+    noise = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    for rgb in (ramp, noise):
+        for sigma in (0.0, 5.0):
+            ours, ref = sp.slic_input(rgb, sigma), sp._slic_input_skimage(rgb, sigma)
+            assert ours.dtype == np.float32 and ours.shape == rgb.shape[:2]
+            np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-4)
+        assert np.array_equal(sp.slic_labels(rgb, 200, 1.0), sp._slic_labels_skimage(rgb, 200, 1.0))
+
+
+def test_slic_labels_equal_the_scikit_image_path_on_training_photos(shared_data):
+    """On real training photos at 224x224 (as prepared), the compiled SLIC and its one-channel
+    input give exactly the labels of scikit-image's steps on scikit-image's conversion.
+    benchmarks/bench_slic.py checks the same on 300 photos."""
+    for name, rgb in _training_photos(shared_data, 24):
+        assert np.array_equal(sp.slic_input(rgb, 5.0), sp._slic_input_skimage(rgb, 5.0)), name
+        assert np.array_equal(sp.slic_labels(rgb), sp._slic_labels_skimage(rgb)), name
