@@ -247,3 +247,21 @@ def test_slic_labels_equal_the_scikit_image_path_on_training_photos(shared_data)
     for name, rgb in _training_photos(shared_data, 24):
         assert np.array_equal(sp.slic_input(rgb, 5.0), sp._slic_input_skimage(rgb, 5.0)), name
         assert np.array_equal(sp.slic_labels(rgb), sp._slic_labels_skimage(rgb)), name
+
+
+def test_compiled_connectivity_equals_scikit_image():
+    """SLIC's connectivity step in numba relabels exactly as scikit-image's: random label fields
+    full of small pieces, unassigned (0) pixels, and small and large size limits."""
+    from skimage.segmentation._slic import _enforce_label_connectivity_cython
+
+    rng = np.random.default_rng(4)
+    for i in range(60):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        labels = rng.integers(0 if i % 3 == 0 else 1, int(rng.integers(2, 12)), (h, w))
+        if i % 2:  # blocks, so that pieces of several pixels occur
+            labels = np.repeat(np.repeat(labels, 3, 0), 2, 1)[:h, :w]
+        min_size, max_size = int(rng.integers(0, 8)), int(rng.integers(1, 30))
+        expected = _enforce_label_connectivity_cython(
+            np.ascontiguousarray(labels[np.newaxis], dtype=np.intp), min_size, max_size,
+            start_label=1)[0]
+        assert np.array_equal(sp._connect(labels.astype(np.int32), min_size, max_size), expected)
