@@ -9,9 +9,10 @@ On ``--photos`` photos spread over the folder, resized to 224x224 as ``prepare``
   and from the reference ``_slic_labels_skimage`` (scikit-image's conversions and its compiled
   SLIC steps), and for any that differ, by how many pixels; and how many give identical L;
 * CPU milliseconds per photo of each, and of their two parts (the L picture; the SLIC steps
-  with the connectivity step, on the same L), timed in this process on the same photos, calling
-  the two alternately photo by photo (CPU time and alternation, so that other work on a shared
-  machine weighs on both alike; the median of ``--rounds`` rounds is printed), and the ratios.
+  with the connectivity step, on the same L; and that last step alone), timed in this process
+  on the same photos, calling the two alternately photo by photo (CPU time and alternation, so
+  that other work on a shared machine weighs on both alike; the median of ``--rounds`` rounds is
+  printed), and the ratios.
 
 Run it with one core (e.g. ``taskset -c 1``); numpy's BLAS is held to one thread here.
 """
@@ -78,12 +79,19 @@ def main():
     print(f"  L (slic_input) identical on {same_L}/{n} photos")
 
     Ls = [sp.slic_input(rgb, 5.0) for rgb in photos]
+    from skimage.segmentation._slic import _enforce_label_connectivity_cython
+
+    raw = [sp._slic_raw(L, 10000) for L in Ls]  # SLIC labels before the connectivity step
     timed = {
         "slic_labels": (lambda p: sp._slic_labels_skimage(p), sp.slic_labels, photos),
         "  L picture": (lambda p: sp._slic_input_skimage(p, 5.0), lambda p: sp.slic_input(p, 5.0),
                         photos),
         "  SLIC steps + connectivity": (lambda L: sp._slic_chained(L, 10000),
                                         lambda L: sp._slic_grey(L, 10000), Ls),
+        "    connectivity step": (
+            lambda r: _enforce_label_connectivity_cython(r[0].astype(np.intp)[np.newaxis], r[1],
+                                                         r[2], start_label=1),
+            lambda r: sp._connect(*r), raw),
     }
     print(f"CPU ms per photo, median of {args.rounds} rounds, calls alternating photo by photo:")
     for name, (old, new, items) in timed.items():

@@ -684,10 +684,9 @@ def _slic_grid(h: int, w: int, n_segments: int):
     return seg, step_y, step_x, weight, int(0.5 * segment_size), int(3 * segment_size)
 
 
-def _slic_grey(L: np.ndarray, n_segments: int, max_num_iter: int = 10) -> np.ndarray:
-    """``slic(L, n_segments, sigma=0, channel_axis=None, convert2lab=False)`` for one 2-D
-    channel: identical labels to :func:`_slic_chained` (scikit-image's steps), with the
-    iterations (:func:`_slic_run`) and the connectivity step (:func:`_connect`) compiled."""
+def _slic_raw(L: np.ndarray, n_segments: int, max_num_iter: int = 10):
+    """SLIC's labels (int32, from 1) for one 2-D channel before its connectivity step, and that
+    step's minimum and maximum piece sizes, as :func:`_slic_chained` sets them up."""
     image = np.array(L, dtype=np.float32)  # a copy: rescaled to [0, 1] as slic does
     lo, hi = image.min(), image.max()
     image -= lo
@@ -695,8 +694,14 @@ def _slic_grey(L: np.ndarray, n_segments: int, max_num_iter: int = 10) -> np.nda
         image /= hi - lo
     image = np.ascontiguousarray(image * (1.0 / 10.0), dtype=np.float32)  # 1 / compactness
     seg, step_y, step_x, weight, min_size, max_size = _slic_grid(*image.shape, int(n_segments))
-    labels = _slic_run(image, seg.copy(), step_y, step_x, weight, max_num_iter)
-    return _connect(labels, min_size, max_size)
+    return _slic_run(image, seg.copy(), step_y, step_x, weight, max_num_iter), min_size, max_size
+
+
+def _slic_grey(L: np.ndarray, n_segments: int, max_num_iter: int = 10) -> np.ndarray:
+    """``slic(L, n_segments, sigma=0, channel_axis=None, convert2lab=False)`` for one 2-D
+    channel: identical labels to :func:`_slic_chained` (scikit-image's steps), with the
+    iterations (:func:`_slic_run`) and the connectivity step (:func:`_connect`) compiled."""
+    return _connect(*_slic_raw(L, n_segments, max_num_iter))
 
 
 def smooth(rgb: np.ndarray, n_segments: int = 10000, sigma: float = 5.0,
