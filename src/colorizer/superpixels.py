@@ -15,11 +15,12 @@ channel (see :func:`slic_labels`), builds the adjacency and runs the same greedy
 merge the closest pair of adjacent regions while closer than ``thresh``, at current mean colours)
 compiled with numba, keeping only each region's nearest neighbour in the heap instead of every
 edge. That is why it is hand-written: no library offers a
-compiled hierarchical RAG merge. SLIC's steps are compiled here too, for its one case here (one
+compiled hierarchical RAG merge. SLIC's steps are compiled here too, for the one case used (one
 float32 channel, 2-D, no mask): of the 10.8 ms CPU that SLIC's labels cost per 224x224 photo,
 scikit-image's general loop and connectivity step took 8.7 ms; these take 2.1 ms, with identical
 labels (benchmarks/bench_slic.py, which also checks the identity on 300 training photos).
-Agreement and speed of the whole are measured in benchmarks/bench_prepare.py and tested against the reference.
+Agreement and speed of the whole are measured in benchmarks/bench_prepare.py and tested against
+the reference.
 """
 
 from __future__ import annotations
