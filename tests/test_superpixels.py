@@ -79,7 +79,7 @@ def test_bad_input():
 
 @pytest.mark.slow  # compiles the merge from scratch once: about 10 s of CPU
 def test_compiled_merge_is_loaded_from_the_disk_cache_by_the_next_process(tmp_path):
-    """numba compiles the merge once (seconds) and later runs load it from its cache; with the
+    """numba compiles the merge and SLIC once (seconds) and later runs load them from its cache; with the
     source tree read-only numba uses a user cache folder, here NUMBA_CACHE_DIR stands in for it."""
     import os
     import subprocess
@@ -88,7 +88,7 @@ def test_compiled_merge_is_loaded_from_the_disk_cache_by_the_next_process(tmp_pa
     code = ("import numpy as np\n"
             "from colorizer import superpixels as sp\n"
             "sp.smooth(np.zeros((8, 8, 3), np.uint8), n_segments=4, sigma=0)\n"
-            "fns = (sp._merge, sp._adjacent_pairs)\n"
+            "fns = (sp._merge, sp._adjacent_pairs, sp._slic_run, sp._connect)\n"
             "print(sum(sum(f.stats.cache_hits.values()) for f in fns),"
             " sum(sum(f.stats.cache_misses.values()) for f in fns))\n")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
@@ -99,8 +99,8 @@ def test_compiled_merge_is_loaded_from_the_disk_cache_by_the_next_process(tmp_pa
         assert out.returncode == 0, out.stderr
         return tuple(int(x) for x in out.stdout.split())
 
-    assert hits_misses() == (0, 2)  # first run: compiled, and written to the cache
-    assert hits_misses() == (2, 0)  # next run: both loaded, nothing compiled
+    assert hits_misses() == (0, 4)  # first run: compiled, and written to the cache
+    assert hits_misses() == (4, 0)  # next run: all loaded, nothing compiled
 
 
 def test_slic_shortcut_gives_the_ten_iteration_labels():
