@@ -216,7 +216,7 @@ def test_compiled_slic_equals_scikit_image_steps():
     kwargs = {"sigma": 0, "channel_axis": None, "convert2lab": False, "enforce_connectivity": False}
     long_runs = 0
     for shape, n_segments in (((60, 70), 300), ((45, 80), 40), ((32, 32), 64), ((33, 47), 5000),
-                              ((224, 224), 10000), ((7, 9), 10), ((1, 12), 3)):
+                              ((224, 224), 10000), ((7, 9), 10), ((1, 12), 3), ((1, 1), 10)):
         L = (rng.random(shape) * 100).astype(np.float32)
         assert np.array_equal(sp._slic_grey(L, n_segments), sp._slic_chained(L, n_segments)), shape
         one = slic(L, n_segments=n_segments, max_num_iter=1, **kwargs)
@@ -247,6 +247,15 @@ def test_slic_labels_equal_the_scikit_image_path_on_training_photos(shared_data)
     for name, rgb in _training_photos(shared_data, 24):
         assert np.array_equal(sp.slic_input(rgb, 5.0), sp._slic_input_skimage(rgb, 5.0)), name
         assert np.array_equal(sp.slic_labels(rgb), sp._slic_labels_skimage(rgb)), name
+    # other sizes and settings (the metrics call slic_labels on photos of any size)
+    import cv2
+
+    sizes = ((251, 173), (64, 96), (211, 300))  # (width, height) for cv2
+    for (name, rgb), size in zip(_training_photos(shared_data, 3), sizes, strict=True):
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        for n_segments, sigma in ((10000, 5.0), (300, 1.0)):
+            assert np.array_equal(sp.slic_labels(rgb, n_segments, sigma),
+                                  sp._slic_labels_skimage(rgb, n_segments, sigma)), name
 
 
 def test_compiled_connectivity_equals_scikit_image():
