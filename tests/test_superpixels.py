@@ -79,7 +79,7 @@ def test_bad_input():
 
 @pytest.mark.slow  # compiles the merge from scratch once: about 10 s of CPU
 def test_compiled_merge_is_loaded_from_the_disk_cache_by_the_next_process(tmp_path):
-    """numba compiles the merge once (seconds) and later runs load it from its cache; with the
+    """numba compiles the merge and SLIC once (seconds) and later runs load them from its cache; with the
     source tree read-only numba uses a user cache folder, here NUMBA_CACHE_DIR stands in for it."""
     import os
     import subprocess
@@ -88,7 +88,7 @@ def test_compiled_merge_is_loaded_from_the_disk_cache_by_the_next_process(tmp_pa
     code = ("import numpy as np\n"
             "from colorizer import superpixels as sp\n"
             "sp.smooth(np.zeros((8, 8, 3), np.uint8), n_segments=4, sigma=0)\n"
-            "fns = (sp._merge, sp._adjacent_pairs)\n"
+            "fns = (sp._merge, sp._adjacent_pairs, sp._slic_run, sp._connect)\n"
             "print(sum(sum(f.stats.cache_hits.values()) for f in fns),"
             " sum(sum(f.stats.cache_misses.values()) for f in fns))\n")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
@@ -99,8 +99,8 @@ def test_compiled_merge_is_loaded_from_the_disk_cache_by_the_next_process(tmp_pa
         assert out.returncode == 0, out.stderr
         return tuple(int(x) for x in out.stdout.split())
 
-    assert hits_misses() == (0, 2)  # first run: compiled, and written to the cache
-    assert hits_misses() == (2, 0)  # next run: both loaded, nothing compiled
+    assert hits_misses() == (0, 4)  # first run: compiled, and written to the cache
+    assert hits_misses() == (4, 0)  # next run: all loaded, nothing compiled
 
 
 def test_slic_shortcut_gives_the_ten_iteration_labels():
@@ -195,3 +195,82 @@ def test_smooth_on_real_photos_equals_the_three_call_slic(shared_data):
         two = slic(L, max_num_iter=2, enforce_connectivity=False, **kwargs)
         expected = slic(L, max_num_iter=1 if np.array_equal(one, two) else 10, **kwargs)
         assert np.array_equal(sp.slic_labels(rgb), expected), f.name
+
+
+def _training_photos(shared_data, n):
+    """n training photos spread over the folders, resized as ``colorize prepare`` does."""
+    from colorizer.batch import find_images
+    from colorizer.data import resize_photo
+
+    files = find_images(shared_data / "photos" / "train")
+    return [(f.name, resize_photo(np.asarray(Image.open(f).convert("RGB")), 224))
+            for f in files[:: max(1, len(files) // n)][:n]]
+
+
+def test_compiled_slic_equals_scikit_image_steps():
+    """The numba SLIC gives scikit-image's labels exactly, on random images where the first two
+    iterations agree and where they do not (then all ten run), at several grid sizes."""
+    from skimage.segmentation import slic
+
+    rng = np.random.default_rng(2)
+    kwargs = {"sigma": 0, "channel_axis": None, "convert2lab": False, "enforce_connectivity": False}
+    long_runs = 0
+    for shape, n_segments in (((60, 70), 300), ((45, 80), 40), ((32, 32), 64), ((33, 47), 5000),
+                              ((224, 224), 10000), ((7, 9), 10), ((1, 12), 3), ((1, 1), 10)):
+        L = (rng.random(shape) * 100).astype(np.float32)
+        assert np.array_equal(sp._slic_grey(L, n_segments), sp._slic_chained(L, n_segments)), shape
+        one = slic(L, n_segments=n_segments, max_num_iter=1, **kwargs)
+        long_runs += not np.array_equal(one, slic(L, n_segments=n_segments, max_num_iter=2, **kwargs))
+    assert long_runs > 0  # the ten-iteration path was taken at least once
+    flat = np.full((20, 30), 7.0, np.float32)  # a constant picture (no rescaling)
+    assert np.array_equal(sp._slic_grey(flat, 50), sp._slic_chained(flat, 50))
+
+
+def test_slic_input_equals_scikit_image_on_synthetic():
+    """L of the grey picture on one channel: scikit-image's values on every grey level and on a
+    random picture (exactly here; within float32 rounding where the BLAS sums another way)."""
+    rng = np.random.default_rng(3)
+    ramp = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)  # every grey
+    noise = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    for rgb in (ramp, noise):
+        for sigma in (0.0, 5.0):
+            ours, ref = sp.slic_input(rgb, sigma), sp._slic_input_skimage(rgb, sigma)
+            assert ours.dtype == np.float32 and ours.shape == rgb.shape[:2]
+            np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-4)
+        assert np.array_equal(sp.slic_labels(rgb, 200, 1.0), sp._slic_labels_skimage(rgb, 200, 1.0))
+
+
+def test_slic_labels_equal_the_scikit_image_path_on_training_photos(shared_data):
+    """On real training photos at 224x224 (as prepared), the compiled SLIC and its one-channel
+    input give exactly the labels of scikit-image's steps on scikit-image's conversion.
+    benchmarks/bench_slic.py checks the same on 300 photos."""
+    for name, rgb in _training_photos(shared_data, 24):
+        assert np.array_equal(sp.slic_input(rgb, 5.0), sp._slic_input_skimage(rgb, 5.0)), name
+        assert np.array_equal(sp.slic_labels(rgb), sp._slic_labels_skimage(rgb)), name
+    # other sizes and settings (the metrics call slic_labels on photos of any size)
+    import cv2
+
+    sizes = ((251, 173), (64, 96), (211, 300))  # (width, height) for cv2
+    for (name, rgb), size in zip(_training_photos(shared_data, 3), sizes, strict=True):
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        for n_segments, sigma in ((10000, 5.0), (300, 1.0)):
+            assert np.array_equal(sp.slic_labels(rgb, n_segments, sigma),
+                                  sp._slic_labels_skimage(rgb, n_segments, sigma)), name
+
+
+def test_compiled_connectivity_equals_scikit_image():
+    """SLIC's connectivity step in numba relabels exactly as scikit-image's: random label fields
+    full of small pieces, unassigned (0) pixels, and small and large size limits."""
+    from skimage.segmentation._slic import _enforce_label_connectivity_cython
+
+    rng = np.random.default_rng(4)
+    for i in range(60):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        labels = rng.integers(0 if i % 3 == 0 else 1, int(rng.integers(2, 12)), (h, w))
+        if i % 2:  # blocks, so that pieces of several pixels occur
+            labels = np.repeat(np.repeat(labels, 3, 0), 2, 1)[:h, :w]
+        min_size, max_size = int(rng.integers(0, 8)), int(rng.integers(1, 30))
+        expected = _enforce_label_connectivity_cython(
+            np.ascontiguousarray(labels[np.newaxis], dtype=np.intp), min_size, max_size,
+            start_label=1)[0]
+        assert np.array_equal(sp._connect(labels.astype(np.int32), min_size, max_size), expected)
