@@ -1,13 +1,16 @@
 """Accuracy and speed of the int8 default against the float one, both in onnxruntime.
 
     python benchmarks/bench_precision.py [--images ../shared/data/photos/eval] [--size 256]
-                                         [--repeat 20]
+                                         [--repeat 20] [--data DATASET ...] [--int8 FILE]
 
 Accuracy: the photos of ``--images`` are read as `colorize evaluate` reads them (resized to
 ``--size`` squared; greyscale ones not scored), colorized by the shipped float export and by
 its int8 twin (``assets/NAME.int8.onnx``, scripts/quantize_model.py), and scored against the
 photo with the evaluation's AuC and PSNR (:mod:`colorizer.metrics`); printed: the means and the int8 - float
-differences. Speed: the model alone on one 1x1x256x256 L, float and int8 in the same process,
+differences. ``--data`` scores the validation split of prepared datasets instead (``--photos``
+of them, spread evenly): the photos to choose quantization settings on, never the eval ones.
+``--int8`` compares another int8 file (scripts/quantize_model.py --out) with the float export.
+Speed: the model alone on one 1x1x256x256 L, float and int8 in the same process,
 alternating, best of ``--repeat``, with 1 and 2 onnxruntime threads, and the ratio.
 """
 
@@ -40,15 +43,37 @@ def best_ms(fns: list, repeat: int) -> list[float]:
     return [1000 * min(t) for t in times]
 
 
+def validation_photos(datasets: list[Path], photos: int, size: int) -> list:
+    """(name, RGB at ``size`` x ``size``, False, shape) for ``photos`` validation photos spread
+    evenly over prepared datasets (their stored 8-bit Lab, as training reads it)."""
+    import cv2
+
+    from colorizer.color import lab2rgb_u8, lab8_to_lab
+
+    per = -(-photos // len(datasets))
+    out = []
+    for d in datasets:
+        l8, ab8 = np.load(d / "l.npy", mmap_mode="r"), np.load(d / "ab.npy", mmap_mode="r")
+        val = np.flatnonzero(np.load(d / "split.npy") == 1)
+        for i in val[np.linspace(0, len(val) - 1, min(per, len(val))).astype(int)]:
+            rgb = lab2rgb_u8(lab8_to_lab(np.dstack([l8[i], ab8[i]])))
+            rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+            out.append((f"{d.name}[{i}]", rgb, False, rgb.shape[:2]))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=Path, default=EVAL)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--data", type=Path, action="append", help="prepared dataset: score its validation split")
+    ap.add_argument("--photos", type=int, default=256, help="validation photos scored with --data")
+    ap.add_argument("--int8", type=Path, help="int8 file to compare (default: the shipped one)")
     args = ap.parse_args()
     float_file = onnx_backend.packaged_onnx(onnx_backend.resolve_default("default"))
-    int8_file = onnx_backend.int8_path(float_file)
+    int8_file = args.int8 or onnx_backend.int8_path(float_file)
     source = float_file.with_suffix(".safetensors")
     print(f"float: {float_file.name}, int8: {int8_file.name}")
     print("speed, model alone, 1x1x256x256:")
@@ -64,7 +89,12 @@ def main():
     nets = {"float": onnx_backend.load(float_file, source=source),
             "int8": onnx_backend.load(int8_file, source=source)}
     scores = {k: {"auc": [], "psnr": []} for k in nets}
-    photos = _load_photos(EvalConfig(images=[str(args.images)], size=args.size), print)
+    if args.data:
+        photos, where = validation_photos(args.data, args.photos, args.size), "the validation split of " + \
+            ", ".join(str(d) for d in args.data)
+    else:
+        photos = _load_photos(EvalConfig(images=[str(args.images)], size=args.size), print)
+        where = args.images
     skipped = sum(is_grey for _, _, is_grey, _ in photos)
     for _, truth, is_grey, _ in photos:
         if is_grey:
@@ -76,7 +106,7 @@ def main():
             scores[name]["auc"].append(metrics.auc(rgb2lab(pred)[..., 1:], truth_lab[..., 1:]))
             scores[name]["psnr"].append(metrics.psnr(pred, truth))
     n = len(scores["float"]["auc"])
-    print(f"accuracy on {n} colour photos of {args.images} ({skipped} greyscale not scored), at "
+    print(f"accuracy on {n} colour photos of {where} ({skipped} greyscale not scored), at "
           f"{args.size}x{args.size}:")
     for key in ("auc", "psnr"):
         fl, q = np.mean(scores["float"][key]), np.mean(scores["int8"][key])

@@ -62,15 +62,16 @@ def data_section(datasets: list[str], weights: list[float]) -> dict:
         for k in totals:
             totals[k] += info.get(k) or 0
         size = stored_size(info)
-        built = [Path(s) for s in info.get("config", {}).get("sources", []) if (Path(s) / "sources.json").exists()]
+        built = [Path(s) for s in info.get("config", {}).get("sources", [])
+                 if (Path(s) / "sources.json").exists()]
         if built:  # a set built from public snapshots by scripts/build_training_set.py
             table = json.loads((built[0] / "sources.json").read_text())
             prepared.append(f"python scripts/build_training_set.py --snapshots SNAPSHOTS --out PHOTOS "
                             f"--short-side {table['short_side']} && colorize prepare PHOTOS"
                             + (f" --size {size}" if size != 224 else "") + f" --out DATASET{i + 1}")
-            sources.append("photos from public repository snapshots (../shared/data/SOURCES.md): " + ", ".join(
-                f"{t['name']} ({t['kept']}; {t['repo']} at {t['commit'][:7]}; {t['licence']})"
-                for t in table["sets"] if t.get("kept")))
+            sets = ", ".join(f"{t['name']} ({t['kept']}; {t['repo']} at {t['commit'][:7]}; {t['licence']})"
+                             for t in table["sets"] if t.get("kept"))
+            sources.append(f"photos from public repository snapshots (../shared/data/SOURCES.md): {sets}")
             continue
         folders = [f"../shared/data/photos/train/{_train_folder(s)}"
                    for s in info.get("config", {}).get("sources", [])] or [d]

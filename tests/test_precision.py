@@ -32,6 +32,26 @@ def test_shipped_int8_is_the_shipped_weights():
     assert net.precision == "int8" and net.name == NAME
 
 
+def test_shipped_int8_keeps_the_sensitive_layers_in_float():
+    """The first and last convolution and the encoder's first four blocks stay float (what
+    quantizing cost most accuracy on validation photos), and the file says so."""
+    onnx = pytest.importorskip("onnx")
+    from colorizer.quantize import QuantizeConfig, _ends
+
+    proto = onnx.load(str(INT8))
+    note = {p.key: p.value for p in proto.metadata_props}["colorizer.quantization"]
+    assert QuantizeConfig().float_blocks == 4
+    for k in range(4):
+        assert f"/encoder/blocks.{k}/" in note
+    assert "/encoder/blocks.4/" not in note and "/gen/out/Conv" in note
+    # the selection itself, on a stand-in graph: first, last and the early blocks' convolutions
+    names = ["/gen/encoder/stem/Conv", "/gen/encoder/blocks.0/a/Conv", "/gen/encoder/blocks.1/b/Conv",
+             "/gen/encoder/blocks.2/c/Conv", "/gen/ups.0/Conv", "/gen/out/Conv"]
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Conv", ["x", "w"], ["y"], name=n) for n in names],
+                                   "g", [], [])
+    assert _ends(onnx.helper.make_model(graph), 2) == sorted(names[:3] + [names[-1]])
+
+
 def test_precision_choice():
     warnings = []
     auto = onnx_backend.load_for_job("auto", "default", warn=warnings.append)
