@@ -182,8 +182,9 @@ def _nearest(u, arena, start, deg, mean, thresh, parent):
 
 
 @numba.njit(cache=True)
-def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tested via smooth)
-    """Greedy merge of the closest adjacent pair of regions while closer than ``thresh``.
+def _merge_reference(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tested)
+    """Greedy merge of the closest adjacent pair of regions while closer than ``thresh``: the
+    first compiled version, kept as the reference that :func:`_merge` must equal.
 
     This is scikit-image's merge_hierarchical with mean-colour merging: there, every merge
     re-pushes all of the merged region's edges with their new distances, so the heap's valid top
@@ -308,6 +309,225 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
     return parent
 
 
+# Columns of the per-region tables of :func:`_merge` (one row per region, so that what one step
+# reads about a region lies in one or two cache lines rather than in six arrays).
+_PARENT, _MARK, _BEST, _POS = 0, 1, 2, 3  # int32 table: union-find parent, visit mark, nearest, heap place
+_START, _DEG, _SLOT = 0, 1, 2  # int32 table: a region's list in the arena: start, length, capacity
+
+
+@numba.njit(cache=True, inline="always")
+def _find32(node, x):
+    """:func:`_find` on the parent column of ``node``."""
+    r = x
+    while node[r, 0] != r:
+        r = node[r, 0]
+    while node[x, 0] != r:
+        node[x, 0], x = r, node[x, 0]
+    return r
+
+
+@numba.njit(cache=True, inline="always")
+def _dist4(mw, a, b):
+    d0, d1, d2 = mw[a, 0] - mw[b, 0], mw[a, 1] - mw[b, 1], mw[a, 2] - mw[b, 2]
+    return np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+
+
+@numba.njit(cache=True, inline="always")
+def _nearest32(u, arena, lists, mw, thresh, node):
+    """:func:`_nearest` on the tables of :func:`_merge`."""
+    best_w, best_n = thresh, -1
+    s = lists[u, 0]
+    for q in range(s, s + lists[u, 1]):
+        m = _find32(node, arena[q])
+        arena[q] = m
+        if m == u:
+            continue
+        w = _dist4(mw, u, m)
+        if w < best_w or (w == best_w and best_n != -1 and m < best_n):
+            best_w, best_n = w, m
+    return best_w, best_n
+
+
+@numba.njit(cache=True, inline="always")
+def _hless(hw, hu, i, j):
+    return hw[i] < hw[j] or (hw[i] == hw[j] and hu[i] < hu[j])
+
+
+@numba.njit(cache=True, inline="always")
+def _hmove(hw, hu, node, i, w, u):
+    hw[i], hu[i] = w, u
+    node[u, 3] = i
+
+
+@numba.njit(cache=True, inline="always")
+def _hsift(hw, hu, node, size, i, w, u):
+    """Place region u with key w in the heap, starting at hole i (moving up, then down)."""
+    while i > 0:
+        p = (i - 1) >> 1
+        if hw[p] < w or (hw[p] == w and hu[p] < u):
+            break
+        _hmove(hw, hu, node, i, hw[p], hu[p])
+        i = p
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and _hless(hw, hu, c + 1, c):
+            c += 1
+        if w < hw[c] or (w == hw[c] and u < hu[c]):
+            break
+        _hmove(hw, hu, node, i, hw[c], hu[c])
+        i = c
+    _hmove(hw, hu, node, i, w, u)
+
+
+@numba.njit(cache=True, inline="always")
+def _hset(hw, hu, node, size, u, w):
+    i = node[u, 3]
+    if i < 0:
+        i, size = size, size + 1
+    _hsift(hw, hu, node, size, i, w, u)
+    return size
+
+
+@numba.njit(cache=True, inline="always")
+def _hremove(hw, hu, node, size, u):
+    i = node[u, 3]
+    if i < 0:
+        return size
+    size -= 1
+    node[u, 3] = -1
+    if i < size:
+        _hsift(hw, hu, node, size, i, hw[size], hu[size])
+    return size
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tested via smooth)
+    """Greedy merge of the closest adjacent pair of regions while closer than ``thresh``.
+
+    The same merges as :func:`_merge_reference` (identical results, tested), in a layout that
+    costs less per step: int32 ids; per-region tables with one row per region (mean colour and
+    nearest distance in one float64 row of four, union-find parent, visit mark, nearest
+    neighbour and heap place in one int32 row) so that looking at a neighbour touches two cache
+    lines instead of six arrays; the neighbour lists packed without the initial repeats; a heap
+    that moves a hole instead of swapping; and numpy's error model (no zero-division checks).
+
+    The semantics are those of :func:`_merge_reference`: every choice is the smallest
+    (distance, id), so the heap's shape and the order of a list change nothing.
+    """
+    m2 = eu.shape[0]
+    raw_deg = np.zeros(n, np.int64)
+    for k in range(m2):
+        raw_deg[eu[k]] += 1
+        raw_deg[ev[k]] += 1
+    raw_start = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        raw_start[i + 1] = raw_start[i] + raw_deg[i]
+    raw = np.empty(2 * m2, np.int32)
+    fill = raw_start[:n].copy()
+    for k in range(m2):
+        u, v = eu[k], ev[k]
+        raw[fill[u]] = v
+        fill[u] += 1
+        raw[fill[v]] = u
+        fill[v] += 1
+    node = np.empty((n, 4), np.int32)  # parent, mark, nearest, heap place
+    lists = np.zeros((n, 4), np.int32)  # start, length, capacity
+    node[:, 1] = -1
+    arena = np.empty(2 * m2 + 4 * n + 16, np.int32)
+    top = 0
+    for u in range(n):  # each neighbour once, packed
+        node[u, 0] = u
+        lists[u, 0] = top
+        for q in range(raw_start[u], raw_start[u + 1]):
+            m = raw[q]
+            if node[m, 1] != u:
+                node[m, 1] = u
+                arena[top] = m
+                top += 1
+        lists[u, 1] = top - lists[u, 0]
+        lists[u, 2] = lists[u, 1]
+    node[:, 1] = -1
+    mw = np.empty((n, 4))  # mean colour, nearest distance
+    for u in range(n):
+        for c in range(3):
+            mw[u, c] = total[u, c] / count[u]
+    hw = np.empty(n)
+    hu = np.empty(n, np.int32)
+    size = 0
+    for u in range(n):
+        w, nb = _nearest32(u, arena, lists, mw, thresh, node)
+        mw[u, 3], node[u, 2], node[u, 3] = w, nb, -1
+        if nb >= 0:
+            size = _hset(hw, hu, node, size, u, w)
+    merges = np.int32(0)
+    while size > 0 and hw[0] < thresh:
+        src = hu[0]
+        size = _hremove(hw, hu, node, size, src)
+        dst = node[src, 2]
+        merges += 1
+        count[dst] += count[src]
+        for c in range(3):
+            total[dst, c] += total[src, c]
+            mw[dst, c] = total[dst, c] / count[dst]
+        node[src, 0] = dst
+        node[dst, 1] = merges
+        s = lists[dst, 0]
+        new_deg = 0
+        for q in range(s, s + lists[dst, 1]):
+            m = _find32(node, arena[q])
+            if node[m, 1] != merges:
+                node[m, 1] = merges
+                arena[s + new_deg] = m
+                new_deg += 1
+        for q in range(lists[src, 0], lists[src, 0] + lists[src, 1]):
+            m = _find32(node, arena[q])
+            if node[m, 1] != merges:
+                node[m, 1] = merges
+                if new_deg == lists[dst, 2]:
+                    want = 2 * (new_deg + lists[src, 1])
+                    if top + want > arena.shape[0]:
+                        bigger = np.empty(2 * (arena.shape[0] + want), np.int32)
+                        bigger[:top] = arena[:top]
+                        arena = bigger
+                    arena[top:top + new_deg] = arena[s:s + new_deg]
+                    s = top
+                    lists[dst, 0], lists[dst, 2] = top, want
+                    top += want
+                arena[s + new_deg] = m
+                new_deg += 1
+        lists[dst, 1], lists[src, 1] = new_deg, 0
+        w, nb = _nearest32(dst, arena, lists, mw, thresh, node)
+        mw[dst, 3], node[dst, 2] = w, nb
+        if nb < 0:
+            size = _hremove(hw, hu, node, size, dst)
+        else:
+            size = _hset(hw, hu, node, size, dst, w)
+        for q in range(s, s + new_deg):
+            m = arena[q]
+            w = _dist4(mw, dst, m)
+            bn = node[m, 2]
+            if bn == src or bn == dst:
+                if w > mw[m, 3]:
+                    w, nb = _nearest32(m, arena, lists, mw, thresh, node)
+                else:
+                    nb = dst
+            elif w < mw[m, 3] or (w == mw[m, 3] and dst < bn):
+                nb = dst
+            else:
+                continue
+            mw[m, 3], node[m, 2] = w, nb
+            if nb < 0:
+                size = _hremove(hw, hu, node, size, m)
+            else:
+                size = _hset(hw, hu, node, size, m, w)
+    parent = np.empty(n, np.int64)
+    for i in range(n):  # resolve each label to its surviving region
+        parent[i] = _find32(node, i)
+    return parent
+
+
 @numba.njit(cache=True)
 def _adjacent_pairs(labels):  # pragma: no cover  (compiled; tested via smooth)
     """(u, v) label pairs that touch in the 8-neighbourhood, u != v, one per touching pixel
@@ -330,10 +550,13 @@ def _adjacent_pairs(labels):  # pragma: no cover  (compiled; tested via smooth)
     return eu[:k], ev[:k]
 
 
-def merge_regions(labels: np.ndarray, rgb: np.ndarray, thresh: float) -> np.ndarray:
+def merge_regions(labels: np.ndarray, rgb: np.ndarray, thresh: float, *,
+                  reference: bool = False) -> np.ndarray:
     """Greedy mean-colour merge of a label image; returns the merged labels (H, W).
 
     Labels are region ids in 0..n-1 after the call (any integer labels are accepted).
+    ``reference``: run :func:`_merge_reference` (the first compiled merge, for tests and
+    benchmarks) instead of :func:`_merge`; the results are identical.
     """
     labels = np.asarray(labels)
     lo, hi = int(labels.min()), int(labels.max())
@@ -349,7 +572,8 @@ def merge_regions(labels: np.ndarray, rgb: np.ndarray, thresh: float) -> np.ndar
     if n == 1:
         return labels
     eu, ev = _adjacent_pairs(labels)
-    return _merge(n, eu, ev, total, count, float(thresh))[labels]
+    merge = _merge_reference if reference else _merge
+    return merge(n, eu, ev, total, count, float(thresh))[labels]
 
 
 def paint_mean(labels: np.ndarray, rgb: np.ndarray) -> np.ndarray:
