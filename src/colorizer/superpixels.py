@@ -348,57 +348,60 @@ def _nearest32(u, arena, lists, mw, thresh, node):
     return best_w, best_n
 
 
-@numba.njit(cache=True, inline="always")
-def _hless(hw, hu, i, j):
-    return hw[i] < hw[j] or (hw[i] == hw[j] and hu[i] < hu[j])
+# The heap of :func:`_merge`: four children per node (half the levels of a binary heap, whose
+# sifts cost a random write per level to the moved region's heap place), keys (distance, id)
+# side by side in one float64 row (ids are exact in float64), and a hole moved instead of swaps.
 
 
 @numba.njit(cache=True, inline="always")
-def _hmove(hw, hu, node, i, w, u):
-    hw[i], hu[i] = w, u
-    node[u, 3] = i
+def _hmove(heap, node, i, w, u):
+    heap[i, 0], heap[i, 1] = w, u
+    node[np.int64(u), 3] = i
 
 
 @numba.njit(cache=True, inline="always")
-def _hsift(hw, hu, node, size, i, w, u):
-    """Place region u with key w in the heap, starting at hole i (moving up, then down)."""
+def _hsift(heap, node, size, i, w, u):
+    """Place key (w, u) in the heap, starting at hole i (moving up, then down)."""
     while i > 0:
-        p = (i - 1) >> 1
-        if hw[p] < w or (hw[p] == w and hu[p] < u):
+        p = (i - 1) >> 2
+        if heap[p, 0] < w or (heap[p, 0] == w and heap[p, 1] < u):
             break
-        _hmove(hw, hu, node, i, hw[p], hu[p])
+        _hmove(heap, node, i, heap[p, 0], heap[p, 1])
         i = p
     while True:
-        c = 2 * i + 1
+        c = 4 * i + 1
         if c >= size:
             break
-        if c + 1 < size and _hless(hw, hu, c + 1, c):
-            c += 1
-        if w < hw[c] or (w == hw[c] and u < hu[c]):
+        cw, cu = heap[c, 0], heap[c, 1]
+        for k in range(c + 1, min(c + 4, size)):
+            kw, ku = heap[k, 0], heap[k, 1]
+            if kw < cw or (kw == cw and ku < cu):
+                c, cw, cu = k, kw, ku
+        if w < cw or (w == cw and u < cu):
             break
-        _hmove(hw, hu, node, i, hw[c], hu[c])
+        _hmove(heap, node, i, cw, cu)
         i = c
-    _hmove(hw, hu, node, i, w, u)
+    _hmove(heap, node, i, w, u)
 
 
 @numba.njit(cache=True, inline="always")
-def _hset(hw, hu, node, size, u, w):
+def _hset(heap, node, size, u, w):
     i = node[u, 3]
     if i < 0:
         i, size = size, size + 1
-    _hsift(hw, hu, node, size, i, w, u)
+    _hsift(heap, node, size, i, w, np.float64(u))
     return size
 
 
 @numba.njit(cache=True, inline="always")
-def _hremove(hw, hu, node, size, u):
+def _hremove(heap, node, size, u):
     i = node[u, 3]
     if i < 0:
         return size
     size -= 1
     node[u, 3] = -1
     if i < size:
-        _hsift(hw, hu, node, size, i, hw[size], hu[size])
+        _hsift(heap, node, size, i, heap[size, 0], heap[size, 1])
     return size
 
 
@@ -453,18 +456,17 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
     for u in range(n):
         for c in range(3):
             mw[u, c] = total[u, c] / count[u]
-    hw = np.empty(n)
-    hu = np.empty(n, np.int32)
+    heap = np.empty((n, 2))  # (distance, id) keys
     size = 0
     for u in range(n):
         w, nb = _nearest32(u, arena, lists, mw, thresh, node)
         mw[u, 3], node[u, 2], node[u, 3] = w, nb, -1
         if nb >= 0:
-            size = _hset(hw, hu, node, size, u, w)
+            size = _hset(heap, node, size, u, w)
     merges = np.int32(0)
-    while size > 0 and hw[0] < thresh:
-        src = hu[0]
-        size = _hremove(hw, hu, node, size, src)
+    while size > 0 and heap[0, 0] < thresh:
+        src = np.int64(heap[0, 1])
+        size = _hremove(heap, node, size, src)
         dst = node[src, 2]
         merges += 1
         count[dst] += count[src]
@@ -501,9 +503,9 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
         w, nb = _nearest32(dst, arena, lists, mw, thresh, node)
         mw[dst, 3], node[dst, 2] = w, nb
         if nb < 0:
-            size = _hremove(hw, hu, node, size, dst)
+            size = _hremove(heap, node, size, dst)
         else:
-            size = _hset(hw, hu, node, size, dst, w)
+            size = _hset(heap, node, size, dst, w)
         for q in range(s, s + new_deg):
             m = arena[q]
             w = _dist4(mw, dst, m)
@@ -519,9 +521,9 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
                 continue
             mw[m, 3], node[m, 2] = w, nb
             if nb < 0:
-                size = _hremove(hw, hu, node, size, m)
+                size = _hremove(heap, node, size, m)
             else:
-                size = _hset(hw, hu, node, size, m, w)
+                size = _hset(heap, node, size, m, w)
     parent = np.empty(n, np.int64)
     for i in range(n):  # resolve each label to its surviving region
         parent[i] = _find32(node, i)
