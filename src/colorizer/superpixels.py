@@ -500,15 +500,13 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
                 arena[s + new_deg] = m
                 new_deg += 1
         lists[dst, 1], lists[src, 1] = new_deg, 0
-        w, nb = _nearest32(dst, arena, lists, mw, thresh, node)
-        mw[dst, 3], node[dst, 2] = w, nb
-        if nb < 0:
-            size = _hremove(heap, node, size, dst)
-        else:
-            size = _hset(heap, node, size, dst, w)
+        # dst's nearest neighbour, and the nearest of every neighbour it may concern
+        best_w, best_n = thresh, -1
         for q in range(s, s + new_deg):
             m = arena[q]
             w = _dist4(mw, dst, m)
+            if w < best_w or (w == best_w and best_n != -1 and m < best_n):
+                best_w, best_n = w, m
             bn = node[m, 2]
             if bn == src or bn == dst:
                 if w > mw[m, 3]:
@@ -524,6 +522,11 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
                 size = _hremove(heap, node, size, m)
             else:
                 size = _hset(heap, node, size, m, w)
+        mw[dst, 3], node[dst, 2] = best_w, best_n
+        if best_n < 0:
+            size = _hremove(heap, node, size, dst)
+        else:
+            size = _hset(heap, node, size, dst, best_w)
     parent = np.empty(n, np.int64)
     for i in range(n):  # resolve each label to its surviving region
         parent[i] = _find32(node, i)
