@@ -621,6 +621,22 @@ def _slic_input_skimage(rgb: np.ndarray, sigma: float) -> np.ndarray:
 _Y_FROM_RGB = np.array([0.212671, 0.715160, 0.072169], np.float32).astype(np.float64)
 
 
+# rgb2gray's weights (the Rec. 709 luma of scikit-image)
+_GREY_WEIGHTS = np.array([0.2125, 0.7154, 0.0721])
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    """scikit-image's ``rgb2gray``: for a uint8 (H, W, 3) picture the same numpy calls that it
+    makes (its float64 conversion, then the product with its weights), so the same values,
+    without importing scikit-image's colour module and, through it, scipy.linalg (0.2 s at
+    start-up); any other input goes to ``rgb2gray`` itself."""
+    if rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3:
+        return np.multiply(rgb, 1.0 / 255, dtype=np.float64) @ _GREY_WEIGHTS
+    from skimage.color import rgb2gray
+
+    return rgb2gray(rgb)
+
+
 def slic_input(rgb: np.ndarray, sigma: float) -> np.ndarray:
     """The one channel :func:`slic_labels` segments: L of the grey3 picture, float32, blurred
     with sigma as slic would blur it.
@@ -634,9 +650,7 @@ def slic_input(rgb: np.ndarray, sigma: float) -> np.ndarray:
     against 1.9 ms per 224x224 photo, blur included). Where a BLAS sums the matrix product
     another way, they may differ in the last bit, which leaves SLIC's labels unchanged.
     """
-    from skimage.color import rgb2gray
-
-    g = rgb2gray(rgb).astype(np.float32)
+    g = _grey(rgb).astype(np.float32)
     lin = np.where(g > np.float32(0.04045),
                    np.power((g + np.float32(0.055)) / np.float32(1.055), np.float32(2.4)),
                    g / np.float32(12.92)).astype(np.float64)
