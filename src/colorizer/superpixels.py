@@ -555,14 +555,9 @@ def _adjacent_pairs(labels):  # pragma: no cover  (compiled; tested via smooth)
     return eu[:k], ev[:k]
 
 
-def merge_regions(labels: np.ndarray, rgb: np.ndarray, thresh: float, *,
-                  reference: bool = False) -> np.ndarray:
-    """Greedy mean-colour merge of a label image; returns the merged labels (H, W).
-
-    Labels are region ids in 0..n-1 after the call (any integer labels are accepted).
-    ``reference``: run :func:`_merge_reference` (the first compiled merge, for tests and
-    benchmarks) instead of :func:`_merge`; the results are identical.
-    """
+def _merged(labels: np.ndarray, rgb: np.ndarray, thresh: float, reference: bool = False):
+    """The merge of :func:`merge_regions`: (labels 0..n-1, each label's surviving region,
+    colour sums and pixel counts with each surviving region's totals in its row)."""
     labels = np.asarray(labels)
     lo, hi = int(labels.min()), int(labels.max())
     if np.bincount((labels - lo).ravel()).min() == 0:  # not contiguous: renumber
@@ -575,10 +570,40 @@ def merge_regions(labels: np.ndarray, rgb: np.ndarray, thresh: float, *,
     total = np.stack([np.bincount(flat, weights=rgb[..., c].ravel().astype(np.float64), minlength=n)
                       for c in range(3)], axis=1)
     if n == 1:
-        return labels
+        return labels, np.zeros(1, np.int64), total, count
     eu, ev = _adjacent_pairs(labels)
     merge = _merge_reference if reference else _merge
-    return merge(n, eu, ev, total, count, float(thresh))[labels]
+    return labels, merge(n, eu, ev, total, count, float(thresh)), total, count
+
+
+def merge_regions(labels: np.ndarray, rgb: np.ndarray, thresh: float, *,
+                  reference: bool = False) -> np.ndarray:
+    """Greedy mean-colour merge of a label image; returns the merged labels (H, W).
+
+    Labels are region ids in 0..n-1 after the call (any integer labels are accepted).
+    ``reference``: run :func:`_merge_reference` (the first compiled merge, for tests and
+    benchmarks) instead of :func:`_merge`; the results are identical.
+    """
+    labels, parent, _, _ = _merged(labels, rgb, thresh, reference)
+    return parent[labels]
+
+
+@numba.njit(cache=True)
+def _paint_merged(labels, parent, total, count):  # pragma: no cover  (compiled; tested)
+    """Each pixel painted with its merged region's mean colour, truncated to uint8."""
+    colour = np.empty((parent.shape[0], 3), np.uint8)
+    for u in range(parent.shape[0]):
+        r = parent[u]
+        for c in range(3):
+            colour[u, c] = np.uint8(total[r, c] / count[r])
+    h, w = labels.shape
+    out = np.empty((h, w, 3), np.uint8)
+    for y in range(h):
+        for x in range(w):
+            k = labels[y, x]
+            for c in range(3):
+                out[y, x, c] = colour[k, c]
+    return out
 
 
 def paint_mean(labels: np.ndarray, rgb: np.ndarray) -> np.ndarray:
@@ -985,4 +1010,7 @@ def smooth(rgb: np.ndarray, n_segments: int = 10000, sigma: float = 5.0,
     4
     """
     rgb = _check_rgb(rgb)
-    return paint_mean(merge_regions(slic_labels(rgb, n_segments, sigma), rgb, thresh), rgb)
+    # paint_mean(merge_regions(...), rgb) without counting the regions' colours again: the merge
+    # leaves each surviving region's totals in its row, sums of integers and so exact in float64
+    # in any order, hence the same means as paint_mean's
+    return _paint_merged(*_merged(slic_labels(rgb, n_segments, sigma), rgb, thresh))
