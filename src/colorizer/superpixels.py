@@ -309,6 +309,9 @@ def _merge_reference(n, eu, ev, total, count, thresh):  # pragma: no cover  (com
     return parent
 
 
+_u = np.uint64  # unsigned indices: numba then drops its negative-index handling
+
+
 # Columns of the per-region tables of :func:`_merge` (one row per region, so that what one step
 # reads about a region lies in one or two cache lines rather than in six arrays).
 _PARENT, _MARK, _BEST, _POS = 0, 1, 2, 3  # int32 table: union-find parent, visit mark, nearest, heap place
@@ -319,16 +322,16 @@ _START, _DEG, _SLOT = 0, 1, 2  # int32 table: a region's list in the arena: star
 def _find32(node, x):
     """:func:`_find` on the parent column of ``node``."""
     r = x
-    while node[r, 0] != r:
-        r = node[r, 0]
-    while node[x, 0] != r:
-        node[x, 0], x = r, node[x, 0]
+    while node[_u(r), 0] != r:
+        r = node[_u(r), 0]
+    while node[_u(x), 0] != r:
+        node[_u(x), 0], x = r, node[_u(x), 0]
     return r
 
 
 @numba.njit(cache=True, inline="always")
 def _dist4(mw, a, b):
-    d0, d1, d2 = mw[a, 0] - mw[b, 0], mw[a, 1] - mw[b, 1], mw[a, 2] - mw[b, 2]
+    d0, d1, d2 = mw[_u(a), 0] - mw[_u(b), 0], mw[_u(a), 1] - mw[_u(b), 1], mw[_u(a), 2] - mw[_u(b), 2]
     return np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
 
 
@@ -336,10 +339,10 @@ def _dist4(mw, a, b):
 def _nearest32(u, arena, lists, mw, thresh, node):
     """:func:`_nearest` on the tables of :func:`_merge`."""
     best_w, best_n = thresh, -1
-    s = lists[u, 0]
-    for q in range(s, s + lists[u, 1]):
-        m = _find32(node, arena[q])
-        arena[q] = m
+    s = lists[_u(u), 0]
+    for q in range(s, s + lists[_u(u), 1]):
+        m = _find32(node, arena[_u(q)])
+        arena[_u(q)] = m
         if m == u:
             continue
         w = _dist4(mw, u, m)
@@ -355,7 +358,7 @@ def _nearest32(u, arena, lists, mw, thresh, node):
 
 @numba.njit(cache=True, inline="always")
 def _hmove(heap, node, i, w, u):
-    heap[i, 0], heap[i, 1] = w, u
+    heap[_u(i), 0], heap[_u(i), 1] = w, u
     node[np.int64(u), 3] = i
 
 
@@ -364,17 +367,17 @@ def _hsift(heap, node, size, i, w, u):
     """Place key (w, u) in the heap, starting at hole i (moving up, then down)."""
     while i > 0:
         p = (i - 1) >> 2
-        if heap[p, 0] < w or (heap[p, 0] == w and heap[p, 1] < u):
+        if heap[_u(p), 0] < w or (heap[_u(p), 0] == w and heap[_u(p), 1] < u):
             break
-        _hmove(heap, node, i, heap[p, 0], heap[p, 1])
+        _hmove(heap, node, i, heap[_u(p), 0], heap[_u(p), 1])
         i = p
     while True:
         c = 4 * i + 1
         if c >= size:
             break
-        cw, cu = heap[c, 0], heap[c, 1]
+        cw, cu = heap[_u(c), 0], heap[_u(c), 1]
         for k in range(c + 1, min(c + 4, size)):
-            kw, ku = heap[k, 0], heap[k, 1]
+            kw, ku = heap[_u(k), 0], heap[_u(k), 1]
             if kw < cw or (kw == cw and ku < cu):
                 c, cw, cu = k, kw, ku
         if w < cw or (w == cw and u < cu):
@@ -386,7 +389,7 @@ def _hsift(heap, node, size, i, w, u):
 
 @numba.njit(cache=True, inline="always")
 def _hset(heap, node, size, u, w):
-    i = node[u, 3]
+    i = node[_u(u), 3]
     if i < 0:
         i, size = size, size + 1
     _hsift(heap, node, size, i, w, np.float64(u))
@@ -395,13 +398,13 @@ def _hset(heap, node, size, u, w):
 
 @numba.njit(cache=True, inline="always")
 def _hremove(heap, node, size, u):
-    i = node[u, 3]
+    i = node[_u(u), 3]
     if i < 0:
         return size
     size -= 1
-    node[u, 3] = -1
+    node[_u(u), 3] = -1
     if i < size:
-        _hsift(heap, node, size, i, heap[size, 0], heap[size, 1])
+        _hsift(heap, node, size, i, heap[_u(size), 0], heap[_u(size), 1])
     return size
 
 
@@ -441,88 +444,88 @@ def _merge(n, eu, ev, total, count, thresh):  # pragma: no cover  (compiled; tes
     arena = np.empty(2 * m2 + 4 * n + 16, np.int32)
     top = 0
     for u in range(n):  # each neighbour once, packed
-        node[u, 0] = u
-        lists[u, 0] = top
+        node[_u(u), 0] = u
+        lists[_u(u), 0] = top
         for q in range(raw_start[u], raw_start[u + 1]):
             m = raw[q]
-            if node[m, 1] != u:
-                node[m, 1] = u
-                arena[top] = m
+            if node[_u(m), 1] != u:
+                node[_u(m), 1] = u
+                arena[_u(top)] = m
                 top += 1
-        lists[u, 1] = top - lists[u, 0]
-        lists[u, 2] = lists[u, 1]
+        lists[_u(u), 1] = top - lists[_u(u), 0]
+        lists[_u(u), 2] = lists[_u(u), 1]
     node[:, 1] = -1
     mw = np.empty((n, 4))  # mean colour, nearest distance
     for u in range(n):
         for c in range(3):
-            mw[u, c] = total[u, c] / count[u]
+            mw[_u(u), c] = total[u, c] / count[u]
     heap = np.empty((n, 2))  # (distance, id) keys
     size = 0
     for u in range(n):
         w, nb = _nearest32(u, arena, lists, mw, thresh, node)
-        mw[u, 3], node[u, 2], node[u, 3] = w, nb, -1
+        mw[_u(u), 3], node[_u(u), 2], node[_u(u), 3] = w, nb, -1
         if nb >= 0:
             size = _hset(heap, node, size, u, w)
     merges = np.int32(0)
-    while size > 0 and heap[0, 0] < thresh:
-        src = np.int64(heap[0, 1])
+    while size > 0 and heap[_u(0), 0] < thresh:
+        src = np.int64(heap[_u(0), 1])
         size = _hremove(heap, node, size, src)
-        dst = node[src, 2]
+        dst = node[_u(src), 2]
         merges += 1
         count[dst] += count[src]
         for c in range(3):
             total[dst, c] += total[src, c]
-            mw[dst, c] = total[dst, c] / count[dst]
-        node[src, 0] = dst
-        node[dst, 1] = merges
-        s = lists[dst, 0]
+            mw[_u(dst), c] = total[dst, c] / count[dst]
+        node[_u(src), 0] = dst
+        node[_u(dst), 1] = merges
+        s = lists[_u(dst), 0]
         new_deg = 0
-        for q in range(s, s + lists[dst, 1]):
-            m = _find32(node, arena[q])
-            if node[m, 1] != merges:
-                node[m, 1] = merges
-                arena[s + new_deg] = m
+        for q in range(s, s + lists[_u(dst), 1]):
+            m = _find32(node, arena[_u(q)])
+            if node[_u(m), 1] != merges:
+                node[_u(m), 1] = merges
+                arena[_u(s + new_deg)] = m
                 new_deg += 1
-        for q in range(lists[src, 0], lists[src, 0] + lists[src, 1]):
-            m = _find32(node, arena[q])
-            if node[m, 1] != merges:
-                node[m, 1] = merges
-                if new_deg == lists[dst, 2]:
-                    want = 2 * (new_deg + lists[src, 1])
+        for q in range(lists[_u(src), 0], lists[_u(src), 0] + lists[_u(src), 1]):
+            m = _find32(node, arena[_u(q)])
+            if node[_u(m), 1] != merges:
+                node[_u(m), 1] = merges
+                if new_deg == lists[_u(dst), 2]:
+                    want = 2 * (new_deg + lists[_u(src), 1])
                     if top + want > arena.shape[0]:
                         bigger = np.empty(2 * (arena.shape[0] + want), np.int32)
                         bigger[:top] = arena[:top]
                         arena = bigger
                     arena[top:top + new_deg] = arena[s:s + new_deg]
                     s = top
-                    lists[dst, 0], lists[dst, 2] = top, want
+                    lists[_u(dst), 0], lists[_u(dst), 2] = top, want
                     top += want
-                arena[s + new_deg] = m
+                arena[_u(s + new_deg)] = m
                 new_deg += 1
-        lists[dst, 1], lists[src, 1] = new_deg, 0
+        lists[_u(dst), 1], lists[_u(src), 1] = new_deg, 0
         # dst's nearest neighbour, and the nearest of every neighbour it may concern
         best_w, best_n = thresh, -1
         for q in range(s, s + new_deg):
-            m = arena[q]
+            m = arena[_u(q)]
             w = _dist4(mw, dst, m)
             if w < best_w or (w == best_w and best_n != -1 and m < best_n):
                 best_w, best_n = w, m
-            bn = node[m, 2]
+            bn = node[_u(m), 2]
             if bn == src or bn == dst:
-                if w > mw[m, 3]:
+                if w > mw[_u(m), 3]:
                     w, nb = _nearest32(m, arena, lists, mw, thresh, node)
                 else:
                     nb = dst
-            elif w < mw[m, 3] or (w == mw[m, 3] and dst < bn):
+            elif w < mw[_u(m), 3] or (w == mw[_u(m), 3] and dst < bn):
                 nb = dst
             else:
                 continue
-            mw[m, 3], node[m, 2] = w, nb
+            mw[_u(m), 3], node[_u(m), 2] = w, nb
             if nb < 0:
                 size = _hremove(heap, node, size, m)
             else:
                 size = _hset(heap, node, size, m, w)
-        mw[dst, 3], node[dst, 2] = best_w, best_n
+        mw[_u(dst), 3], node[_u(dst), 2] = best_w, best_n
         if best_n < 0:
             size = _hremove(heap, node, size, dst)
         else:
