@@ -72,6 +72,7 @@ def compare_smooth(photos: list[np.ndarray], src: Path) -> None:
     spec = importlib.util.spec_from_file_location("baseline_superpixels",
                                                   Path(src) / "colorizer" / "superpixels.py")
     base = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = base  # numba's disk cache finds the module by its name
     spec.loader.exec_module(base)
     base.smooth(photos[0])
     smooth(photos[0])

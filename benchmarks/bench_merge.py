@@ -1,0 +1,92 @@
+"""The steps of ``colorize prepare --superpixels`` after SLIC: the new code against the old, in one process.
+
+    python benchmarks/bench_merge.py [--photos 300] [--folder ../shared/data/photos/train]
+                                     [--rounds 3]
+
+On ``--photos`` photos spread over the folder, resized to 224x224 as ``prepare`` does, with
+their SLIC labels, prints:
+
+* how many photos give identical merged labels from ``merge_regions`` (the compiled merge,
+  ``_merge``) and from its first version (``_merge_reference``); how many give identical
+  pictures from ``smooth``'s painting (``_paint_merged``, from the merge's own region totals)
+  and from ``paint_mean`` of the merged labels; how many give identical grey pictures from
+  ``_grey`` and from scikit-image's ``rgb2gray``;
+* CPU milliseconds per photo of each old and new step, called alternately photo by photo (CPU
+  time and alternation, so that other work on a shared machine weighs on both alike; the
+  median of ``--rounds`` rounds), and the ratios.
+
+Run it with one core (e.g. ``taskset -c 1``); numpy's BLAS is held to one thread here.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: one BLAS thread
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from bench_slic import alternate_ms  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from colorizer import superpixels as sp  # noqa: E402
+from colorizer.batch import find_images  # noqa: E402
+from colorizer.data import resize_photo  # noqa: E402
+
+DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos" / "train"
+
+
+def main():
+    from skimage.color import rgb2gray
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", type=int, default=300, help="photos spread over the folder")
+    ap.add_argument("--folder", type=Path, default=DEFAULT)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds")
+    ap.add_argument("--thresh", type=float, default=sp.DEFAULTS["thresh"])
+    args = ap.parse_args()
+    files = find_images(args.folder)
+    if not files:
+        raise SystemExit(f"no photos in {args.folder}")
+    picked = files[:: max(1, len(files) // args.photos)][: args.photos]
+    photos = [resize_photo(np.asarray(Image.open(f).convert("RGB")), 224) for f in picked]
+    items = [(sp.slic_labels(rgb), rgb) for rgb in photos]
+    n, t = len(items), args.thresh
+
+    def old_merge(item):
+        return sp.merge_regions(*item, t, reference=True)
+
+    def new_merge(item):
+        return sp.merge_regions(*item, t)
+
+    def old_paint(item):  # smooth's painting before: paint_mean of the merged labels
+        labels, parent = item[:2]
+        return sp.paint_mean(parent[labels], item[4])
+
+    def new_paint(item):
+        return sp._paint_merged(*item[:4])
+
+    same_merge = sum(np.array_equal(old_merge(it), new_merge(it)) for it in items)
+    merged = [(*sp._merged(labels, rgb, t), rgb) for labels, rgb in items]
+    same_paint = sum(np.array_equal(old_paint(it), new_paint(it)) for it in merged)
+    same_grey = sum(np.array_equal(sp._grey(rgb), rgb2gray(rgb)) for rgb in photos)
+    print(f"{n} photos of 224x224 from {args.folder}:")
+    print(f"  merged labels identical (merge_regions: _merge against _merge_reference) on "
+          f"{same_merge}/{n} photos")
+    print(f"  painted pictures identical (_paint_merged against paint_mean) on {same_paint}/{n}")
+    print(f"  grey pictures identical (_grey against rgb2gray) on {same_grey}/{n}")
+    print(f"CPU ms per photo, one core, median of {args.rounds} alternating rounds (old, new, ratio):")
+    for name, old, new, data in (("merge_regions", old_merge, new_merge, items),
+                                 ("painting", old_paint, new_paint, merged),
+                                 ("grey picture", rgb2gray, sp._grey, photos)):
+        old(data[0]), new(data[0])  # compiled code loaded, caches warm
+        times = np.array([alternate_ms(old, new, data) for _ in range(args.rounds)])
+        t_old, t_new = np.median(times[:, 0]), np.median(times[:, 1])
+        print(f"  {name:14s} {t_old:6.2f} {t_new:6.2f}  {t_old / t_new:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
