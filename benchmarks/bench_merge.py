@@ -6,6 +6,8 @@
 On ``--photos`` photos spread over the folder, resized to 224x224 as ``prepare`` does, with
 their SLIC labels, prints:
 
+* how many photos give identical ``(l8, ab8)`` from ``prepare_photo`` and from the old steps
+  (scikit-image's SLIC steps, the first compiled merge, ``paint_mean``, ``lab_to_lab8``);
 * how many photos give identical merged labels from ``merge_regions`` (the compiled merge,
   ``_merge``) and from its first version (``_merge_reference``); how many give identical
   pictures from ``smooth``'s painting (``_paint_merged``, from the merge's own region totals)
@@ -34,7 +36,8 @@ from PIL import Image  # noqa: E402
 
 from colorizer import superpixels as sp  # noqa: E402
 from colorizer.batch import find_images  # noqa: E402
-from colorizer.data import resize_photo  # noqa: E402
+from colorizer.color import lab_to_lab8, srgb_to_lab  # noqa: E402
+from colorizer.data import PrepareConfig, prepare_photo, resize_photo  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos" / "train"
 
@@ -73,7 +76,17 @@ def main():
     merged = [(*sp._merged(labels, rgb, t), rgb) for labels, rgb in items]
     same_paint = sum(np.array_equal(old_paint(it), new_paint(it)) for it in merged)
     same_grey = sum(np.array_equal(sp._grey(rgb), rgb2gray(rgb)) for rgb in photos)
+    cfg = PrepareConfig(superpixels=True, thresh=t)
+    same_prepared = 0
+    for rgb in photos:  # the whole photo step against the old steps one by one
+        target = sp.paint_mean(sp.merge_regions(sp._slic_labels_skimage(rgb), rgb, t, reference=True), rgb)
+        old_l8 = lab_to_lab8(srgb_to_lab(rgb))[..., 0]
+        old_ab8 = lab_to_lab8(srgb_to_lab(target))[..., 1:]
+        l8, ab8 = prepare_photo(rgb, cfg)
+        same_prepared += int(np.array_equal(l8, old_l8) and np.array_equal(ab8, old_ab8))
     print(f"{n} photos of 224x224 from {args.folder}:")
+    print(f"  prepare_photo's (l8, ab8) identical to the old steps' (scikit-image's SLIC steps, "
+          f"_merge_reference, paint_mean, lab_to_lab8) on {same_prepared}/{n}")
     print(f"  merged labels identical (merge_regions: _merge against _merge_reference) on "
           f"{same_merge}/{n} photos")
     print(f"  painted pictures identical (_paint_merged against paint_mean) on {same_paint}/{n}")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from colorizer.color import ab8_to_ab, l8_to_l, lab_to_lab8, srgb_to_lab
+from colorizer.color import ab8_to_ab, ab_to_ab8, l8_to_l, l_to_l8, srgb_to_lab
 from colorizer.errors import ColorizerError, OutputExists
 from colorizer.io import atomic_write, read_image, remove_stale_temps
 
@@ -103,7 +103,7 @@ def prepare_photo(rgb: np.ndarray, cfg: PrepareConfig) -> tuple[np.ndarray, np.n
         target = smooth(rgb, cfg.n_segments, cfg.sigma, cfg.thresh)
     lab_target = srgb_to_lab(target)  # numpy: preparing never imports torch
     lab_l = lab_target if cfg.l_from == "smoothed" else srgb_to_lab(rgb)
-    return lab_to_lab8(lab_l)[..., 0], lab_to_lab8(lab_target)[..., 1:]
+    return l_to_l8(lab_l[..., 0]), ab_to_ab8(lab_target[..., 1:])  # lab_to_lab8's channels
 
 
 def split_of(sha256: str, val_fraction: float) -> str:
