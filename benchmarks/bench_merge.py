@@ -13,7 +13,8 @@ their SLIC labels, prints:
   pictures from ``smooth``'s painting (``_paint_merged``, from the merge's own region totals)
   and from ``paint_mean`` of the merged labels; how many give identical grey pictures from
   ``_grey`` and from scikit-image's ``rgb2gray``;
-* CPU milliseconds per photo of each old and new step, called alternately photo by photo (CPU
+* CPU milliseconds per photo of each old and new step (the merge, the painting, the grey
+  picture, prepare_photo's conversion to 8-bit Lab), called alternately photo by photo (CPU
   time and alternation, so that other work on a shared machine weighs on both alike; the
   median of ``--rounds`` rounds), and the ratios.
 
@@ -36,7 +37,7 @@ from PIL import Image  # noqa: E402
 
 from colorizer import superpixels as sp  # noqa: E402
 from colorizer.batch import find_images  # noqa: E402
-from colorizer.color import lab_to_lab8, srgb_to_lab  # noqa: E402
+from colorizer.color import ab_to_ab8, l_to_l8, lab_to_lab8, srgb_to_lab  # noqa: E402
 from colorizer.data import PrepareConfig, prepare_photo, resize_photo  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos" / "train"
@@ -92,9 +93,17 @@ def main():
     print(f"  painted pictures identical (_paint_merged against paint_mean) on {same_paint}/{n}")
     print(f"  grey pictures identical (_grey against rgb2gray) on {same_grey}/{n}")
     print(f"CPU ms per photo, one core, median of {args.rounds} alternating rounds (old, new, ratio):")
+    def old_lab8(lab):  # prepare_photo's 8-bit conversion before: all channels, twice
+        return lab_to_lab8(lab)[..., 0], lab_to_lab8(lab)[..., 1:]
+
+    def new_lab8(lab):
+        return l_to_l8(lab[..., 0]), ab_to_ab8(lab[..., 1:])
+
+    labs = [srgb_to_lab(rgb) for rgb in photos]
     for name, old, new, data in (("merge_regions", old_merge, new_merge, items),
                                  ("painting", old_paint, new_paint, merged),
-                                 ("grey picture", rgb2gray, sp._grey, photos)):
+                                 ("grey picture", rgb2gray, sp._grey, photos),
+                                 ("8-bit Lab", old_lab8, new_lab8, labs)):
         old(data[0]), new(data[0])  # compiled code loaded, caches warm
         times = np.array([alternate_ms(old, new, data) for _ in range(args.rounds)])
         t_old, t_new = np.median(times[:, 0]), np.median(times[:, 1])
