@@ -334,3 +334,21 @@ def test_merge_equals_the_reference_merge_on_training_photos(shared_data):
         merged = sp._merged(labels, rgb, 35.0)
         assert np.array_equal(sp._paint_merged(*merged),
                               sp.paint_mean(merged[1][merged[0]], rgb)), name
+
+
+def test_region_sums_equal_bincount_and_gapped_labels_merge_alike():
+    for labels, rgb in _label_fields(8, 20):
+        labels = labels.astype(np.int64)
+        n = int(labels.max()) + 1
+        count, total = sp._region_sums(labels, rgb, n)
+        assert np.array_equal(count, np.bincount(labels.ravel(), minlength=n).astype(np.float64))
+        for c in range(3):
+            expected = np.bincount(labels.ravel(), weights=rgb[..., c].ravel().astype(np.float64),
+                                   minlength=n)
+            assert np.array_equal(total[:, c], expected)
+        # labels with gaps and an offset are renumbered: the same partition
+        gapped = sp.merge_regions(labels * 3 + 7, rgb, 35.0)
+        plain = sp.merge_regions(np.unique(labels, return_inverse=True)[1].reshape(labels.shape),
+                                 rgb, 35.0)
+        assert len(np.unique(gapped * 100000 + plain)) == len(np.unique(plain))
+        assert len(np.unique(gapped)) == len(np.unique(plain))

@@ -568,20 +568,35 @@ def _adjacent_pairs(labels):  # pragma: no cover  (compiled; tested via smooth)
     return eu[:k], ev[:k]
 
 
+@numba.njit(cache=True)
+def _region_sums(labels, rgb, n):  # pragma: no cover  (compiled; tested via merge_regions)
+    """Pixel count and colour sums (float64) of each label 0..n-1, in one pass: the values of
+    ``np.bincount`` (with the colours as weights), which adds in the same raster order."""
+    count = np.zeros(n)
+    total = np.zeros((n, 3))
+    h, w = labels.shape
+    for y in range(h):
+        for x in range(w):
+            k = labels[y, x]
+            count[k] += 1.0
+            for c in range(3):
+                total[k, c] += np.float64(rgb[y, x, c])
+    return count, total
+
+
 def _merged(labels: np.ndarray, rgb: np.ndarray, thresh: float, reference: bool = False):
     """The merge of :func:`merge_regions`: (labels 0..n-1, each label's surviving region,
     colour sums and pixel counts with each surviving region's totals in its row)."""
     labels = np.asarray(labels)
     lo, hi = int(labels.min()), int(labels.max())
-    if np.bincount((labels - lo).ravel()).min() == 0:  # not contiguous: renumber
-        labels = np.unique(labels, return_inverse=True)[1].reshape(labels.shape)
-        lo, hi = 0, int(labels.max())
     labels = (labels - lo).astype(np.int64)
     n = hi - lo + 1
-    flat = labels.ravel()
-    count = np.bincount(flat, minlength=n).astype(np.float64)
-    total = np.stack([np.bincount(flat, weights=rgb[..., c].ravel().astype(np.float64), minlength=n)
-                      for c in range(3)], axis=1)
+    rgb = np.asarray(rgb)
+    count, total = _region_sums(labels, rgb, n)
+    if count.min() == 0:  # not contiguous: renumber
+        labels = np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int64)
+        n = int(labels.max()) + 1
+        count, total = _region_sums(labels, rgb, n)
     if n == 1:
         return labels, np.zeros(1, np.int64), total, count
     eu, ev = _adjacent_pairs(labels)
