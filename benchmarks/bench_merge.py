@@ -8,15 +8,16 @@ their SLIC labels, prints:
 
 * how many photos give identical ``(l8, ab8)`` from ``prepare_photo`` and from the old steps
   (scikit-image's SLIC steps, the first compiled merge, ``paint_mean``, ``lab_to_lab8``);
+* how many give identical region sums from ``_region_sums`` and ``np.bincount``;
 * how many photos give identical merged labels from ``merge_regions`` (the compiled merge,
   ``_merge``) and from its first version (``_merge_reference``); how many give identical
   pictures from ``smooth``'s painting (``_paint_merged``, from the merge's own region totals)
   and from ``paint_mean`` of the merged labels; how many give identical grey pictures from
   ``_grey`` and from scikit-image's ``rgb2gray``;
 * CPU milliseconds per photo of each old and new step (the merge, the painting, the grey
-  picture, prepare_photo's conversion to 8-bit Lab), called alternately photo by photo (CPU
-  time and alternation, so that other work on a shared machine weighs on both alike; the
-  median of ``--rounds`` rounds), and the ratios.
+  picture, the region sums, prepare_photo's conversion to 8-bit Lab), called alternately photo
+  by photo (CPU time and alternation, so that other work on a shared machine weighs on both
+  alike; the median of ``--rounds`` rounds), and the ratios.
 
 Run it with one core (e.g. ``taskset -c 1``); numpy's BLAS is held to one thread here.
 """
@@ -92,17 +93,34 @@ def main():
           f"{same_merge}/{n} photos")
     print(f"  painted pictures identical (_paint_merged against paint_mean) on {same_paint}/{n}")
     print(f"  grey pictures identical (_grey against rgb2gray) on {same_grey}/{n}")
-    print(f"CPU ms per photo, one core, median of {args.rounds} alternating rounds (old, new, ratio):")
     def old_lab8(lab):  # prepare_photo's 8-bit conversion before: all channels, twice
         return lab_to_lab8(lab)[..., 0], lab_to_lab8(lab)[..., 1:]
 
     def new_lab8(lab):
         return l_to_l8(lab[..., 0]), ab_to_ab8(lab[..., 1:])
 
+    def old_sums(item):  # the merge's region sums before: np.bincount, per channel
+        flat, rgb = (item[0] - 1).ravel(), item[1]
+        n = int(flat.max()) + 1
+        np.bincount(flat).min()  # the contiguity check it made
+        return np.bincount(flat, minlength=n).astype(np.float64), np.stack(
+            [np.bincount(flat, weights=rgb[..., c].ravel().astype(np.float64), minlength=n)
+             for c in range(3)], axis=1)
+
+    def new_sums(item):
+        labels = item[0].astype(np.int64) - 1
+        return sp._region_sums(labels, item[1], int(labels.max()) + 1)
+
+    same_sums = sum(all(np.array_equal(a, b) for a, b in zip(old_sums(it), new_sums(it), strict=True))
+                    for it in items)
+    print(f"  region counts and colour sums identical (_region_sums against np.bincount) on "
+          f"{same_sums}/{n}")
     labs = [srgb_to_lab(rgb) for rgb in photos]
+    print(f"CPU ms per photo, one core, median of {args.rounds} alternating rounds (old, new, ratio):")
     for name, old, new, data in (("merge_regions", old_merge, new_merge, items),
                                  ("painting", old_paint, new_paint, merged),
                                  ("grey picture", rgb2gray, sp._grey, photos),
+                                 ("region sums", old_sums, new_sums, items),
                                  ("8-bit Lab", old_lab8, new_lab8, labs)):
         old(data[0]), new(data[0])  # compiled code loaded, caches warm
         times = np.array([alternate_ms(old, new, data) for _ in range(args.rounds)])
