@@ -143,3 +143,14 @@ def test_fast_lab_equals_exact(dtype):
     fast = color.srgb_to_lab(pixels)
     assert fast.dtype == np.float32 and fast.shape == pixels.shape
     assert np.abs(fast - exact).max() < 1e-3
+
+
+def test_l_to_l8_and_ab_to_ab8_are_the_channels_of_lab_to_lab8():
+    rng = np.random.default_rng(3)
+    lab = (rng.random((40, 30, 3)) * [130, 300, 300] - [15, 150, 150]).astype(np.float32)
+    lab[0, :3] = [[50.0 / 2.55 * 1.0, 0.5, -0.5], [100.2, 127.5, -128.5], [-0.1, 200, -200]]
+    lab[1, :4, 0] = np.array([0.5, 1.5, 2.5, 3.5], np.float32) / np.float32(2.55)  # halves: rint ties
+    lab8 = color.lab_to_lab8(lab)
+    assert np.array_equal(color.l_to_l8(lab[..., 0]), lab8[..., 0])
+    assert np.array_equal(color.ab_to_ab8(lab[..., 1:]), lab8[..., 1:])
+    assert np.array_equal(color.l_to_l8(lab[..., 0].astype(np.float64)), lab8[..., 0])

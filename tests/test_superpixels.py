@@ -88,7 +88,7 @@ def test_compiled_merge_is_loaded_from_the_disk_cache_by_the_next_process(tmp_pa
     code = ("import numpy as np\n"
             "from colorizer import superpixels as sp\n"
             "sp.smooth(np.zeros((8, 8, 3), np.uint8), n_segments=4, sigma=0)\n"
-            "fns = (sp._merge, sp._adjacent_pairs, sp._slic_run, sp._connect)\n"
+            "fns = (sp._merge, sp._adjacent_pairs, sp._slic_run, sp._connect, sp._paint_merged)\n"
             "print(sum(sum(f.stats.cache_hits.values()) for f in fns),"
             " sum(sum(f.stats.cache_misses.values()) for f in fns))\n")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
@@ -99,8 +99,8 @@ def test_compiled_merge_is_loaded_from_the_disk_cache_by_the_next_process(tmp_pa
         assert out.returncode == 0, out.stderr
         return tuple(int(x) for x in out.stdout.split())
 
-    assert hits_misses() == (0, 4)  # first run: compiled, and written to the cache
-    assert hits_misses() == (4, 0)  # next run: all loaded, nothing compiled
+    assert hits_misses() == (0, 5)  # first run: compiled, and written to the cache
+    assert hits_misses() == (5, 0)  # next run: all loaded, nothing compiled
 
 
 def test_slic_shortcut_gives_the_ten_iteration_labels():
@@ -274,3 +274,81 @@ def test_compiled_connectivity_equals_scikit_image():
             np.ascontiguousarray(labels[np.newaxis], dtype=np.intp), min_size, max_size,
             start_label=1)[0]
         assert np.array_equal(sp._connect(labels.astype(np.int32), min_size, max_size), expected)
+
+
+def _label_fields(seed: int, count: int):
+    """Random (labels, rgb) pairs: blocky label fields of many sizes, with colours drawn from a
+    few levels (so that many distances tie exactly) or from all 256."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        h, w = (int(v) for v in rng.integers(2, 48, 2))
+        by, bx = (int(v) for v in rng.integers(1, 4, 2))
+        grid = rng.integers(0, int(rng.integers(2, 400)), (h // by + 1, w // bx + 1))
+        labels = np.repeat(np.repeat(grid, by, 0), bx, 1)[:h, :w]
+        levels = (0, 20, 40) if i % 2 else tuple(range(256))
+        rgb = rng.choice(np.array(levels, np.uint8), (h, w, 3))
+        if i % 3 == 0:  # flat regions: each label one colour, so many exact ties between regions
+            rgb = rng.choice(np.array(levels, np.uint8), (int(labels.max()) + 1, 3))[labels]
+        yield labels, rgb
+
+
+def test_merge_equals_the_reference_merge_on_synthetic_label_fields():
+    """_merge (int32 tables, packed lists, four-way heap) merges exactly as the first compiled
+    merge, _merge_reference, including tied distances and thresholds at tie values."""
+    for labels, rgb in _label_fields(5, 120):
+        for thresh in (0.0, 20.0, 35.0, 40.0, 1000.0):
+            assert np.array_equal(sp.merge_regions(labels, rgb, thresh),
+                                  sp.merge_regions(labels, rgb, thresh, reference=True))
+
+
+def test_smooth_paints_what_paint_mean_paints():
+    """smooth paints from the merge's own region totals; paint_mean of the merged labels gives
+    the same picture (integer sums, exact in any order)."""
+    for labels, rgb in _label_fields(6, 40):
+        rgb = np.ascontiguousarray(rgb)
+        merged = sp._merged(labels, rgb, 35.0)
+        assert np.array_equal(sp._paint_merged(*merged), sp.paint_mean(merged[1][merged[0]], rgb))
+    quad = quadrants(noise=20, size=48)
+    expected = sp.paint_mean(sp.merge_regions(sp.slic_labels(quad, 200, 1.0), quad, 35.0), quad)
+    assert np.array_equal(sp.smooth(quad, 200, 1.0, 35.0), expected)
+
+
+def test_grey_equals_scikit_image_rgb2gray():
+    from skimage.color import rgb2gray
+
+    rng = np.random.default_rng(7)
+    for h, w in ((1, 1), (7, 13), (224, 224), (90, 161)):
+        rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        assert np.array_equal(sp._grey(rgb), rgb2gray(rgb))
+    floats = rng.random((9, 5, 3))  # not uint8: scikit-image's own function
+    assert np.array_equal(sp._grey(floats), rgb2gray(floats))
+
+
+def test_merge_equals_the_reference_merge_on_training_photos(shared_data):
+    """On real training photos at 224x224 with their SLIC labels, the merged labels are those of
+    the first compiled merge, array for array; benchmarks/bench_merge.py checks 300 photos."""
+    for name, rgb in _training_photos(shared_data, 24):
+        labels = sp.slic_labels(rgb)
+        assert np.array_equal(sp.merge_regions(labels, rgb, 35.0),
+                              sp.merge_regions(labels, rgb, 35.0, reference=True)), name
+        merged = sp._merged(labels, rgb, 35.0)
+        assert np.array_equal(sp._paint_merged(*merged),
+                              sp.paint_mean(merged[1][merged[0]], rgb)), name
+
+
+def test_region_sums_equal_bincount_and_gapped_labels_merge_alike():
+    for labels, rgb in _label_fields(8, 20):
+        labels = labels.astype(np.int64)
+        n = int(labels.max()) + 1
+        count, total = sp._region_sums(labels, rgb, n)
+        assert np.array_equal(count, np.bincount(labels.ravel(), minlength=n).astype(np.float64))
+        for c in range(3):
+            expected = np.bincount(labels.ravel(), weights=rgb[..., c].ravel().astype(np.float64),
+                                   minlength=n)
+            assert np.array_equal(total[:, c], expected)
+        # labels with gaps and an offset are renumbered: the same partition
+        gapped = sp.merge_regions(labels * 3 + 7, rgb, 35.0)
+        plain = sp.merge_regions(np.unique(labels, return_inverse=True)[1].reshape(labels.shape),
+                                 rgb, 35.0)
+        assert len(np.unique(gapped * 100000 + plain)) == len(np.unique(plain))
+        assert len(np.unique(gapped)) == len(np.unique(plain))

@@ -299,6 +299,18 @@ def lab_to_lab8(lab: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def l_to_l8(L: np.ndarray) -> np.ndarray:
+    """L in [0, 100] -> 8-bit L (L*255/100, rounded and clipped, uint8): ``lab_to_lab8``'s first
+    channel, by the same float32 steps, without converting a and b."""
+    return np.clip(np.rint(np.asarray(L, dtype=np.float32) * (255.0 / 100.0)), 0, 255).astype(np.uint8)
+
+
+def ab_to_ab8(ab: np.ndarray) -> np.ndarray:
+    """ab in Lab units (..., 2) -> 8-bit ab (ab+128, rounded and clipped, uint8):
+    ``lab_to_lab8``'s last two channels, by the same float32 steps, without converting L."""
+    return np.clip(np.rint(np.asarray(ab, dtype=np.float32) + 128.0), 0, 255).astype(np.uint8)
+
+
 def lab8_to_lab(lab8: np.ndarray) -> np.ndarray:
     """8-bit OpenCV Lab (uint8) -> Lab units, float32."""
     lab8 = np.asarray(lab8)
