@@ -2,7 +2,7 @@
 
     python scripts/quantize_model.py [--onnx src/colorizer/assets/gan.onnx]
         [--calibration ../shared/data/photos/train] [--photos 256] [--out FILE.int8.onnx]
-        [--method minmax|percentile] [--float-blocks N]
+        [--float-blocks N]
 
 Writes ``NAME.int8.onnx`` beside the float export (:mod:`colorizer.quantize`): onnxruntime's
 static quantization, calibrated on the L of training photos (a folder of photos, or a prepared
@@ -31,15 +31,13 @@ def main():
     ap.add_argument("--photos", type=int, default=256)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--out", type=Path)
-    ap.add_argument("--method", choices=("minmax", "percentile"), default="minmax",
-                    help="activation ranges: the calibration photos' extremes, or their 99.999th percentile")
     ap.add_argument("--float-blocks", type=int, default=QuantizeConfig.float_blocks,
                     help="the encoder's first N blocks stay in float (default %(default)s)")
     args = ap.parse_args()
     src = args.onnx or packaged_onnx(resolve_default("default"))
     r = quantize_onnx(src, args.out, overwrite=True,
                       cfg=QuantizeConfig(sources=args.calibration, photos=args.photos, size=args.size,
-                                         method=args.method, float_blocks=args.float_blocks))
+                                         float_blocks=args.float_blocks))
     print(f"wrote {r['out']} ({r['bytes'] / 1e6:.1f} MB) from {src.name}: calibrated on {r['photos']} "
           f"photos; ab against the float model: mean |diff| {r['mean_abs_diff']:.2f}, largest "
           f"{r['max_abs_diff']:.1f} Lab units")

@@ -54,9 +54,6 @@ class QuantizeConfig:
     #: the convolutions of the encoder's first blocks stay in float too: quantizing them costs most
     #: of the int8 model's error (benchmarks/bench_precision.py --data, on validation photos)
     float_blocks: int = 4
-    #: how activation ranges are set from the calibration photos: "minmax" or "percentile"
-    #: (onnxruntime's 99.999th percentile of |x|, which ignores rare extremes)
-    method: str = "minmax"
 
 
 def calibration_l(sources: list[str | os.PathLike], photos: int = 256, size: int = 256) -> np.ndarray:
@@ -168,9 +165,7 @@ def quantize_onnx(float_file: str | os.PathLike, out: str | os.PathLike | None =
         quantized = Path(tmp) / "int8.onnx"
         quantize_static(str(simple), str(quantized), Reader(), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8,
-                        calibrate_method={"minmax": CalibrationMethod.MinMax,
-                                          "percentile": CalibrationMethod.Percentile}[cfg.method],
+                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
                         nodes_to_exclude=keep)
         proto = onnx.load(str(quantized))
         del proto.metadata_props[:]
@@ -178,8 +173,7 @@ def quantize_onnx(float_file: str | os.PathLike, out: str | os.PathLike | None =
         meta[META + "precision"] = "int8"
         meta[META + "quantization"] = (
             f"onnxruntime {ort.__version__} static QDQ, int8 per-channel weights, uint8 "
-            f"activations, {'MinMax' if cfg.method == 'minmax' else '99.999th percentile'} ranges on the "
-            f"L of {len(L)} training photos at "
+            f"activations, MinMax ranges on the L of {len(L)} training photos at "
             f"{cfg.size}x{cfg.size}; convolutions kept in float: {', '.join(keep) or 'none'}")
         meta[META + "float_file"] = float_file.name
         for key, value in meta.items():
