@@ -428,8 +428,9 @@ def srgb_to_l(pixels: np.ndarray) -> np.ndarray:
 def _srgb8_to_l(pixels: np.ndarray, out: np.ndarray) -> np.ndarray:
     """:func:`srgb_to_l` for uint8 pixels in OpenCV: a table lookup (each channel's share of
     the luminance), a sum across channels and a cube root, all SIMD, in row tiles. About 2x
-    faster than numpy's three fancy-indexing gathers on a 1920x1080 frame (24 -> 10 ms, one core;
-    benchmarks/bench_fullres.py), and equal to them within 1e-4 L."""
+    faster than numpy's three fancy-indexing gathers, and equal to them within 1e-4 L: one core,
+    ``benchmarks/bench_fullres.py --megapixels 2.07`` 15-20 -> 8-9 ms, and the lightness step of
+    ``benchmarks/bench_video.py --size 1920x1080`` 19.0 -> 13.2 ms a frame."""
     import cv2
 
     if 256 not in _LUMA_TABLES:
@@ -529,8 +530,9 @@ def l_ab_to_srgb(L: np.ndarray, ab: np.ndarray, dtype=np.uint8) -> np.ndarray:
         lab = cv2.merge([np.ascontiguousarray(L[rows]), np.ascontiguousarray(ab[rows])])
         if dtype == np.uint8:
             # OpenCV's float Lab->RGB clips to [0, 1], so its rounding, saturating |x| * 255 is
-            # the 8-bit value; this and the two-array merge take 15 ms for a 1920x1080 frame on
-            # one core where a merge of three slices and cv2.multiply took 25
+            # the 8-bit value; with the two-array merge, the join step of
+            # benchmarks/bench_video.py --size 1920x1080 went from 29.2 to 16.8 ms a frame on one
+            # core (a merge of three slices and cv2.multiply before)
             cv2.cvtColor(lab, cv2.COLOR_Lab2RGB, dst=lab)
             cv2.convertScaleAbs(lab, dst=out[rows], alpha=255.0)
             continue

@@ -829,10 +829,10 @@ class VideoWriter:
         self.time_base = 1 / reader.fps if container_format == "avi" else reader.time_base
         self.stream.codec_context.time_base = self.time_base
         self.stream.time_base = self.time_base
-        # x264's veryfast preset takes 80-100 ms a 1920x1080 frame on one core of this CPU, more
-        # than all the rest of the pipeline; superfast takes 36 ms for files about 7% larger at
-        # the same quality setting, so frames larger than 1280x720 use it
-        # (benchmarks/bench_video.py --size 1920x1080)
+        # x264's veryfast preset took most of a 1920x1080 frame's time; frames larger than
+        # 1280x720 use superfast (somewhat larger files at the same quality setting): with the
+        # I420 conversion in write(), the encode step of benchmarks/bench_video.py --size
+        # 1920x1080 went from 66.6 to 37.9 ms a frame on one core
         preset = "superfast" if self.size[0] * self.size[1] > 1280 * 720 else "veryfast"
         self.stream.options = ({"crf": str(crf + 12), "b": "0", "deadline": "realtime", "cpu-used": "8"}
                                if webm else {"crf": str(crf), "preset": preset})
@@ -860,8 +860,8 @@ class VideoWriter:
             rgb = np.pad(rgb, self._pad, mode="edge")
         if rgb.shape[0] % 2 == 0 and rgb.shape[1] % 2 == 0:
             # OpenCV's RGB -> I420 uses the same BT.601 limited-range matrix as FFmpeg's swscale
-            # (luma equal within one level, chroma within 0.3 on average) and takes 1 ms a
-            # 1920x1080 frame where PyAV's conversion takes 8
+            # (luma equal within one level, chroma within 0.3 on average) and is faster than
+            # PyAV's conversion (see the encoder preset above)
             import cv2
 
             frame = self._av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420),
