@@ -33,13 +33,11 @@ import argparse  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from bench_slic import alternate_ms  # noqa: E402
-from PIL import Image  # noqa: E402
+from bench_slic import alternate_ms, spread_photos  # noqa: E402
 
 from colorizer import superpixels as sp  # noqa: E402
-from colorizer.batch import find_images  # noqa: E402
 from colorizer.color import ab_to_ab8, l_to_l8, lab_to_lab8, srgb_to_lab  # noqa: E402
-from colorizer.data import PrepareConfig, prepare_photo, resize_photo  # noqa: E402
+from colorizer.data import PrepareConfig, prepare_photo  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos" / "train"
 
@@ -53,11 +51,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds")
     ap.add_argument("--thresh", type=float, default=sp.DEFAULTS["thresh"])
     args = ap.parse_args()
-    files = find_images(args.folder)
-    if not files:
-        raise SystemExit(f"no photos in {args.folder}")
-    picked = files[:: max(1, len(files) // args.photos)][: args.photos]
-    photos = [resize_photo(np.asarray(Image.open(f).convert("RGB")), 224) for f in picked]
+    _, photos = spread_photos(args.folder, args.photos)
     items = [(sp.slic_labels(rgb), rgb) for rgb in photos]
     n, t = len(items), args.thresh
 

@@ -52,17 +52,23 @@ def alternate_ms(old, new, items) -> tuple[float, float]:
     return 1000 * t_old / len(items), 1000 * t_new / len(items)
 
 
+def spread_photos(folder: Path, count: int) -> tuple[list[Path], list[np.ndarray]]:
+    """``count`` photo files spread evenly over ``folder`` and each resized as ``colorize prepare``
+    does (224); exits with a message when the folder holds none."""
+    files = find_images(folder)
+    if not files:
+        raise SystemExit(f"no photos in {folder}")
+    picked = files[:: max(1, len(files) // count)][:count]
+    return picked, [resize_photo(np.asarray(Image.open(f).convert("RGB")), 224) for f in picked]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=300, help="photos spread over the folder")
     ap.add_argument("--folder", type=Path, default=DEFAULT)
     ap.add_argument("--rounds", type=int, default=5, help="alternating timing rounds")
     args = ap.parse_args()
-    files = find_images(args.folder)
-    if not files:
-        raise SystemExit(f"no photos in {args.folder}")
-    picked = files[:: max(1, len(files) // args.photos)][: args.photos]
-    photos = [resize_photo(np.asarray(Image.open(f).convert("RGB")), 224) for f in picked]
+    picked, photos = spread_photos(args.folder, args.photos)
     n = len(photos)
 
     same_labels, same_L, differ = 0, 0, []
