@@ -2,6 +2,7 @@
 
     python benchmarks/bench_precision.py [--images ../shared/data/photos/eval] [--size 256]
                                          [--repeat 20] [--data DATASET ...] [--int8 FILE]
+                                         [--clips ../shared/data/video/davis --every 3]
 
 Accuracy: the photos of ``--images`` are read as `colorize evaluate` reads them (resized to
 ``--size`` squared; greyscale ones not scored), colorized by the shipped float export and by
@@ -10,6 +11,10 @@ photo with the evaluation's AuC and PSNR (:mod:`colorizer.metrics`); printed: th
 differences. ``--data`` scores the validation split of prepared datasets instead (``--photos``
 of them, spread evenly): the photos to choose quantization settings on, never the eval ones.
 ``--int8`` compares another int8 file (scripts/quantize_model.py --out) with the float export.
+``--clips`` scores video frames instead, per clip: every ``--every``-th frame of each clip (a
+folder of frames or a video file), at the working size the video path gives the model (aspect
+kept), AuC of the model's ab against the frame's; printed per clip, since a clip's frames share
+their content and one clip can lose where photos do not (dark water, say).
 Speed: the model alone on one 1x1x256x256 L, float and int8 in the same process,
 alternating, best of ``--repeat``, with 1 and 2 onnxruntime threads, and the ratio.
 """
@@ -62,6 +67,43 @@ def validation_photos(datasets: list[Path], photos: int, size: int) -> list:
     return out
 
 
+def clip_frames(folder: Path, every: int) -> dict[str, list]:
+    """{clip: [(L, ab) at the model's working size, ...]} for every ``every``-th frame."""
+    import cv2
+
+    from colorizer.api import working_shape
+    from colorizer.evaluate import find_clips
+    from colorizer.video import FrameReader
+
+    out = {}
+    for clip in find_clips(folder):
+        frames = []
+        with FrameReader(clip) as reader:
+            for k, frame in enumerate(reader):
+                if k % every:
+                    continue
+                lab = rgb2lab(frame.rgb)
+                h, w = working_shape(*lab.shape[:2], 256, 32)
+                small = cv2.resize(lab, (w, h), interpolation=cv2.INTER_AREA)
+                frames.append((small[..., :1].transpose(2, 0, 1)[None].astype(np.float32),
+                               small[..., 1:].astype(np.float32)))
+        out[clip.name] = frames
+    return out
+
+
+def compare_on_clips(nets: dict, folder: Path, every: int) -> None:
+    clips = clip_frames(folder, every)
+    gaps = []
+    print(f"AuC on 1 frame in {every} of {len(clips)} clips of {folder}, at the working size:")
+    for name, frames in clips.items():
+        auc = {k: np.mean([metrics.auc(net.predict_ab(L)[0].transpose(1, 2, 0), ab) for L, ab in frames])
+               for k, net in nets.items()}
+        gaps.append(auc["int8"] - auc["float"])
+        print(f"  {name:16s} {len(frames):3d} frames  float {auc['float']:.2f}  int8 {auc['int8']:.2f}  "
+              f"int8 - float {gaps[-1]:+.2f}")
+    print(f"  mean int8 - float {np.mean(gaps):+.3f}, worst clip {min(gaps):+.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=Path, default=EVAL)
@@ -71,6 +113,8 @@ def main():
     ap.add_argument("--data", type=Path, action="append", help="prepared dataset: score its validation split")
     ap.add_argument("--photos", type=int, default=256, help="validation photos scored with --data")
     ap.add_argument("--int8", type=Path, help="int8 file to compare (default: the shipped one)")
+    ap.add_argument("--clips", type=Path, help="folder of clips: score their frames instead of photos")
+    ap.add_argument("--every", type=int, default=3, help="with --clips: every Nth frame")
     args = ap.parse_args()
     float_file = onnx_backend.packaged_onnx(onnx_backend.resolve_default("default"))
     int8_file = args.int8 or onnx_backend.int8_path(float_file)
@@ -88,6 +132,9 @@ def main():
         return
     nets = {"float": onnx_backend.load(float_file, source=source),
             "int8": onnx_backend.load(int8_file, source=source)}
+    if args.clips:
+        compare_on_clips(nets, args.clips, args.every)
+        return
     scores = {k: {"auc": [], "psnr": []} for k in nets}
     if args.data:
         photos, where = validation_photos(args.data, args.photos, args.size), "the validation split of " + \
