@@ -67,8 +67,8 @@ def validation_photos(datasets: list[Path], photos: int, size: int) -> list:
     return out
 
 
-def clip_frames(folder: Path, every: int) -> dict[str, list]:
-    """{clip: [(L, ab) at the model's working size, ...]} for every ``every``-th frame."""
+def clip_frames(folder: Path, every: int, net) -> dict[str, list]:
+    """{clip: [(L, ab) at ``net``'s working size, ...]} for every ``every``-th frame."""
     import cv2
 
     from colorizer.api import working_shape
@@ -83,7 +83,7 @@ def clip_frames(folder: Path, every: int) -> dict[str, list]:
                 if k % every:
                     continue
                 lab = rgb2lab(frame.rgb)
-                h, w = working_shape(*lab.shape[:2], 256, 32)
+                h, w = working_shape(*lab.shape[:2], net.preferred_size, net.multiple)
                 small = cv2.resize(lab, (w, h), interpolation=cv2.INTER_AREA)
                 frames.append((small[..., :1].transpose(2, 0, 1)[None].astype(np.float32),
                                small[..., 1:].astype(np.float32)))
@@ -92,7 +92,7 @@ def clip_frames(folder: Path, every: int) -> dict[str, list]:
 
 
 def compare_on_clips(nets: dict, folder: Path, every: int) -> None:
-    clips = clip_frames(folder, every)
+    clips = clip_frames(folder, every, nets["float"])
     gaps = []
     print(f"AuC on 1 frame in {every} of {len(clips)} clips of {folder}, at the working size:")
     for name, frames in clips.items():
