@@ -211,7 +211,7 @@ def _training_runs(card: dict) -> list[str]:
     for i, r in enumerate(runs, 1):
         for v in r.get("validation", []):
             b, a = v["before"], v["after"]
-            if i == len(runs) and v is r["validation"][0]:
+            if v is r["validation"][0]:  # one table per run that has validation figures
                 lines += ["", f"Validation of run {i} ({b['colourfulness_ratio']:.2f} of the photos' "
                           "colourfulness):", "",
                           "| validation set | photos | | AuC | PSNR dB | CIEDE2000 | max-channel % |",
