@@ -12,11 +12,12 @@ and writes its int8 twin ``NAME.int8.onnx`` beside it with onnxruntime's static 
 * the first and the last convolution stay in float: the first sees the grey picture itself and
   the last gives ab, where a rounding step is a visible colour step; so do the convolutions of
   the encoder's first thirteen blocks (to stride 16), whose rounding errors add up block after
-  block. With only the first four blocks in float the int8 model was 0.09 AuC below the float
-  one on 240 validation photos but 0.74 below on the frames of a clip of dark water
-  (``benchmarks/bench_precision.py --data DS`` and ``--clips``); blocks 4-6, 10-12 or 13-16 in
-  float as well still left 0.33-0.65 there, the first thirteen 0.10 (0.08 on the photos), still
-  1.7x faster than float at 256x256;
+  block. With the previous default weights and only the first four blocks in float, the int8
+  model was 0.09 AuC below the float one on 240 validation photos but 0.74 below on the frames
+  of a clip of dark water (``benchmarks/bench_precision.py --data DS`` and ``--clips``); blocks
+  4-6, 10-12 or 13-16 in float as well still left 0.33-0.65 there, the first thirteen 0.10
+  (0.08 on the photos). The price: 1.7x faster than float at 256x256 on one thread, 1.4x on
+  two, where four float blocks gave 2.0x and 1.6x (``benchmarks/bench_inference.py``);
 * the QDQ format (QuantizeLinear/DequantizeLinear pairs around float ops), which onnxruntime
   fuses into int8 kernels when the session's optimisation level is the default (all).
 
