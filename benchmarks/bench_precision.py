@@ -68,12 +68,13 @@ def validation_photos(datasets: list[Path], photos: int, size: int) -> list:
 
 
 def clip_frames(folder: Path, every: int, net) -> dict[str, list]:
-    """{clip: [(L, ab) at ``net``'s working size, ...]} for every ``every``-th frame."""
+    """{clip: [(L, ab) at ``net``'s working size, ...]} for every ``every``-th frame: L as the
+    video path gives it to the model (:func:`colorizer.video.frame_lightness`), the frame's own
+    ab area-averaged to the same size."""
     import cv2
 
-    from colorizer.api import working_shape
     from colorizer.evaluate import find_clips
-    from colorizer.video import FrameReader
+    from colorizer.video import FrameReader, frame_lightness
 
     out = {}
     for clip in find_clips(folder):
@@ -82,11 +83,9 @@ def clip_frames(folder: Path, every: int, net) -> dict[str, list]:
             for k, frame in enumerate(reader):
                 if k % every:
                     continue
-                lab = rgb2lab(frame.rgb)
-                h, w = working_shape(*lab.shape[:2], net.preferred_size, net.multiple)
-                small = cv2.resize(lab, (w, h), interpolation=cv2.INTER_AREA)
-                frames.append((small[..., :1].transpose(2, 0, 1)[None].astype(np.float32),
-                               small[..., 1:].astype(np.float32)))
+                _, small = frame_lightness(frame.rgb, net)
+                ab = cv2.resize(rgb2lab(frame.rgb)[..., 1:], small.shape[::-1], interpolation=cv2.INTER_AREA)
+                frames.append((small[None, None].astype(np.float32), ab.astype(np.float32)))
         out[clip.name] = frames
     return out
 
