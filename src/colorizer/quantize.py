@@ -10,14 +10,16 @@ and writes its int8 twin ``NAME.int8.onnx`` beside it with onnxruntime's static 
   largest values seen (MinMax) on the L of *training* photos (:func:`calibration_l`), never on
   the evaluation photos;
 * the first and the last convolution stay in float: the first sees the grey picture itself and
-  the last gives ab, where a rounding step is a visible colour step; so do the convolutions of
-  the encoder's first thirteen blocks (to stride 16), whose rounding errors add up block after
-  block. With the previous default weights and only the first four blocks in float, the int8
-  model was 0.09 AuC below the float one on 240 validation photos but 0.74 below on the frames
-  of a clip of dark water (``benchmarks/bench_precision.py --data DS`` and ``--clips``); blocks
-  4-6, 10-12 or 13-16 in float as well still left 0.33-0.65 there, the first thirteen 0.10
-  (0.08 on the photos). The price: 1.7x faster than float at 256x256 on one thread, 1.4x on
-  two, where four float blocks gave 2.0x and 1.6x (``benchmarks/bench_inference.py``);
+  the last gives ab, where a rounding step is a visible colour step;
+* then each int8 convolution's bias is corrected, in graph order, by the mean per-channel
+  difference between its int8 output and the float model's on calibration photos, the earlier
+  corrections already in place (empirical bias correction, Nagel et al. 2019, "Data-Free
+  Quantization"; onnxruntime has none). Rounding in a chain of int8 layers shifts some channels
+  systematically, and the shifts add up: without the correction the int8 model lost 0.74 AuC
+  to the float one on average over the frames of six clips and 2.33 on a clip of dark water;
+  with it 0.03 and 0.13 (``benchmarks/bench_precision.py --clips``), with every encoder block in
+  int8. Before, the first thirteen encoder blocks had to stay in float (0.15 and 0.34), which made
+  the model slower;
 * the QDQ format (QuantizeLinear/DequantizeLinear pairs around float ops), which onnxruntime
   fuses into int8 kernels when the session's optimisation level is the default (all).
 
@@ -54,9 +56,13 @@ class QuantizeConfig:
     photos: int = 256
     size: int = 256
     float_ends: bool = True  # the first and the last convolution stay in float
-    #: the convolutions of the encoder's first blocks stay in float too: their rounding errors add
-    #: up (benchmarks/bench_precision.py --data on validation photos, --clips on video frames)
-    float_blocks: int = 13
+    #: the convolutions of the encoder's first blocks that stay in float too (none: with the bias
+    #: correction every block may be int8; benchmarks/bench_precision.py --data on validation
+    #: photos, --clips on video frames)
+    float_blocks: int = 0
+    #: calibration photos (the first of ``photos``) whose mean per-channel error each int8
+    #: convolution's bias is corrected by; 0 turns the correction off
+    bias_photos: int = 64
 
 
 def calibration_l(sources: list[str | os.PathLike], photos: int = 256, size: int = 256) -> np.ndarray:
@@ -111,6 +117,76 @@ def _ends(proto, blocks: int = 0) -> list[str]:
     return sorted({convs[0], convs[-1], *early}) if convs else []
 
 
+def _probe(proto, tensors: list[str]):
+    """A copy of ``proto`` whose outputs are ``tensors`` alone (onnxruntime then leaves out the
+    nodes they do not need)."""
+    import onnx
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(proto)
+    del probe.graph.output[:]
+    for name in tensors:
+        probe.graph.output.add().name = name
+    return probe
+
+
+def _channel_means(proto, tensors: list[str], L: np.ndarray, fuse: bool) -> dict[str, np.ndarray]:
+    """Mean of each channel of each tensor of ``proto`` over the pixels of the photos ``L``."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_BASIC if fuse
+                                     else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = 1
+    session = ort.InferenceSession(_probe(proto, tensors).SerializeToString(), opts,
+                                   providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0].name
+    sums = [0.0] * len(tensors)
+    for x in L:
+        for i, out in enumerate(session.run(tensors, {feed: x[None]})):
+            sums[i] = sums[i] + out[0].reshape(out.shape[1], -1).mean(1, dtype=np.float64)
+    return {t: s / len(L) for t, s in zip(tensors, sums, strict=True)}
+
+
+def correct_biases(proto, float_proto, L: np.ndarray) -> int:
+    """Empirical bias correction of a QDQ int8 model, in place (see the module docstring).
+
+    For each int8 convolution of ``proto`` in graph order (those whose bias is a dequantized
+    int32), the mean per-channel difference between its output as the next layer sees it (after
+    its QuantizeLinear/DequantizeLinear, so with any ReLU the quantizer folded into the range)
+    and the same tensor of the float model ``float_proto`` is measured on the photos ``L``
+    (N, 1, H, W) and taken off the bias, in the bias's own int32 steps. Each measurement runs
+    with the earlier corrections in place, so a correction does not count a shift that an earlier
+    layer has already taken away. Returns how many convolutions were corrected.
+    """
+    from onnx import numpy_helper
+
+    graph = proto.graph
+    inits = {i.name: i for i in graph.initializer}
+    made_by = {out: node for node in graph.node for out in node.output}
+    float_tensors = {out for node in float_proto.graph.node for out in node.output}
+    targets = []
+    for node in graph.node:
+        if node.op_type != "Conv" or len(node.input) < 3 or node.output[0] not in float_tensors:
+            continue
+        bias = made_by.get(node.input[2])
+        if bias is None or bias.op_type != "DequantizeLinear" or bias.input[0] not in inits:
+            continue  # a float convolution
+        seen = node.output[0] + "_DequantizeLinear_Output"
+        targets.append((node.output[0], seen if seen in made_by else node.output[0],
+                        inits[bias.input[0]], numpy_helper.to_array(inits[bias.input[1]])))
+    if not targets:
+        return 0
+    wanted = _channel_means(float_proto, [t[0] for t in targets], L, fuse=True)
+    for name, seen, bias, scale in targets:
+        shift = _channel_means(proto, [seen], L, fuse=False)[seen] - wanted[name]
+        steps = np.round(shift / scale.astype(np.float64)).astype(np.int64)
+        bias.CopyFrom(numpy_helper.from_array(
+            (numpy_helper.to_array(bias).astype(np.int64) - steps).astype(np.int32), bias.name))
+    return len(targets)
+
+
 def quantize_onnx(float_file: str | os.PathLike, out: str | os.PathLike | None = None, *,
                   cfg: QuantizeConfig | None = None, overwrite: bool = False) -> dict:
     """Write the int8 twin of the float export ``float_file`` (default ``out``: ``NAME.int8.onnx``
@@ -121,7 +197,8 @@ def quantize_onnx(float_file: str | os.PathLike, out: str | os.PathLike | None =
     dict
         ``out``, ``bytes``, ``photos`` (calibration photos), ``mean_abs_diff`` and
         ``max_abs_diff`` (ab, Lab units, int8 against float on the calibration photos),
-        ``float_nodes`` (convolutions kept in float).
+        ``float_nodes`` (convolutions kept in float), ``bias_corrected`` (int8 convolutions whose
+        bias was corrected).
     """
     try:
         import onnx
@@ -171,13 +248,17 @@ def quantize_onnx(float_file: str | os.PathLike, out: str | os.PathLike | None =
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
                         nodes_to_exclude=keep)
         proto = onnx.load(str(quantized))
+        some = L[np.unique(np.linspace(0, len(L) - 1, min(cfg.bias_photos, len(L))).astype(int))]
+        report["bias_corrected"] = correct_biases(proto, onnx.load(str(simple)), some) if len(some) else 0
         del proto.metadata_props[:]
         meta = {k: v for k, v in source.metadata.items() if k.startswith(META)}
         meta[META + "precision"] = "int8"
         meta[META + "quantization"] = (
             f"onnxruntime {ort.__version__} static QDQ, int8 per-channel weights, uint8 "
             f"activations, MinMax ranges on the L of {len(L)} training photos at "
-            f"{cfg.size}x{cfg.size}; convolutions kept in float: {', '.join(keep) or 'none'}")
+            f"{cfg.size}x{cfg.size}; convolutions kept in float: {', '.join(keep) or 'none'}; "
+            f"biases of {report['bias_corrected']} int8 convolutions corrected by their mean "
+            f"per-channel error on {len(some)} of those photos")
         meta[META + "float_file"] = float_file.name
         for key, value in meta.items():
             entry = proto.metadata_props.add()
