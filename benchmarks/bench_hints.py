@@ -12,7 +12,9 @@ photo) is measured at full resolution (or at ``--size``):
 * ``levin``: pure Levin et al. 2004 from the dots alone (no dot: grey);
 * ``model``: the model alone (``--model``, default ``default``), which ignores the dots;
 * ``model+hints``: the model's colours corrected by the dots with :func:`colorizer.levin.fill_hints`,
-  exactly as ``colorize scribble --model`` and ``colorizer.colorize(hints=...)`` do.
+  exactly as ``colorize scribble --model`` and ``colorizer.colorize(hints=...)`` do; a model that
+  takes hints itself (``uses_hints``) sees the dots first, and ``model(dots)`` is its own answer
+  before the fill.
 
 It prints the mean PSNR table, the mean gain over N = 0 of each method and the smallest
 per-photo gain, and writes one CSV row per photo, method and N (``--csv``).
@@ -94,6 +96,8 @@ def load(files, size: int | None):
 
 def run_photo(rgb, model, points, seed, index, fill_kwargs_list):
     """PSNR of each method (and of model+hints for each fill setting) at each N, for one photo."""
+    from colorizer.api import _as_hints
+
     lab = rgb2lab(rgb).astype(np.float32)
     L = lab[..., 0]
     ab_model = model_ab(L, model)
@@ -106,8 +110,13 @@ def run_photo(rgb, model, points, seed, index, fill_kwargs_list):
         row = {"n": n, "model": model_psnr}
         ab_levin = levin.colorize(L, hint, mask) if n else np.zeros_like(ab_model)
         row["levin"] = psnr(l_ab_to_srgb(L, ab_levin, np.uint8), rgb)
+        prior = ab_model
+        if model.uses_hints:
+            if n:
+                prior = model_ab(L, model, None, _as_hints((hint, mask), *L.shape))
+            row["model(dots)"] = psnr(l_ab_to_srgb(L, prior, np.uint8), rgb)
         for k, kw in enumerate(fill_kwargs_list):
-            ab = levin.fill_hints(L, ab_model, hint, mask, **kw)
+            ab = levin.fill_hints(L, prior, hint, mask, **kw)
             row[f"fill{k}"] = psnr(l_ab_to_srgb(L, ab, np.uint8), rgb)
         rows.append(row)
     return rows
@@ -159,6 +168,7 @@ def main():
                     "photos; with --tune, shared train photos)")
     ap.add_argument("--points", type=int, nargs="+", default=[0, 1, 5, 10, 50])
     ap.add_argument("--model", default="default")
+    ap.add_argument("--weights", help="weights file for --model (default: the shipped ones)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, help="resize photos to SIZE x SIZE first (default: full size)")
     ap.add_argument("--limit", type=int, help="at most this many photos (a seeded sample)")
@@ -184,7 +194,7 @@ def main():
     settings = ([{}] if not args.tune else
                 [dict(zip(("prior_weight", "edge_sharpness", "flat_sigma", "contrast_sigma"),
                           map(float, t.split(":")), strict=True)) for t in args.settings])
-    model = get_colorizer(args.model, device="cpu")
+    model = get_colorizer(args.model, weights=args.weights, device="cpu")
     per_photo, names = [], []
     t0 = time.perf_counter()
     for i, (f, rgb) in enumerate(load(files, args.size)):
@@ -192,7 +202,8 @@ def main():
         names.append(str(f))
         print(f"\r{i + 1}/{len(files)} photos, {time.perf_counter() - t0:.0f} s", end="", flush=True)
     print()
-    keys = ["levin", "model", *[f"fill{k}" for k in range(len(settings))]]
+    keys = ["levin", "model", *(["model(dots)"] if model.uses_hints else []),
+            *[f"fill{k}" for k in range(len(settings))]]
     summary = summarise(per_photo, args.points, keys)
     print(f"{len(per_photo)} photos from {folder}, model {args.model!r}, seed {args.seed}, "
           f"{'full size' if not args.size else f'{args.size}x{args.size}'}")
@@ -209,14 +220,14 @@ def main():
         print("pure levin (gain over the model alone): "
               + " ".join(f"{m - summary['model'][0][0]:+.2f}" for m in summary["levin"][0][1:]))
     else:
-        label = {"levin": "levin", "model": "model", "fill0": "model+hints"}
+        label = {"levin": "levin", "model": "model", "model(dots)": "model(dots)", "fill0": "model+hints"}
         print("method        " + "".join(f"N={n:<7d}" for n in args.points))
         for key in keys:
             mean, _, _ = summary[key]
             print(f"{label[key]:<14}" + "".join(f"{m:<9.2f}" for m in mean))
         print("gain over the model alone (mean / smallest per photo), dB:")
         base = np.array([[r["model"] for r in rows] for rows in per_photo])
-        for key in ("levin", "fill0"):
+        for key in [k for k in ("levin", "model(dots)", "fill0") if k in keys]:
             table = np.array([[r[key] for r in rows] for rows in per_photo])
             g = table - base
             print(f"{label[key]:<14}" + "".join(f"{m:+.2f}/{lo:+.2f}  " for m, lo in

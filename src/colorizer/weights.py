@@ -64,10 +64,12 @@ def packaged_weights(name: str) -> Path:
     return Path(str(resources.files("colorizer") / "assets" / f"{name}.safetensors"))
 
 
-def load_into(module: torch.nn.Module, state: dict, source: str) -> None:
-    """Load a state dict strictly, turning a mismatch into an error naming the keys."""
+def load_into(module: torch.nn.Module, state: dict, source: str, optional: tuple[str, ...] = ()) -> None:
+    """Load a state dict strictly, turning a mismatch into an error naming the keys. Keys of the
+    module that start with one of ``optional`` may be missing from ``state`` (they keep their
+    initial values: new parts of a model fine-tuned from weights without them)."""
     own = module.state_dict()
-    missing = sorted(set(own) - set(state))
+    missing = sorted(k for k in set(own) - set(state) if not (optional and k.startswith(optional)))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
@@ -78,4 +80,4 @@ def load_into(module: torch.nn.Module, state: dict, source: str) -> None:
                 parts.append(f"{label} keys: {', '.join(keys[:5])}"
                              + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""))
         raise ColorizerError(f"{source}: weights do not fit this model; " + "; ".join(parts))
-    module.load_state_dict(state)
+    module.load_state_dict(state, strict=not optional)

@@ -55,6 +55,17 @@ class UNet(nn.Module):
         return F.interpolate(ab, size=L_norm.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def pooled_hints(hints: torch.Tensor, shape) -> torch.Tensor:
+    """Hint channels (N, C, H, W: C-1 colour channels, zero where not hinted, then the 0/1 mask)
+    at a coarser ``shape``: each cell gets the mean colour of the hinted pixels under it and a 1
+    if it holds any. A plain average would shrink a 5-pixel dot to a few hundredths in a cell of
+    32x32 pixels, too faint for the layers it joins to notice."""
+    colour, mask = hints[:, :-1], hints[:, -1:]
+    cover = F.adaptive_avg_pool2d(mask, shape)
+    colour = F.adaptive_avg_pool2d(colour, shape) / cover.clamp_min(1e-6)
+    return torch.cat([colour, (cover > 0).to(hints.dtype)], dim=1)
+
+
 class EncoderUNet(nn.Module):
     """A U-Net decoder on a pretrained encoder (``colorizer.models.mobilenet``).
 
@@ -64,10 +75,15 @@ class EncoderUNet(nn.Module):
     checkerboards and border bands out. The output (``out_channels``) is at 1/``out_stride`` of
     the input size (2: ab at half resolution; 4: Zhang's bin logits). ``extra`` channels (a VAE
     code, (N, extra)) join at the bottleneck. Any H and W work; multiples of 32 waste nothing.
+
+    ``hint_channels`` > 0 adds a way in for colour hints (N, hint_channels, H, W) at full size: a
+    3x3 convolution into the encoder's stem output and a 1x1 convolution into each feature map
+    (the hints averaged down to its size), all starting at zero, so that a model trained without
+    hints computes the same until it learns to use them; without hints they are skipped.
     """
 
     def __init__(self, encoder: str = "mobilenet_v2", widths=(128, 64, 48, 24), out_channels: int = 2,
-                 out_stride: int = 2, extra: int = 0, out_kernel: int = 3):
+                 out_stride: int = 2, extra: int = 0, out_kernel: int = 3, hint_channels: int = 0):
         super().__init__()
         from colorizer.models.mobilenet import build_encoder
 
@@ -84,22 +100,35 @@ class EncoderUNet(nn.Module):
             nn.Sequential(conv_block(cin + skip, cout, padding_mode="reflect"),
                           conv_block(cout, cout, padding_mode="reflect")) for cin, skip, cout in ups)
         self.out = nn.Conv2d(ups[-1][2], out_channels, out_kernel, 1, out_kernel // 2, padding_mode="reflect")
+        self.hint_channels = hint_channels
+        if hint_channels:
+            self.hint_stem = nn.Conv2d(hint_channels, self.encoder.stem_channels, 3, 2, 1)
+            self.hint_skips = nn.ModuleList(nn.Conv2d(hint_channels, c, 1) for c in self.encoder.channels)
+            for conv in (self.hint_stem, *self.hint_skips):
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
 
-    def features(self, L: torch.Tensor, frozen: bool = False) -> list[torch.Tensor]:
-        if frozen:  # no graph through the encoder: its weights are not trained at this step
-            with torch.no_grad():
-                return self.encoder(L)
-        return self.encoder(L)
+    def features(self, L: torch.Tensor, frozen: bool = False,
+                 hints: torch.Tensor | None = None) -> list[torch.Tensor]:
+        if hints is None or not self.hint_channels:
+            if frozen:  # no graph through the encoder: its weights are not trained at this step
+                with torch.no_grad():
+                    return self.encoder(L)
+            return self.encoder(L)
+        add = self.hint_stem(hints)
+        feats = self.encoder(L, stem_add=add)
+        return [f + conv(pooled_hints(hints, f.shape[-2:]))
+                for f, conv in zip(feats, self.hint_skips, strict=True)]
 
     def normalized_ab(self, L: torch.Tensor, extra: torch.Tensor | None = None,
-                      frozen_encoder: bool = False) -> torch.Tensor:
+                      frozen_encoder: bool = False, hints: torch.Tensor | None = None) -> torch.Tensor:
         """For a 2-channel decoder: ab in [-1, 1] (tanh), bilinearly upsampled to L's size."""
-        ab = torch.tanh(self(L, extra, frozen_encoder=frozen_encoder))
+        ab = torch.tanh(self(L, extra, frozen_encoder=frozen_encoder, hints=hints))
         return F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
 
     def forward(self, L: torch.Tensor, extra: torch.Tensor | None = None,
-                frozen_encoder: bool = False) -> torch.Tensor:
-        f2, f4, f8, f16, f32 = self.features(L, frozen_encoder)
+                frozen_encoder: bool = False, hints: torch.Tensor | None = None) -> torch.Tensor:
+        f2, f4, f8, f16, f32 = self.features(L, frozen_encoder, hints)
         if extra is not None:
             f32 = torch.cat([f32, extra[:, :, None, None].expand(-1, -1, *f32.shape[-2:])], dim=1)
         x = self.bottom(f32)

@@ -49,6 +49,14 @@ class GANConfig:
     # training batches so far, weights normalised to mean 1 under p. 1.0 is plain MSE; Zhang et
     # al. use 0.5. Rare (saturated) colours then weigh more, so a decided colour costs less.
     rebalance_mix: float = 1.0
+    # Colour hints (Zhang et al. 2017's user points): 3 takes them as input channels (ab / 110
+    # where hinted, and the mask), 0 does not. Trained on points revealed from the true colours
+    # at random: per image a count drawn from a geometric distribution of mean ``hint_points``
+    # (zero included), each a square of 1 to ``hint_size`` pixels given its mean true colour.
+    hint_channels: int = 0
+    hint_points: float = 8.0
+    hint_size: int = 5
+    hint_lr_scale: float = 10.0  # the hint branch (new, from zero) learns at this times the rate
 
 
 class Discriminator(nn.Module):
@@ -79,7 +87,13 @@ class GANColorizer(TrainableColorizer):
         super().__init__(config)
         cfg = self.config
         self.pretrained = cfg.encoder != "none"
-        self.gen = EncoderUNet(cfg.encoder, cfg.decoder_channels) if self.pretrained else UNet(cfg.channels)
+        if cfg.hint_channels and not self.pretrained:
+            raise ValueError("hint_channels needs a pretrained encoder (encoder=mobilenet_v2)")
+        self.gen = (EncoderUNet(cfg.encoder, cfg.decoder_channels, hint_channels=cfg.hint_channels)
+                    if self.pretrained else UNet(cfg.channels))
+        self.uses_hints = bool(cfg.hint_channels)
+        #: fine-tuning from weights without hint channels (--init) starts these at zero
+        self.new_parts = ("gen.hint_",) if cfg.hint_channels else ()
         if self.pretrained:
             self.multiple = 32
         self.disc = Discriminator(self.config.disc_channels, self.config.disc)
@@ -101,18 +115,50 @@ class GANColorizer(TrainableColorizer):
         w = w / (p * w).sum()
         return w[codes].unsqueeze(1)
 
-    def generate(self, L: torch.Tensor, frozen_encoder: bool = False) -> torch.Tensor:
-        """Normalised ab (N, 2, H, W) in [-1, 1] from L in Lab units."""
+    def generate(self, L: torch.Tensor, frozen_encoder: bool = False,
+                 hints: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised ab (N, 2, H, W) in [-1, 1] from L in Lab units (and hint channels)."""
         if not self.pretrained:
             return self.gen(normalize_l(L))
-        return self.gen.normalized_ab(L, frozen_encoder=frozen_encoder)
+        return self.gen.normalized_ab(L, frozen_encoder=frozen_encoder, hints=hints)
+
+    @staticmethod
+    def hint_input(ab: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The hint channels (N, 3, H, W): ab / 110 where hinted (0 elsewhere), and the mask."""
+        mask = (mask > 0).to(ab.dtype)
+        return torch.cat([normalize_ab(ab) * mask, mask], dim=1)
+
+    def simulated_hints(self, ab: torch.Tensor) -> torch.Tensor:
+        """Hint channels for a training batch: points revealed from the true ``ab`` (Lab units)."""
+        cfg = self.config
+        n, _, h, w = ab.shape
+        hint_ab, mask = torch.zeros_like(ab), torch.zeros_like(ab[:, :1])
+        counts = torch.distributions.Geometric(probs=torch.tensor(1.0 / (cfg.hint_points + 1))).sample((n,))
+        for i in range(n):
+            for _ in range(min(int(counts[i]), 64)):
+                size = int(torch.randint(1, cfg.hint_size + 1, ()))
+                y, x = int(torch.randint(0, h - size + 1, ())), int(torch.randint(0, w - size + 1, ()))
+                hint_ab[i, :, y:y + size, x:x + size] = ab[i, :, y:y + size, x:x + size].mean((1, 2),
+                                                                                              keepdim=True)
+                mask[i, :, y:y + size, x:x + size] = 1
+        return self.hint_input(hint_ab, mask)
 
     def predict_ab(self, L: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
         self.check_input(L)
-        return denormalize_ab(self.generate(L))
+        x = None
+        if hints is not None and self.uses_hints and bool(hints.mask.any()):
+            x = self.hint_input(hints.ab.to(L.dtype), hints.mask.to(L.dtype))
+        return denormalize_ab(self.generate(L, hints=x))
 
     def configure_optimizers(self, lr: float) -> dict:
-        return {"gen": torch.optim.Adam(self.param_groups(self.gen, lr), lr, betas=(0.5, 0.999)),
+        groups = self.param_groups(self.gen, lr)
+        if self.config.hint_channels:
+            branch = {id(p) for n, p in self.gen.named_parameters() if n.startswith("hint_")}
+            for g in groups:
+                g["params"] = [p for p in g["params"] if id(p) not in branch]
+            groups.append({"params": [p for p in self.gen.parameters() if id(p) in branch],
+                           "lr": lr * self.config.hint_lr_scale})
+        return {"gen": torch.optim.Adam(groups, lr, betas=(0.5, 0.999)),
                 "disc": torch.optim.Adam(self.disc.parameters(), lr, betas=(0.5, 0.999))}
 
     def ddp_modules(self) -> list[str]:
@@ -121,7 +167,8 @@ class GANColorizer(TrainableColorizer):
     def training_step(self, L, ab, optimizers, step):
         cfg = self.config
         x, y = normalize_l(L), normalize_ab(ab)
-        fake = self.generate(L, frozen_encoder=self.encoder_frozen(step))
+        hints = self.simulated_hints(ab) if cfg.hint_channels else None
+        fake = self.generate(L, frozen_encoder=self.encoder_frozen(step), hints=hints)
         adversarial = step >= cfg.warmup_steps and cfg.lambda_adv > 0
         logs = {}
         if adversarial:

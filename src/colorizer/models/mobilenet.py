@@ -106,8 +106,12 @@ class MobileNetV2(nn.Module):
             self.head = _conv(320, 1280)
             self.classifier = SameConv2d(1280, 1001, 1)
 
-    def features(self, rgb: torch.Tensor) -> list[torch.Tensor]:
+    def features(self, rgb: torch.Tensor, stem_add: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Feature maps at :data:`TAPS`; ``stem_add`` (N, 32, H/2, W/2), optional, is added to the
+        stem's output (a hint branch's way in)."""
         x, out = self.stem(rgb), []
+        if stem_add is not None:
+            x = x + stem_add
         for i, block in enumerate(self.blocks):
             x = block(x)
             if i in TAPS:
@@ -132,13 +136,14 @@ class MobileNetV2Encoder(nn.Module):
     (:data:`FEATURE_CHANNELS`)."""
 
     channels = FEATURE_CHANNELS
+    stem_channels = 32
 
     def __init__(self):
         super().__init__()
         self.net = MobileNetV2(classifier=False)
 
-    def forward(self, L: torch.Tensor) -> list[torch.Tensor]:
-        return self.net.features(grey_rgb_input(L))
+    def forward(self, L: torch.Tensor, stem_add: torch.Tensor | None = None) -> list[torch.Tensor]:
+        return self.net.features(grey_rgb_input(L), stem_add)
 
     def load_pretrained(self, path: str | Path) -> None:
         """Load the converted ImageNet weights (``scripts/convert_mobilenet_v2.py``); the

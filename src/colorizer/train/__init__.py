@@ -502,7 +502,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     if cfg.init and not resume:  # fine-tuning: a resumed run has its own weights
         from colorizer.weights import load_into, load_weights
 
-        load_into(model, load_weights(cfg.init)[0], cfg.init)
+        # parts the starting weights lack (a hint branch) start as the model built them
+        load_into(model, load_weights(cfg.init)[0], cfg.init, optional=getattr(model, "new_parts", ()))
     elif not resume:
         model.load_pretrained()  # the ImageNet encoder named by --set encoder_weights=...
         if getattr(model.config, "encoder", "none") != "none" and not model.config.encoder_weights \
