@@ -79,9 +79,9 @@ def test_bias_correction_takes_off_the_int8_models_mean_error(tmp_path):
     mean per-channel error against float far smaller on photos it was not fitted on."""
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    from colorizer.quantize import _channel_means, correct_biases
+    from colorizer.quantize import _channel_means, calibration_reader, correct_biases
 
     rng = np.random.default_rng(0)
     float_proto = _conv_chain(rng)
@@ -92,16 +92,8 @@ def test_bias_correction_takes_off_the_int8_models_mean_error(tmp_path):
                           + 3 * rng.random((16, 16))).astype(np.float32)[None] for _ in range(n)])
     fit, held = photos(16), photos(16)
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.left = iter(fit)
-
-        def get_next(self):
-            x = next(self.left, None)
-            return None if x is None else {"L": x[None]}
-
     onnx.save(float_proto, str(tmp_path / "f.onnx"))
-    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), Reader(),
+    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), calibration_reader(fit),
                     quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8, nodes_to_exclude=["conv0", "conv3"])
     proto = onnx.load(str(tmp_path / "q.onnx"))

@@ -28,10 +28,9 @@ def _check_saturation(saturation: float) -> None:
 
 def _masked_resize(hints: Hints, shape: tuple[int, int]) -> Hints:
     """Downsample hints so that each low-res pixel averages only the hinted pixels under it."""
-    mask = hints.mask.float()
-    weight = F.interpolate(mask, size=shape, mode="area")
-    ab = F.interpolate(hints.ab * mask, size=shape, mode="area") / weight.clamp_min(1e-6)
-    return Hints(ab, (weight > 0).float())
+    from colorizer.models.blocks import masked_pool
+
+    return Hints(*masked_pool(hints.ab.float(), hints.mask.float(), shape))
 
 
 def _as_hints(hints, height: int, width: int) -> Hints | None:

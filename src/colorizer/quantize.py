@@ -60,8 +60,8 @@ class QuantizeConfig:
     #: correction every block may be int8; benchmarks/bench_precision.py --data on validation
     #: photos, --clips on video frames)
     float_blocks: int = 0
-    #: calibration photos (the first of ``photos``) whose mean per-channel error each int8
-    #: convolution's bias is corrected by; 0 turns the correction off
+    #: calibration photos (spread evenly over the ``photos``) whose mean per-channel error each
+    #: int8 convolution's bias is corrected by; 0 turns the correction off
     bias_photos: int = 64
 
 
@@ -115,6 +115,21 @@ def _ends(proto, blocks: int = 0) -> list[str]:
     convs = [n.name for n in proto.graph.node if n.op_type == "Conv"]
     early = {c for c in convs if any(f"/encoder/blocks.{k}/" in c for k in range(blocks))}
     return sorted({convs[0], convs[-1], *early}) if convs else []
+
+
+def calibration_reader(L: np.ndarray):
+    """onnxruntime's calibration input: the photos ``L`` (N, 1, H, W) one at a time as ``L``."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.left = iter(L)
+
+        def get_next(self):
+            x = next(self.left, None)
+            return None if x is None else {"L": x[None]}
+
+    return Reader()
 
 
 def _probe(proto, tensors: list[str]):
@@ -204,7 +219,6 @@ def quantize_onnx(float_file: str | os.PathLike, out: str | os.PathLike | None =
         import onnx
         import onnxruntime as ort
         from onnxruntime.quantization import (
-            CalibrationDataReader,
             CalibrationMethod,
             QuantFormat,
             QuantType,
@@ -224,15 +238,6 @@ def quantize_onnx(float_file: str | os.PathLike, out: str | os.PathLike | None =
     if source.metadata.get(META + "precision", "float") != "float":
         raise ColorizerError(f"{float_file}: already quantized")
     L = calibration_l(cfg.sources, cfg.photos, cfg.size)
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.left = iter(L)
-
-        def get_next(self):
-            x = next(self.left, None)
-            return None if x is None else {"L": x[None]}
-
     report = {}
     with tempfile.TemporaryDirectory() as tmp:
         simple = Path(tmp) / "simple.onnx"
@@ -241,15 +246,16 @@ def quantize_onnx(float_file: str | os.PathLike, out: str | os.PathLike | None =
         opts.optimized_model_filepath = str(simple)
         opts.log_severity_level = 3
         ort.InferenceSession(str(float_file), opts, providers=["CPUExecutionProvider"])
-        keep = _ends(onnx.load(str(simple)), cfg.float_blocks) if cfg.float_ends else []
+        float_proto = onnx.load(str(simple))
+        keep = _ends(float_proto, cfg.float_blocks) if cfg.float_ends else []
         quantized = Path(tmp) / "int8.onnx"
-        quantize_static(str(simple), str(quantized), Reader(), quant_format=QuantFormat.QDQ,
+        quantize_static(str(simple), str(quantized), calibration_reader(L), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
                         nodes_to_exclude=keep)
         proto = onnx.load(str(quantized))
         some = L[np.unique(np.linspace(0, len(L) - 1, min(cfg.bias_photos, len(L))).astype(int))]
-        report["bias_corrected"] = correct_biases(proto, onnx.load(str(simple)), some) if len(some) else 0
+        report["bias_corrected"] = correct_biases(proto, float_proto, some) if len(some) else 0
         del proto.metadata_props[:]
         meta = {k: v for k, v in source.metadata.items() if k.startswith(META)}
         meta[META + "precision"] = "int8"

@@ -55,15 +55,21 @@ class UNet(nn.Module):
         return F.interpolate(ab, size=L_norm.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def pooled_hints(hints: torch.Tensor, shape) -> torch.Tensor:
-    """Hint channels (N, C, H, W: C-1 colour channels, zero where not hinted, then the 0/1 mask)
-    at a coarser ``shape``: each cell gets the mean colour of the hinted pixels under it and a 1
-    if it holds any. A plain average would shrink a 5-pixel dot to a few hundredths in a cell of
-    32x32 pixels, too faint for the layers it joins to notice."""
-    colour, mask = hints[:, :-1], hints[:, -1:]
+def masked_pool(values: torch.Tensor, mask: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
+    """``values`` (N, C, H, W) averaged down to ``shape`` over the pixels where ``mask`` (N, 1, H,
+    W, 0/1) is set, and the 0/1 mask of the cells that hold any such pixel. A plain average would
+    shrink a 5-pixel hint dot to a few hundredths in a cell of 32x32 pixels."""
+    mask = mask.to(values.dtype)
     cover = F.adaptive_avg_pool2d(mask, shape)
-    colour = F.adaptive_avg_pool2d(colour, shape) / cover.clamp_min(1e-6)
-    return torch.cat([colour, (cover > 0).to(hints.dtype)], dim=1)
+    mean = F.adaptive_avg_pool2d(values * mask, shape) / cover.clamp_min(1e-6)
+    return mean, (cover > 0).to(values.dtype)
+
+
+def pooled_hints(hints: torch.Tensor, shape) -> torch.Tensor:
+    """Hint channels (N, C, H, W: C-1 colour channels, then the 0/1 mask) at a coarser ``shape``:
+    each cell gets the mean colour of the hinted pixels under it and a 1 if it holds any
+    (:func:`masked_pool`), so that a dot stays as strong as the layers it joins need."""
+    return torch.cat(masked_pool(hints[:, :-1], hints[:, -1:], shape), dim=1)
 
 
 class EncoderUNet(nn.Module):
