@@ -947,6 +947,33 @@ def test_later_keyframes_correct_a_wrong_first_guess():
     assert holds > 0.5 * start  # without giving way, most of the green stays
 
 
+class FirstGuessOff(Shade):
+    """A stand-in model whose first call is 8.6 ab units off what every later call says, as the
+    first keyframe of the DAVIS dog clip is off the later ones (chroma 24 against about 15)."""
+
+    name = "first-off"
+
+    def predict_ab(self, L, hints=None):
+        self.calls += 1
+        ab = (-9.0, 22.0) if self.calls == 1 else (-4.0, 15.0)
+        return torch.tensor(ab).view(1, 2, 1, 1).expand(L.shape[0], 2, *L.shape[2:]).contiguous()
+
+
+def test_a_moderately_wrong_first_guess_fades():
+    """A first guess off by less than the model's frame-to-frame wobble still fades over a short
+    clip: more than halved after 24 frames, where a threshold of 10 ab units kept most of it."""
+    frames = moving_frames(24, step=1)
+    later = np.array([-4.0, 15.0])
+
+    def last_error(cfg):
+        ab = run_ab(frames, FirstGuessOff(), cfg)[-1]
+        return float(np.linalg.norm(ab.reshape(-1, 2).mean(0) - later))
+
+    start = float(np.linalg.norm(np.array([-9.0, 22.0]) - later))
+    assert last_error(TemporalConfig()) < 0.5 * start
+    assert last_error(TemporalConfig(give_way=10)) > 0.8 * start
+
+
 # --- frame-tied hints -------------------------------------------------------------------------------
 
 

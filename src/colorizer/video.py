@@ -997,7 +997,7 @@ class TemporalConfig:
 
     method: str = "flow"
     strength: float = 0.9
-    give_way: float = 10.0
+    give_way: float = 5.0
     correction: float = 0.9
     correction_scale: float = 16.0
     keyframe_interval: int = 2
