@@ -161,7 +161,7 @@ def main(argv=None) -> int:
     if args.video:
         from colorizer.video import TemporalConfig
 
-        temporal = TemporalConfig()
+        temporal = TemporalConfig.for_reference()  # as colorize video --reference
         for pair in args.temporal:
             key, value = pair.split("=", 1)
             setattr(temporal, key, type(getattr(temporal, key))(value))

@@ -158,6 +158,29 @@ def test_video_keyframes_take_the_reference(tmp_path):
     assert r.exit_code == 1 and not (tmp_path / "bad").exists()
 
 
+def test_video_with_a_reference_holds_its_colours_longer(monkeypatch):
+    """With a reference the keyframes come every 4th frame, and the carried colour never gives way
+    (TemporalConfig.for_reference); what the user sets still wins."""
+    from colorizer import video
+    from colorizer.registry import get_colorizer
+    from colorizer.video import Frame, TemporalConfig, colorize_frames
+
+    cfg = TemporalConfig.for_reference(strength=0.8)
+    assert (cfg.strength, cfg.keyframe_interval, cfg.give_way) == (0.8, 4, 0.0)
+    net = get_colorizer("gray")
+    ref = prepare_reference(two_halves(96, 128, 48), net)
+    clip = [np.repeat(grey(np.roll(two_halves(96, 128, 44, seed=5), i, axis=1))[..., None], 3, 2)
+            for i in range(9)]
+    real, made = video.TemporalSmoother, []
+    monkeypatch.setattr(video, "TemporalSmoother", lambda c: made.append(real(c)) or made[-1])
+    counts = {}
+    for name, kwargs in (("plain", {}), ("reference", {"reference": ref})):
+        list(colorize_frames((Frame(f, i, "", i) for i, f in enumerate(clip)), net, **kwargs))
+        counts[name] = (made[-1].predictions, made[-1].cfg.give_way)
+    assert counts["plain"] == (5, TemporalConfig().give_way)
+    assert counts["reference"] == (3, 0.0)
+
+
 @pytest.mark.parametrize("shape", [(9, 14), (14, 9)])
 def test_banded_solve_matches_a_sparse_lu(shape):
     """The banded Cholesky of reference.fill gives the sparse LU's answer, wide or tall."""

@@ -462,12 +462,13 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, satur
 @click.option("--temporal", default="flow", show_default=True, type=click.Choice(["flow", "none"]),
               help="flow: carry colours along the optical flow so they stay steady; none: each "
                    "frame alone.")
-@click.option("--strength", default=0.9, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+@click.option("--strength", type=click.FloatRange(0, 1, max_open=True),
               help="With --temporal flow: how much of the previous frame's colour is kept where the "
-                   "motion is reliable.")
-@click.option("--keyframe-interval", default=2, show_default=True, type=click.IntRange(min=1),
+                   "motion is reliable. [default: 0.9; 0.95 with --reference]")
+@click.option("--keyframe-interval", type=click.IntRange(min=1),
               help="With --temporal flow: the model colours every Nth frame (and any frame the motion "
-                   "cannot carry); the flow carries the colours in between. 1: every frame.")
+                   "cannot carry); the flow carries the colours in between. 1: every frame. "
+                   "[default: 2; 4 with --reference, whose colours need the model less often]")
 @click.option("-s", "--scribbles", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON strokes with \"frame\": N; each hint holds along its shot, following the motion.")
 @click.option("--reference", "references", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -537,7 +538,11 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
             raise click.UsageError("-o - runs on this machine; drop --workers/--scheduler")
         jobs = plan_video_jobs([Path(p) for p in inputs], output, out_dir)
     hints = read_frame_strokes(scribbles) if scribbles is not None else None
-    cfg = TemporalConfig(method=temporal, strength=strength, keyframe_interval=keyframe_interval)
+    if references:
+        cfg = TemporalConfig.for_reference(temporal, strength, keyframe_interval)
+    else:
+        chosen = {"strength": strength, "keyframe_interval": keyframe_interval}
+        cfg = TemporalConfig(method=temporal, **{k: v for k, v in chosen.items() if v is not None})
     if (workers or scheduler) and precision == "int8":
         raise click.UsageError("--precision int8 does not run on a cluster yet; drop --workers/--scheduler")
     if references and (workers or scheduler):
