@@ -904,9 +904,15 @@ def test_keyframes_call_the_model_on_every_other_frame():
 
 
 def test_cli_temporal_defaults_mirror_the_config():
-    params = {p.name: p.default for p in cli.commands["video"].params}
-    assert params["strength"] == TemporalConfig.strength
-    assert params["keyframe_interval"] == TemporalConfig.keyframe_interval
+    """--strength and --keyframe-interval default to TemporalConfig's (for_reference's with a
+    reference), and --help says both."""
+    from colorizer.video import REFERENCE_KEYFRAMES, REFERENCE_STRENGTH
+
+    params = {p.name: p for p in cli.commands["video"].params}
+    for name, plain, with_ref in (("strength", TemporalConfig.strength, REFERENCE_STRENGTH),
+                                  ("keyframe_interval", TemporalConfig.keyframe_interval,
+                                   REFERENCE_KEYFRAMES)):
+        assert f"[default: {plain}; {with_ref} with --reference" in " ".join(params[name].help.split())
     with pytest.raises(ColorizerError):
         TemporalConfig(keyframe_interval=0)
 
