@@ -289,6 +289,49 @@ def denoise(image, model: str | Colorizer = "denoise", *, strength: float = 1.0,
     return out.to_pil()
 
 
+def restore(image, *, strength: float = 1.0, user_mask=None, weights: str | None = None):
+    """Find scratches, cracks, dust, hairs and small tears in one photo and fill them from their
+    surroundings, at full resolution (:mod:`colorizer.restore`).
+
+    Parameters
+    ----------
+    image : str, os.PathLike, PIL.Image.Image or ndarray
+        As for :func:`colorize`. A grey photo stays grey, a colour photo keeps its colours;
+        nothing outside the damage changes.
+    strength : float
+        How much counts as damage: 1 the balance chosen on validation photos, 1.5 also fainter
+        marks, 0.7 only the surest. 0 repairs nothing found.
+    user_mask : ndarray (H, W), path or PIL image, optional
+        More damage to fill, painted white on black at the photo's size.
+    weights : str, optional
+        Detector weights instead of the shipped ones.
+
+    Returns
+    -------
+    (restored, mask)
+        ``restored`` as :func:`colorize` returns images (PIL for a path or PIL input, an array
+        of the input's dtype for an array); ``mask`` (H, W) bool, True where it filled.
+
+    Examples
+    --------
+    >>> photo = np.full((64, 64), 100, np.uint8); photo[:, 30] = 255
+    >>> fixed, mask = restore(photo)
+    >>> fixed.shape, bool(mask[:, 30].all())
+    ((64, 64, 3), True)
+    """
+    from colorizer.restore import Restorer, default_config, restore_picture
+
+    pic, kind = load_input(image)
+    if strength < 0:
+        raise ColorizerError(f"strength must be 0 or more, got {strength}")
+    if user_mask is not None and not isinstance(user_mask, np.ndarray):
+        user_mask = load_input(user_mask)[0].to_array(np.uint8)
+    out, mask = restore_picture(pic, Restorer(weights), default_config(weights, strength), user_mask)
+    if kind == "array":
+        return out.to_array(np.asarray(image).dtype if np.asarray(image).dtype != bool else np.uint8), mask
+    return out.to_pil(), mask
+
+
 @torch.inference_mode()
 def confidence_map(pic: Picture, model: Colorizer, size: int | None = None) -> np.ndarray:
     """Per-pixel confidence in [0, 1] at full resolution, (H, W) float32, for models that give
@@ -351,7 +394,7 @@ def colorize_scribbles(pic: Picture, hint_ab: np.ndarray, mask: np.ndarray,
 
 def colorize(image, model: str | Colorizer | None = "default", *, size: int | None = None,
              device: str | None = None, hints=None, weights: str | None = None,
-             saturation: float = 1.0, reference=None):
+             saturation: float = 1.0, reference=None, restore: bool = False):
     """Colorize one image at its full resolution.
 
     Parameters
@@ -383,6 +426,9 @@ def colorize(image, model: str | Colorizer | None = "default", *, size: int | No
         a reference by content take their colours; the model colours the rest. A reference of
         another scene matches poorly and is ignored (:mod:`colorizer.reference`). ``hints`` are
         not used together with a reference.
+    restore : bool
+        Find and fill scratches, cracks, dust and small tears first (:func:`restore`, at its
+        default strength); the output keeps the repaired lightness.
 
     Returns
     -------
@@ -401,6 +447,10 @@ def colorize(image, model: str | Colorizer | None = "default", *, size: int | No
     >>> out = colorize("old.jpg", reference="colour.jpg")  # doctest: +SKIP
     """
     pic, kind = load_input(image)
+    if restore:
+        from colorizer.restore import restore_picture
+
+        pic = restore_picture(pic)[0]
     if model in (None, "none"):
         if reference is None:
             raise ColorizerError("model 'none' needs a reference photo (reference=...)")

@@ -185,12 +185,14 @@ def cli():
 @click.option("--denoise", is_flag=True,
               help="Remove noise, grain and JPEG damage from the lightness first (the denoise "
                    "model, as `colorize denoise`); the output's L is then the denoised one.")
+@click.option("--restore", "repair", is_flag=True,
+              help="Repair scratches, cracks, dust and small tears first (as `colorize restore`).")
 @backend_option
 @precision_option
 @cluster_options
 @_user_errors
 def image(inputs, output, out_dir, saturation, model, weights, size, device, overwrite, max_pixels,
-          samples, references, confidence, denoise, backend, precision, workers, scheduler):
+          samples, references, confidence, denoise, repair, backend, precision, workers, scheduler):
     """Colorize image files or folders (recursively) at their full resolution.
 
     A colour photo is re-colorized from its lightness. Bad files are reported one line each and
@@ -214,15 +216,17 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
     if references and (samples or workers or scheduler):
         raise click.UsageError("--reference works with one colorization per photo on this "
                                "machine; drop --samples/--workers/--scheduler")
+    fix = _repairer(repair)
     if references:
         _colorize_with_references(jobs, references, confidence, model, weights, size, device,
-                                  saturation, denoise, overwrite, max_pixels)
+                                  saturation, denoise, overwrite, max_pixels, fix)
         return
     if workers or scheduler:
         if confidence is not None:
             raise click.UsageError("--confidence takes one photo; drop --workers/--scheduler")
-        if denoise:
-            raise click.UsageError("--denoise does not run on a cluster yet; drop --workers/--scheduler")
+        if denoise or repair:
+            raise click.UsageError(f"--{'denoise' if denoise else 'restore'} does not run on a cluster "
+                                   "yet; drop --workers/--scheduler")
         from colorizer.distributed import ClusterConfig, colorize_on_cluster
 
         summary = colorize_on_cluster(jobs, ClusterConfig(workers, scheduler), model=model,
@@ -244,7 +248,7 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
         fast = fast if fast_denoiser is not None else None
     if fast is not None:
         summary = run_jobs(jobs, lambda pic, job: onnx_backend.colorize_picture(
-                               pic, fast, size, saturation, denoiser=fast_denoiser),
+                               fix(pic), fast, size, saturation, denoiser=fast_denoiser),
                            overwrite=overwrite, max_pixels=max_pixels, first=first)
         _summary(summary)
     from colorizer.api import colorize_picture  # imports torch while the first photo is read
@@ -283,15 +287,26 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
             pic, _ = first.result()  # the same read that run_jobs colorizes below
             if isinstance(pic, Exception):
                 raise pic
-            conf = confidence_map(pic, net, size)
+            conf = confidence_map(fix(pic), net, size)
             write_image(Picture.from_array((np.clip(conf, 0, 1) * 255).astype(np.uint8)), confidence,
                         overwrite=overwrite, inputs=(jobs[0].src,))
             click.echo(f"wrote {confidence} (confidence map)", err=True)
-    summary = run_jobs(jobs, lambda pic, job: colorize_picture(pic, net, size, sample=job.variant,
+    summary = run_jobs(jobs, lambda pic, job: colorize_picture(fix(pic), net, size, sample=job.variant,
                                                                  saturation=saturation,
                                                                  denoiser=denoiser),
                        overwrite=overwrite, max_pixels=max_pixels, first=first)
     _summary(summary)
+
+
+def _repairer(repair: bool):
+    """What ``--restore`` does to each photo before it is coloured: find and fill its damage
+    (:func:`colorizer.restore.restore_picture`), or nothing."""
+    if not repair:
+        return lambda pic: pic
+    from colorizer.restore import Restorer, default_config, restore_picture
+
+    restorer, config = Restorer(), default_config()
+    return lambda pic: restore_picture(pic, restorer, config)[0]
 
 
 def _check_confidence_path(confidence, jobs) -> None:
@@ -326,7 +341,7 @@ def _read_references(paths, max_pixels: int = MAX_PIXELS_DEFAULT) -> list:
 
 
 def _colorize_with_references(jobs, references, confidence, model, weights, size, device, saturation,
-                              denoise, overwrite, max_pixels):
+                              denoise, overwrite, max_pixels, fix=lambda pic: pic):
     """``colorize image --reference``: read and describe the references once (each bad one gets
     its line and nothing is written), then colour every photo with them."""
     from colorizer.api import colorize_with_reference, prepare_reference
@@ -350,7 +365,7 @@ def _colorize_with_references(jobs, references, confidence, model, weights, size
     used = {}
 
     def process(pic, job):
-        out, used[job.dst] = colorize_with_reference(pic, net, ref, size, saturation, denoiser)
+        out, used[job.dst] = colorize_with_reference(fix(pic), net, ref, size, saturation, denoiser)
         return out
 
     summary = run_jobs(jobs, process, overwrite=overwrite, max_pixels=max_pixels, first=first)
@@ -395,6 +410,88 @@ def denoise(inputs, output, out_dir, strength, passes, model, weights, device, o
     net = onnx_backend.load_denoiser(backend, model, weights, device=device, warn=_warn)
     summary = run_jobs(jobs, lambda pic, job: onnx_backend.denoise_any(pic, net, strength, passes),
                        overwrite=overwrite, max_pixels=max_pixels, first=first)
+    _summary(summary)
+
+
+@cli.command()
+@image_io_options("NAME_restored.EXT", "FOLDER_restored")
+@click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0, 3),
+              help="How much counts as damage: 1 the tested balance, 1.5 also fainter marks, "
+                   "0.7 only the surest, 0 only what --user-mask paints.")
+@click.option("--mask", "mask_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="For one input: also write the damage found to this image (white = repaired).")
+@click.option("--save-masks", is_flag=True,
+              help="Write each photo's damage mask beside its output, as NAME_mask.png.")
+@click.option("--user-mask", type=click.Path(dir_okay=False, path_type=Path),
+              help="For one input: damage you painted (white on black, the photo's size), "
+                   "repaired along with what is found.")
+@click.option("--denoise", is_flag=True,
+              help="Also remove noise, grain and JPEG damage (the denoise model), after the repair.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="Damage detector weights (.safetensors) instead of the shipped ones.")
+@_user_errors
+def restore(inputs, output, out_dir, overwrite, max_pixels, strength, mask_file, save_masks, user_mask,
+            denoise, weights):
+    """Find scratches, cracks, dust, hairs and small tears in photos and fill them in.
+
+    Grey photos stay grey and colour photos keep their colours; only the damage found (and
+    what --user-mask paints) changes. Check what was found with --mask. Bad files are reported
+    one line each and the rest go on; inputs are never modified and existing outputs are kept
+    unless --overwrite.
+
+    \b
+    Then colour the repaired photo, or do both at once:
+      colorize restore scan.jpg --mask scan_damage.png
+      colorize image scan.jpg --restore
+    """
+    from colorizer.batch import plan_jobs, read_ahead, run_jobs
+
+    jobs = plan_jobs(inputs, output, out_dir, suffix="_restored", folder_suffix="_restored")
+    if not jobs:
+        raise click.UsageError("no image files found in the given inputs")
+    for name, value in (("--mask", mask_file), ("--user-mask", user_mask)):
+        if value is not None and len(jobs) != 1:
+            raise click.UsageError(f"{name} takes exactly one input file (--save-masks writes a mask "
+                                   "for every photo)")
+    first = read_ahead(jobs, max_pixels)
+    import numpy as np
+
+    from colorizer.io import Picture, check_output, read_image, write_image
+    from colorizer.restore import Restorer, default_config, restore_picture
+
+    painted = None
+    if user_mask is not None:
+        painted = read_image(user_mask, max_pixels).to_array(np.uint8)
+    if mask_file is not None:
+        from colorizer.batch import path_key
+
+        if path_key(mask_file.resolve()) == path_key(jobs[0].dst.resolve()):
+            raise click.UsageError(f"--mask {mask_file} is where the repaired photo goes; give the "
+                                   "mask another name")
+        check_output(mask_file, overwrite=overwrite,
+                     inputs=(jobs[0].src,) + ((user_mask,) if user_mask else ()))
+    restorer = Restorer(str(weights) if weights else None)
+    config = default_config(str(weights) if weights else None, strength)
+    denoiser = None
+    if denoise:
+        from colorizer import onnx_backend
+
+        denoiser = onnx_backend.load_denoiser("auto", warn=_warn)
+
+    def process(pic, job):
+        out, mask = restore_picture(pic, restorer, config, painted)
+        targets = ([mask_file] if mask_file is not None else []) + \
+                  ([job.dst.with_name(job.dst.stem + "_mask.png")] if save_masks else [])
+        for target in targets:
+            write_image(Picture.from_array(mask.astype(np.uint8) * 255), target, overwrite=overwrite,
+                        inputs=(job.src,))
+        if denoiser is not None:
+            from colorizer import onnx_backend
+
+            out = onnx_backend.denoise_any(out, denoiser)
+        return out
+
+    summary = run_jobs(jobs, process, overwrite=overwrite, max_pixels=max_pixels, first=first)
     _summary(summary)
 
 
