@@ -1229,3 +1229,180 @@ def test_reference_photo_on_the_page_in_chromium(server, tmp_path):
         assert problems == []
     print(f"screenshot (reference): {tmp_path / 'page-reference.png'}", file=sys.stderr)
     assert "Traceback" not in log.read_text()
+
+
+# --- repairing scratches and dust --------------------------------------------------------------
+
+
+def scratched_photo(h: int, w: int) -> np.ndarray:
+    """A flat mid-grey photo with a bright 3-pixel scratch across it, rows h/2 - 1 to h/2 + 1."""
+    photo = np.full((h, w), 120, np.uint8)
+    photo[h // 2 - 1:h // 2 + 2] = 250
+    return photo
+
+
+def library_repaired(data: bytes, folder: Path):
+    """(the upload read as the CLI reads it, then repaired as `colorize image --restore` repairs it,
+    the mask of what was filled)."""
+    from colorizer.io import read_image
+    from colorizer.restore import Restorer, default_config, restore_picture
+
+    path = folder / "upload.png"
+    path.write_bytes(data)
+    return restore_picture(read_image(path), Restorer(), default_config())
+
+
+def test_restore_repairs_as_the_library_does_before_colouring(client, tmp_path):
+    """restore=true: the photo is repaired by restore_picture (as `colorize image --restore`), then
+    denoised if asked, then coloured; /api/damage gives what was filled, white on black, at the
+    photo's size. (The same pixels whatever the shipped detector finds; what it finds is
+    tests/test_restore.py's business.)"""
+    from colorizer.api import colorize_picture
+    from colorizer.registry import get_colorizer
+
+    gray = get_colorizer("gray")
+    data = png_bytes(scratched_photo(48, 72))
+    fixed, mask = library_repaired(data, tmp_path)
+    got = np.asarray(png_of(post(client, data, model="gray", restore="true")))
+    assert np.array_equal(got, colorize_picture(fixed, gray).to_array(np.uint8))
+    got = np.asarray(png_of(post(client, data, model="gray", restore="true", denoise="true")))
+    assert np.array_equal(got, colorize_picture(cli_denoised(fixed)[0], gray).to_array(np.uint8))
+
+    r = post(client, data, url="/api/damage")
+    shown = png_of(r)
+    assert shown.size == (72, 48)
+    assert np.array_equal(np.asarray(shown.convert("L")), mask.astype(np.uint8) * 255)
+    assert int(r.headers["x-repaired-pixels"]) == int(mask.sum())
+    assert r.headers["content-disposition"] == 'inline; filename="photo_damage.png"'
+
+    # a colour photo with transparency: repaired as the library does, alpha kept, mask at its size
+    rgba = np.dstack([smooth_photo(40, 56), np.full((40, 56), 200, np.uint8)])
+    rgba[20:22, :, :3] = 250
+    data = png_bytes(rgba)
+    fixed, mask = library_repaired(data, tmp_path)
+    got = png_of(post(client, data, model="gray", restore="true"))
+    assert got.mode == "RGBA"
+    assert np.array_equal(np.asarray(got), colorize_picture(fixed, gray).to_array(np.uint8))
+    assert png_of(post(client, data, url="/api/damage")).size == (56, 40)
+
+
+def test_a_photo_is_repaired_once_and_before_the_denoise(client, monkeypatch):
+    """With a stand-in detector that finds the bright line: restore=true fills it before colouring
+    (and before the denoise), /api/damage shows it white, and the photo is looked at once for
+    every request that sends it; repaired or not and denoised or not are kept apart."""
+    import base64
+
+    from colorizer.registry import list_colorizers
+    from colorizer.restore import Restorer
+
+    calls = []
+    monkeypatch.setattr(Restorer, "probability",
+                        lambda self, grey: calls.append(1) or (grey > 200).astype(np.float32))
+    data = png_bytes(scratched_photo(48, 72))  # the scratch: rows 23 to 25
+    plain = np.asarray(png_of(post(client, data, model="gray")), int)
+    fixed = np.asarray(png_of(post(client, data, model="gray", restore="true")), int)
+    assert plain[24].min() > 240 and np.abs(fixed[20:29] - 120).max() <= 3, fixed[20:29, 0]
+    mask = np.asarray(png_of(post(client, data, url="/api/damage")).convert("L"))
+    assert (mask[23:26] == 255).all() and (mask[:20] == 0).all() and (mask[29:] == 0).all()
+    both = np.asarray(png_of(post(client, data, model="gray", restore="true", denoise="true")), int)
+    assert np.abs(both[20:29] - 120).max() <= 3
+    denoised = np.asarray(png_of(post(client, data, model="gray", denoise="true")), int)
+    assert denoised[24].mean() > 200  # not repaired: the denoised photo of the upload as sent
+    again = np.asarray(png_of(post(client, data, model="gray", restore="true", denoise="true")), int)
+    assert np.array_equal(again, both)
+    if "vae" in list_colorizers():
+        body = post(client, data, url="/api/samples", model="vae", k="2", size="32", restore="true").json()
+        for b64 in body["samples"]:
+            sample = np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB"))
+            assert np.abs(srgb_to_l(sample)[20:29] - srgb_to_l(fixed.astype(np.uint8))[20:29]).max() < 1
+    assert len(calls) == 1  # one look at the photo for every request that repaired it
+
+
+def test_damage_and_restore_refuse_bad_input_as_the_other_endpoints_do(client, caplog):
+    caplog.set_level("DEBUG")
+    photo = jpeg_bytes(smooth_photo(64, 96))
+    uploads = [(b"0" * (30 * 2**20), "huge.png", 413), (b"just some text\n", "notes.txt", 415),
+               (photo[: len(photo) // 2], "cut.jpg", 422), (b"", "empty.png", 422),
+               (png_bytes(np.zeros((1500, 1500), np.uint8)), "many.png", 413)]
+    for data, name, status in uploads:
+        r = post(client, data, name=name, url="/api/damage")
+        same = post(client, data, name=name, model="gray", restore="true")
+        assert r.status_code == same.status_code == status, (name, r.text, same.text)
+        assert r.json() == same.json(), (r.text, same.text)
+    r = client.post("/api/damage", data={})
+    assert r.status_code == 422 and r.json()["error"].startswith("image: "), r.text
+    for url in ("/api/colorize", "/api/samples", "/api/confidence"):
+        r = post(client, photo, url=url, model="gray", restore="maybe")
+        assert r.status_code == 422 and r.json()["error"].startswith("restore: "), r.text
+        assert "\n" not in r.json()["error"]
+    assert not [rec for rec in caplog.records if rec.exc_info or "Traceback" in rec.getMessage()]
+    api = client.get("/openapi.json").json()
+    assert "/api/damage" in api["paths"]
+    assert "scratches" in api["components"]["schemas"]["Body_colorize_api_colorize_post"]["properties"][
+        "restore"]["description"]
+
+
+#: The share of white pixels (over 200) in each row of the "what was repaired" image.
+WHITE_ROWS_JS = """async () => {
+  const img = document.getElementById("damage");
+  await img.decode();
+  const c = document.createElement("canvas");
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height).data;
+  const rows = [];
+  for (let y = 0; y < c.height; y++) {
+    let n = 0;
+    for (let x = 0; x < c.width; x++) n += d[4 * (y * c.width + x)] > 200 ? 1 : 0;
+    rows.push(n / c.width);
+  }
+  return [c.width, c.height, rows];
+}"""
+
+
+@pytest.mark.slow
+def test_page_repairs_scratches_and_shows_where_in_chromium(server, tmp_path):
+    """"Repair scratches and dust": ticking it colours the photo again with restore=true (the
+    "before" side stays the upload), and "Show what was repaired" shows, right of the divider,
+    white where the scratch was filled; unticking the repair takes that view away."""
+    url, proc, log, scratch = server
+    photo = tmp_path / "scratched.png"
+    Image.fromarray(scratched_photo(120, 180)).save(photo)  # the scratch: rows 59 to 61
+    with _open_page(url, tmp_path) as (page, problems):
+        assert page.locator("label.check:has(#restore)").inner_text().strip() == "Repair scratches and dust"
+        page.select_option("#model", "gray")
+        page.set_input_files("#file", str(photo))
+        page.wait_for_selector("#colour[data-seq='1']", state="attached")
+        assert page.is_disabled("#show-damage")  # nothing is repaired yet
+        grey_src = page.get_attribute("#grey", "src")
+        page.evaluate(RECORD_FORMS_JS)
+        page.check("#restore")
+        page.wait_for_selector("#colour[data-seq='2']", state="attached")
+        sent = page.evaluate("window.sentForms")
+        assert [u for u, _ in sent] == ["/api/colorize"] and sent[0][1]["restore"] == "true", sent
+        assert page.locator("#error").is_hidden(), page.inner_text("#error")
+        assert page.get_attribute("#grey", "src") == grey_src
+        assert "scratches and dust repaired" in page.inner_text("#status")
+
+        page.check("#show-damage")
+        page.wait_for_selector("#damage:not([hidden])", state="attached")
+        width, height, white = page.evaluate(WHITE_ROWS_JS)
+        assert (width, height) == (180, 120)
+        assert min(white[59:62]) > 0.9, white[55:66]  # the scratch, white
+        assert sum(white) / height < 0.1  # and black elsewhere (not an all-white picture)
+        assert [u for u, _ in page.evaluate("window.sentForms")][-1] == "/api/damage"
+        assert page.inner_text("#after-tag") == "repaired"
+        legend = page.locator("#damage-legend")
+        assert legend.is_visible() and "white: repaired" in legend.inner_text()
+        assert "of the photo was repaired" in page.inner_text("#damage-amount")
+        page.screenshot(path=str(tmp_path / "page-repaired.png"), full_page=True)
+
+        page.uncheck("#restore")  # the view goes with the repair
+        page.wait_for_selector("#colour[data-seq='3']", state="attached")
+        assert page.locator("#damage").is_hidden() and page.locator("#damage-legend").is_hidden()
+        assert page.is_disabled("#show-damage") and not page.is_checked("#show-damage")
+        assert "restore" not in page.evaluate("window.sentForms")[-1][1]
+        assert problems == []
+    print(f"screenshot (repaired): {tmp_path / 'page-repaired.png'}", file=sys.stderr)
+    assert "Traceback" not in log.read_text()

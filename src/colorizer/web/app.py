@@ -3,7 +3,7 @@
 Every endpoint parses the request and calls the same library functions as the CLI
 (:func:`colorizer.io.read_image`, :func:`colorizer.scribbles.read_scribbles`,
 :func:`colorizer.api.colorize_picture`, :func:`colorizer.api.colorize_scribbles`,
-:func:`colorizer.api.confidence_map`). Limits and safety:
+:func:`colorizer.api.confidence_map`, :func:`colorizer.restore.restore_picture`). Limits and safety:
 
 * A POST body over ``max_upload_bytes`` gets 413: by its Content-Length before it is read, and
   (chunked, or longer than it said) as soon as the bytes read pass the limit; a photo over
@@ -14,15 +14,15 @@ Every endpoint parses the request and calls the same library functions as the CL
   one gets 503 with ``Retry-After``.
 * An upload is copied into a fresh temporary folder, read from there, and the folder is deleted
   when the request ends. Nothing is written anywhere else.
-* Each model, and the denoiser (``denoise=true``), is loaded once (on first use) and shared by
-  all requests.
+* Each model, the denoiser (``denoise=true``) and the damage detector (``restore=true``,
+  ``/api/damage``) are loaded once (on first use) and shared by all requests.
 * Every response carries a Content-Security-Policy; only a fixed list of static files is served.
 
 This module holds the routes; the rooms behind them each have their own module:
 :mod:`~colorizer.web.config` (settings, host names), :mod:`~colorizer.web.limits` (checking
 uploads and hints), :mod:`~colorizer.web.guard` (headers, body size, admission),
 :mod:`~colorizer.web.workqueue` (the work queue), :mod:`~colorizer.web.store` (the models),
-:mod:`~colorizer.web.cache` (cleaned photos), :mod:`~colorizer.web.service` (the work of each
+:mod:`~colorizer.web.cache` (repaired and cleaned photos), :mod:`~colorizer.web.service` (the work of each
 endpoint) and :mod:`~colorizer.web.jobs` (video jobs).
 """
 
@@ -74,6 +74,9 @@ Count = Annotated[int, Form(ge=1, le=8, description="How many colorizations")]
 Denoise = Annotated[bool, Form(description="Clean grain and noise out of the photo's lightness first "
                                            "(the `denoise` model, as `colorize image --denoise`); "
                                            "the result keeps the denoised lightness")]
+Restore = Annotated[bool, Form(description="Find and fill scratches, cracks, dust, hairs and small tears "
+                                           "first (as `colorize image --restore`), before `denoise`; "
+                                           "`/api/damage` shows what is filled")]
 VideoFile = Annotated[UploadFile, File(description="A video file: .mp4, .mov, .mkv, .webm, .avi")]
 
 
@@ -184,10 +187,10 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
 
     png_response = {200: {"content": {"image/png": {}}, "description": "PNG at the photo's full size"}}
 
-    def png(body: bytes, filename: str) -> Response:
+    def png(body: bytes, filename: str, headers: dict | None = None) -> Response:
         return Response(body, media_type="image/png",
                         headers={"Content-Disposition": f'inline; filename="{filename}"',
-                                 "Cache-Control": "no-store"})
+                                 "Cache-Control": "no-store", **(headers or {})})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index():
@@ -221,29 +224,39 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     @app.post("/api/colorize", response_class=Response, responses=png_response)
     async def colorize(image: Photo, model: ModelName = "default", saturation: Saturation = 1.0,
                        size: Size = None, hints: HintsField = None, denoise: Denoise = False,
-                       reference: ReferenceFile = None):
+                       reference: ReferenceFile = None, restore: Restore = False):
         """Colorize one photo at its full size; with ``hints``, the scribbles correct the model's
-        colours (model ``levin``: the scribbles alone); with ``denoise``, the photo's lightness is
-        cleaned first; with a ``reference`` photo, matching parts take its colours (model
-        ``levin``: the reference alone), and ``hints`` then correct that. Returns a PNG."""
+        colours (model ``levin``: the scribbles alone); with ``restore``, its scratches and dust are
+        repaired first, and with ``denoise`` its lightness is cleaned (after the repair); with a
+        ``reference`` photo, matching parts take its colours (model ``levin``: the reference
+        alone), and ``hints`` then correct that. Returns a PNG."""
         return png(*await run(service.colorize, image, model, saturation, size, hints, denoise,
-                              reference))
+                              reference, restore))
 
     @app.post("/api/samples")
     async def samples(image: Photo, model: ModelName = "vae", k: Count = 4,
-                      saturation: Saturation = 1.0, size: Size = None, denoise: Denoise = False):
+                      saturation: Saturation = 1.0, size: Size = None, denoise: Denoise = False,
+                      restore: Restore = False):
         """K different colorizations from a model that samples (the VAE): JSON with the photo's
-        size and ``samples``, a list of base64 PNGs at full size; with ``denoise``, of the photo
-        with its lightness cleaned first."""
-        return await run(service.samples, image, model, k, saturation, size, denoise)
+        size and ``samples``, a list of base64 PNGs at full size; with ``restore`` and ``denoise``,
+        of the photo repaired and cleaned first, as ``/api/colorize`` does."""
+        return await run(service.samples, image, model, k, saturation, size, denoise, restore)
 
     @app.post("/api/confidence", response_class=Response, responses=png_response)
     async def confidence(image: Photo, model: ModelName = "zhang", size: Size = None,
-                         denoise: Denoise = False):
+                         denoise: Denoise = False, restore: Restore = False):
         """The confidence map (white = sure, dark = a guess) as a grey PNG at full size, for models
-        that give one (zhang); with ``denoise``, of the photo with its lightness cleaned first (the
-        one ``/api/colorize`` colours with ``denoise``)."""
-        return png(*await run(service.confidence, image, model, size, denoise))
+        that give one (zhang); with ``restore`` and ``denoise``, of the photo repaired and cleaned
+        first (the one ``/api/colorize`` colours with them)."""
+        return png(*await run(service.confidence, image, model, size, denoise, restore))
+
+    @app.post("/api/damage", response_class=Response, responses=png_response)
+    async def damage(image: Photo):
+        """What ``restore=true`` repairs in the photo (scratches, cracks, dust, hairs, small
+        tears): a grey PNG at full size, white where it fills, black elsewhere; the header
+        ``X-Repaired-Pixels`` says how many pixels are white."""
+        body, filename, count = await run(service.damage, image)
+        return png(body, filename, {"X-Repaired-Pixels": str(count)})
 
     if jobs is not None:
         @app.post("/api/video", status_code=202)

@@ -2,7 +2,7 @@
 
 Every method runs in a worker thread of the work queue and calls the same library functions as
 the CLI (:func:`colorizer.api.colorize_picture`, :func:`colorizer.api.colorize_scribbles`,
-:func:`colorizer.api.confidence_map`).
+:func:`colorizer.api.confidence_map`, :func:`colorizer.restore.restore_picture`).
 """
 
 from __future__ import annotations
@@ -61,20 +61,44 @@ class Service:
 
     # -- the jobs -------------------------------------------------------------------------------
 
-    def cleaned(self, pic, denoise: bool):
-        """The photo with its lightness denoised (:func:`colorizer.onnx_backend.denoise_any`, as
-        ``colorize denoise``) when the request asks for it, else the photo itself. A photo cleaned
-        a moment ago is taken from :class:`CleanedCache`, not denoised again."""
+    def cleaned(self, pic, denoise: bool, restore: bool = False):
+        """The photo as the request has it coloured: its damage repaired first (:meth:`repaired`)
+        when it asks for ``restore``, then its lightness denoised
+        (:func:`colorizer.onnx_backend.denoise_any`, as ``colorize denoise``) when it asks for
+        ``denoise``; else the photo itself. A photo cleaned a moment ago is taken from
+        :class:`CleanedCache` (by its pixels and the steps asked for), not cleaned again."""
+        if not (denoise or restore):
+            return pic
+        digest = CleanedCache.key(pic)
+        if restore:
+            pic = self.repaired(pic, digest)[0]
         if not denoise:
             return pic
         from colorizer import onnx_backend
 
-        key = CleanedCache.key(pic)
+        key = f"{digest}/{'repaired+' if restore else ''}denoised"
         if (pixels := self.cleaned_cache.get(key)) is not None:
             return pic.with_pixels(pixels.copy())
         out = onnx_backend.denoise_any(pic, self.models.denoiser())
         self.cleaned_cache.put(key, out.pixels)
         return out
+
+    def repaired(self, pic, digest: str | None = None):
+        """(the photo with its scratches, dust and small tears found and filled, the mask (H, W)
+        bool of what was filled), by :func:`colorizer.restore.restore_picture` as
+        ``colorize image --restore`` repairs. Both are kept in :class:`CleanedCache`, so that
+        colouring with another model or showing the mask does not look for the damage again."""
+        from colorizer.restore import restore_picture
+
+        digest = digest or CleanedCache.key(pic)
+        pixels, mask = (self.cleaned_cache.get(f"{digest}/{step}") for step in ("repaired", "damage"))
+        if pixels is not None and mask is not None:
+            return pic.with_pixels(pixels.copy()), mask
+        restorer, config = self.models.restorer()
+        out, mask = restore_picture(pic, restorer, config)
+        self.cleaned_cache.put(f"{digest}/repaired", out.pixels)
+        self.cleaned_cache.put(f"{digest}/damage", mask)
+        return out, mask
 
     def read_reference(self, upload: UploadFile, folder: Path, net):
         """The reference photo of a request, checked like the photo and described for matching
@@ -96,7 +120,7 @@ class Service:
 
     def colorize(self, upload: UploadFile, model: str, saturation: float, size: int | None,
                  hints: str | None, denoise: bool = False,
-                 reference: UploadFile | None = None) -> tuple[bytes, str]:
+                 reference: UploadFile | None = None, restore: bool = False) -> tuple[bytes, str]:
         from colorizer.api import colorize_picture, colorize_scribbles, colorize_with_reference
 
         def job(pic, folder, name):
@@ -104,14 +128,14 @@ class Service:
             net = self.models.get(model)
             if reference is not None:  # with scribbles too: they correct the reference's colours
                 ref = self.read_reference(reference, folder, net)
-                pic = self.cleaned(pic, denoise)
+                pic = self.cleaned(pic, denoise, restore)
                 out = colorize_with_reference(pic, None if net.name == "levin" else net, ref, size,
                                               saturation, scribbles=scribbles)[0]
                 return _png(out), f"{Path(name).stem}_{net.name}_reference.png"
             if net.name == "levin" and scribbles is None:
                 raise WebError(422, "model 'levin' needs scribbles: paint some colour on the "
                                     "photo (or send hints), or choose another model")
-            pic = self.cleaned(pic, denoise)
+            pic = self.cleaned(pic, denoise, restore)
             if net.name == "levin":  # spreads the scribbles alone (as `colorize scribble`)
                 out = colorize_scribbles(pic, *scribbles, None, size=size, saturation=saturation)
             elif scribbles is not None:
@@ -123,13 +147,13 @@ class Service:
         return self.with_upload(upload, job)
 
     def samples(self, upload: UploadFile, model: str, k: int, saturation: float,
-                size: int | None, denoise: bool = False) -> dict:
+                size: int | None, denoise: bool = False, restore: bool = False) -> dict:
         from colorizer.api import colorize_picture, require_sampler
 
         def job(pic, folder, name):
             net = self.models.get(model)
             require_sampler(net)
-            pic = self.cleaned(pic, denoise)  # once, for all k
+            pic = self.cleaned(pic, denoise, restore)  # once, for all k
             pngs = [_png(colorize_picture(pic, net, size, sample=i, saturation=saturation))
                     for i in range(1, k + 1)]
             return {"model": net.name, "width": pic.size[0], "height": pic.size[1],
@@ -139,15 +163,28 @@ class Service:
         return self.with_upload(upload, job)
 
     def confidence(self, upload: UploadFile, model: str, size: int | None,
-                   denoise: bool = False) -> tuple[bytes, str]:
+                   denoise: bool = False, restore: bool = False) -> tuple[bytes, str]:
         from colorizer.api import confidence_map
         from colorizer.io import Picture
 
         def job(pic, folder, name):
             net = self.models.get(model)
-            conf = confidence_map(self.cleaned(pic, denoise), net, size)  # of the photo coloured
+            conf = confidence_map(self.cleaned(pic, denoise, restore), net, size)  # of the photo coloured
             out = Picture.from_array((np.clip(conf, 0, 1) * 255).astype(np.uint8))
             return _png(out), f"{Path(name).stem}_{net.name}_confidence.png"
+
+        return self.with_upload(upload, job)
+
+    def damage(self, upload: UploadFile) -> tuple[bytes, str, int]:
+        """(the mask of what ``restore`` repairs in the photo as a PNG at its size, white where
+        repaired, as ``colorize restore --mask`` writes it; its file name; how many pixels are
+        white)."""
+        from colorizer.io import Picture
+
+        def job(pic, folder, name):
+            mask = self.repaired(pic)[1]
+            out = Picture.from_array(mask.astype(np.uint8) * 255)
+            return _png(out), f"{Path(name).stem}_damage.png", int(np.count_nonzero(mask))
 
         return self.with_upload(upload, job)
 

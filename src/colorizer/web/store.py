@@ -1,4 +1,5 @@
-"""The models of ``colorize serve``: each colorizer, and the denoiser, built once and shared."""
+"""The models of ``colorize serve``: each colorizer, the denoiser and the damage detector, built
+once and shared."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ log = logging.getLogger("colorizer.web")
 
 
 class ModelStore:
-    """Colorizers by name, and the denoiser, each built once (on first use) and shared by every
-    request."""
+    """Colorizers by name, the denoiser and the damage detector, each built once (on first use) and
+    shared by every request."""
 
     def __init__(self, device: str):
         self.device = device
         self._models: dict = {}
-        self._denoisers: dict = {}  # apart: a denoiser is never handed out as a colorizer
+        self._tools: dict = {}  # the denoiser and the restorer, apart: never handed out as colorizers
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -37,14 +38,23 @@ class ModelStore:
         return self._once("denoiser", name, lambda: onnx_backend.load_denoiser(
             "auto", name, device=self.device, warn=log.warning))
 
+    def restorer(self):
+        """(the damage detector, its decision thresholds), built on the first request that asks
+        for a repair, as `colorize image --restore` builds them (:class:`colorizer.restore.Restorer`
+        with the shipped weights, :func:`colorizer.restore.default_config`)."""
+        from colorizer.restore import Restorer, default_config
+
+        return self._once("restorer", "restore", lambda: (Restorer(), default_config()))
+
     def _once(self, kind: str, name: str, build: Callable):
-        store = self._denoisers if kind == "denoiser" else self._models
+        store = self._models if kind == "colorizer" else self._tools
+        key = name if kind == "colorizer" else (kind, name)
         with self._lock:
             lock = self._locks.setdefault((kind, name), threading.Lock())
         with lock:
-            if name not in store:
-                store[name] = build()
-            return store[name]
+            if key not in store:
+                store[key] = build()
+            return store[key]
 
     def peek(self, name: str):
         """The model if it has been built, else None."""

@@ -17,7 +17,8 @@ const state = {
   resultUrl: null,
   requestId: 0,
   seq: 0,
-  conf: new Map(),     // "fileKey/model/cleaned|as-is" -> object URL of a confidence map
+  conf: new Map(),     // "fileKey/model/repaired|as-is/cleaned|as-is" -> object URL of a confidence map
+  damage: new Map(),   // fileKey -> {url, count}: what "Repair scratches and dust" fills, white on black
 };
 
 // ---- messages --------------------------------------------------------------------------------
@@ -74,13 +75,17 @@ function baseForm(model) {
 function colourForm(model) {
   // baseForm plus the options that change the colorization itself (not the grey "before" side)
   const form = baseForm(model);
+  if ($("restore").checked) form.append("restore", "true");
   if ($("denoise").checked) form.append("denoise", "true");
   if (state.reference) form.append("reference", state.reference, state.reference.name);
   return form;
 }
 
 function cleaned(label) {
-  return $("denoise").checked ? `${label}, grain cleaned first` : label;
+  const steps = [];
+  if ($("restore").checked) steps.push("scratches and dust repaired");
+  if ($("denoise").checked) steps.push("grain cleaned");
+  return steps.length ? `${label}, ${steps.join(" and ")} first` : label;
 }
 
 function currentModel() {
@@ -175,6 +180,7 @@ function describeModel() {
   $("samples").disabled = !(sampler && state.file);
   $("samples-note").textContent = sampler ? `Different colorizations from ${sampler.name}.` : "No model here samples.";
   updateConfidence();
+  updateDamage();
 }
 
 // ---- choosing a photo --------------------------------------------------------------------------
@@ -190,8 +196,11 @@ function pickFile(file) {
   state.kind = "plain";
   for (const url of state.conf.values()) URL.revokeObjectURL(url);
   state.conf.clear();
+  for (const found of state.damage.values()) URL.revokeObjectURL(found.url);
+  state.damage.clear();
   clearThumbs();
   $("confidence").checked = false;
+  $("show-damage").checked = false;
   const grey = $("grey");
   if (grey.src.startsWith("blob:")) URL.revokeObjectURL(grey.src);
   grey.dataset.fallback = "";
@@ -317,14 +326,22 @@ function showResult(blob, filename) {
 // ---- confidence map ----------------------------------------------------------------------------
 
 function confKey(model) {
-  return `${state.fileKey}/${model}/${$("denoise").checked ? "cleaned" : "as-is"}`;
+  return `${state.fileKey}/${model}/${$("restore").checked ? "repaired" : "as-is"}/`
+    + `${$("denoise").checked ? "cleaned" : "as-is"}`;
+}
+
+function afterTag() {
+  // what the right side of the divider shows: the colours, the confidence map or what was repaired
+  const m = currentModel();
+  const conf = $("confidence").checked && m && m.confidence;
+  $("after-tag").textContent = conf ? "confidence" : $("show-damage").checked ? "repaired" : "after";
 }
 
 async function updateConfidence() {
   const m = currentModel();
   const conf = $("conf");
   const on = $("confidence").checked && m && m.confidence && state.file;
-  $("after-tag").textContent = on ? "confidence" : "after";
+  afterTag();
   if (!on) {
     conf.hidden = true;
     $("conf-legend").hidden = true;
@@ -352,6 +369,66 @@ async function updateConfidence() {
     conf.hidden = false;
     $("conf-legend").hidden = false;
   }
+}
+
+// ---- what was repaired ------------------------------------------------------------------------
+
+async function updateDamage() {
+  // "Show what was repaired": the places "Repair scratches and dust" fills, white on black, on the
+  // right of the divider (as the confidence map); one request per photo, kept until the next one
+  const box = $("show-damage");
+  box.disabled = !($("restore").checked && state.photo);
+  if (!$("restore").checked) box.checked = false;
+  const img = $("damage");
+  afterTag();
+  if (!(box.checked && state.file)) {
+    img.hidden = true;
+    $("damage-legend").hidden = true;
+    return;
+  }
+  const key = state.fileKey;
+  if (!state.damage.has(key)) {
+    setBusy(1);
+    setStatus("Looking for scratches and dust…");
+    try {
+      const form = new FormData();
+      form.append("image", state.file, state.file.name);
+      const res = await post("/api/damage", form);
+      const count = Number(res.headers.get("X-Repaired-Pixels")) || 0;
+      const blob = await res.blob();
+      if (key !== state.fileKey) return;  // another photo was chosen meanwhile
+      state.damage.set(key, { url: URL.createObjectURL(blob), count });
+      setStatus(count ? "White shows what was repaired; drag the divider to compare with the photo."
+        : "No scratches or dust were found in this photo.");
+    } catch (e) {
+      if (key === state.fileKey) {
+        showError(e.message);
+        box.checked = false;
+        afterTag();
+      }
+      return;
+    } finally {
+      setBusy(-1);
+    }
+  }
+  if (box.checked && key === state.fileKey) {
+    const found = state.damage.get(key);
+    img.src = found.url;
+    img.hidden = false;
+    const share = state.photo ? (100 * found.count) / (state.photo.w * state.photo.h) : 0;
+    $("damage-amount").textContent = found.count
+      ? `${share < 0.1 ? "under 0.1" : share.toFixed(1)}% of the photo was repaired.`
+      : "Nothing in this photo needed repairing.";
+    $("damage-legend").hidden = false;
+  }
+}
+
+function showOnly(which) {
+  // the confidence map and what was repaired take the same place: ticking one clears the other
+  const other = which === "confidence" ? "show-damage" : "confidence";
+  if ($(which).checked && $(other).checked) $(other).checked = false;
+  updateConfidence();
+  updateDamage();
 }
 
 // ---- alternatives ------------------------------------------------------------------------------
@@ -611,12 +688,18 @@ function init() {
     $("saturation-value").textContent = Number($("saturation").value).toFixed(2);
     if (state.file) later();
   });
+  $("restore").addEventListener("change", () => {
+    if (state.file) rerun();  // as a change of model or saturation does
+    updateConfidence();  // a shown map follows: it is of the repaired photo when the box is ticked
+    updateDamage();  // "Show what was repaired" is there while the box is ticked
+  });
   $("denoise").addEventListener("change", () => {
     if (state.file) rerun();  // as a change of model or saturation does
     updateConfidence();  // a shown map follows: it is of the cleaned photo when the box is ticked
   });
   $("colorize").addEventListener("click", () => colorize("plain"));
-  $("confidence").addEventListener("change", updateConfidence);
+  $("confidence").addEventListener("change", () => showOnly("confidence"));
+  $("show-damage").addEventListener("change", () => showOnly("show-damage"));
   $("samples").addEventListener("click", samples);
 
   const stage = $("stage");
