@@ -36,7 +36,7 @@ import numpy as np
 
 from colorizer.damage import DefectConfig, draw_defects
 from colorizer.metrics import mask_precision_recall, psnr_where
-from colorizer.restore import Restorer, default_config, fill, grey_of
+from colorizer.repair import Restorer, default_config, fill, grey_of
 
 EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 

@@ -18,6 +18,7 @@ DEFAULT_MODEL: str | None = "gan"
 
 _LAZY = {
     "colorize": "colorizer.api",
+    "restore": "colorizer.api",
     "get_colorizer": "colorizer.registry",
     "list_colorizers": "colorizer.registry",
     "Colorizer": "colorizer.registry",

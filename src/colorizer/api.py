@@ -291,7 +291,7 @@ def denoise(image, model: str | Colorizer = "denoise", *, strength: float = 1.0,
 
 def restore(image, *, strength: float = 1.0, user_mask=None, weights: str | None = None):
     """Find scratches, cracks, dust, hairs and small tears in one photo and fill them from their
-    surroundings, at full resolution (:mod:`colorizer.restore`).
+    surroundings, at full resolution (:mod:`colorizer.repair`).
 
     Parameters
     ----------
@@ -319,14 +319,14 @@ def restore(image, *, strength: float = 1.0, user_mask=None, weights: str | None
     >>> fixed.shape, bool(mask[:, 30].all())
     ((64, 64, 3), True)
     """
-    from colorizer.restore import Restorer, default_config, restore_picture
+    from colorizer.repair import default_config, get_restorer, restore_picture
 
     pic, kind = load_input(image)
     if strength < 0:
         raise ColorizerError(f"strength must be 0 or more, got {strength}")
     if user_mask is not None and not isinstance(user_mask, np.ndarray):
         user_mask = load_input(user_mask)[0].to_array(np.uint8)
-    out, mask = restore_picture(pic, Restorer(weights), default_config(weights, strength), user_mask)
+    out, mask = restore_picture(pic, get_restorer(weights), default_config(weights, strength), user_mask)
     if kind == "array":
         return out.to_array(np.asarray(image).dtype if np.asarray(image).dtype != bool else np.uint8), mask
     return out.to_pil(), mask
@@ -448,7 +448,7 @@ def colorize(image, model: str | Colorizer | None = "default", *, size: int | No
     """
     pic, kind = load_input(image)
     if restore:
-        from colorizer.restore import restore_picture
+        from colorizer.repair import restore_picture
 
         pic = restore_picture(pic)[0]
     if model in (None, "none"):

@@ -300,12 +300,12 @@ def image(inputs, output, out_dir, saturation, model, weights, size, device, ove
 
 def _repairer(repair: bool):
     """What ``--restore`` does to each photo before it is coloured: find and fill its damage
-    (:func:`colorizer.restore.restore_picture`), or nothing."""
+    (:func:`colorizer.repair.restore_picture`), or nothing."""
     if not repair:
         return lambda pic: pic
-    from colorizer.restore import Restorer, default_config, restore_picture
+    from colorizer.repair import default_config, get_restorer, restore_picture
 
-    restorer, config = Restorer(), default_config()
+    restorer, config = get_restorer(), default_config()
     return lambda pic: restore_picture(pic, restorer, config)[0]
 
 
@@ -457,7 +457,7 @@ def restore(inputs, output, out_dir, overwrite, max_pixels, strength, mask_file,
     import numpy as np
 
     from colorizer.io import Picture, check_output, read_image, write_image
-    from colorizer.restore import Restorer, default_config, restore_picture
+    from colorizer.repair import default_config, get_restorer, restore_picture
 
     painted = None
     if user_mask is not None:
@@ -470,7 +470,7 @@ def restore(inputs, output, out_dir, overwrite, max_pixels, strength, mask_file,
                                    "mask another name")
         check_output(mask_file, overwrite=overwrite,
                      inputs=(jobs[0].src,) + ((user_mask,) if user_mask else ()))
-    restorer = Restorer(str(weights) if weights else None)
+    restorer = get_restorer(str(weights) if weights else None)
     config = default_config(str(weights) if weights else None, strength)
     denoiser = None
     if denoise:
@@ -579,6 +579,10 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, satur
               type=click.Choice(["mkv", "ts", "mp4"]),
               help="With -o -: the kind of video sent to standard output (Matroska, MPEG-TS, or "
                    "MP4 in fragments); all three play while they arrive.")
+@click.option("--restore", "repair", is_flag=True,
+              help="Repair dust, hairs and scratches first: damage on one frame only is found "
+                   "against the frames either side and filled from them; scratches that run down "
+                   "many frames are found by their shape. The output keeps the repaired lightness.")
 @click.option("--realtime", default="auto", show_default=True, type=click.Choice(["auto", "on", "off"]),
               help="on: keep up with the source, dropping frames when colorizing is slower than it "
                    "(said once, counted at the end; the sound is not kept); a file is then played at "
@@ -589,7 +593,7 @@ def scribble(photo, scribbles, output, model, weights, prior_weight, size, satur
 @cluster_options
 @_user_errors
 def video(inputs, output, out_dir, saturation, model, weights, size, device, temporal, strength,
-          keyframe_interval, scribbles, references, fps, overwrite, pipe_format, realtime, backend,
+          keyframe_interval, scribbles, references, fps, overwrite, pipe_format, repair, realtime, backend,
           precision, workers, scheduler):
     """Colorize video files, folders of frames, cameras and streams, with steady colours from
     frame to frame.
@@ -600,6 +604,7 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
     colorize video shots/ --out-dir colour/    every clip in a folder
     colorize video old.mp4 -s hints.json       frame-tied colour hints
     colorize video old.mp4 --reference a.jpg   colours from a colour photo of the scene
+    colorize video old.mp4 --restore           dust and scratches repaired first
     colorize video /dev/video0 -o cam.mkv      a camera or capture card (Ctrl-C ends it)
     colorize video rtsp://HOST/PATH -o - | ffplay -       a network stream, to a player
     cat old.mp4 | colorize video - -o new.mp4  from a pipe (standard input)
@@ -644,6 +649,8 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
         raise click.UsageError("--precision int8 does not run on a cluster yet; drop --workers/--scheduler")
     if references and (workers or scheduler):
         raise click.UsageError("--reference runs on this machine; drop --workers/--scheduler")
+    if repair and (workers or scheduler):
+        raise click.UsageError("--restore does not run on a cluster yet; drop --workers/--scheduler")
     pictures = _read_references(references)
     if workers or scheduler:  # one clip per task
         from colorizer.distributed import ClusterConfig, videos_on_cluster
@@ -695,7 +702,7 @@ def video(inputs, output, out_dir, saturation, model, weights, size, device, tem
                 continue
             failed += _one_video(job, net, inputs, dict(
                 size=size, saturation=saturation, temporal=cfg, hints=hints, overwrite=overwrite, fps=fps,
-                reference=ref, live=live, finish=finish, pipe_format=pipe_format))
+                reference=ref, live=live, finish=finish, pipe_format=pipe_format, restore=repair))
     finally:
         if main:
             signal.signal(signal.SIGINT, before)

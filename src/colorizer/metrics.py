@@ -430,8 +430,8 @@ def mask_precision_recall(pred_mask: np.ndarray, true_mask: np.ndarray,
 
     >>> true = np.zeros((20, 20), bool); true[:, 10] = True
     >>> found = np.zeros((20, 20), bool); found[:10, 11] = True; found[0, 0] = True
-    >>> [round(x, 2) for x in mask_precision_recall(found, true)]
-    [0.91, 0.55]
+    >>> tuple(round(x, 2) for x in mask_precision_recall(found, true))
+    (0.91, 0.55)
     """
     import cv2
 

@@ -10,7 +10,10 @@ colours. On a keyframe the carried colours are blended with the model's where tr
 untrusted pixels get the colour shift their trusted neighbours received, so regions keep their
 colour balance. A shot change (the lightness histogram jumps, or the flow finds too little in
 common) starts afresh. Colour hints tied to frame numbers are carried along their shot by the
-same flow and applied with Levin et al.'s propagation on top of the model's colours.
+same flow and applied with Levin et al.'s propagation on top of the model's colours. With
+``restore``, dust and scratches are repaired in each frame's lightness first
+(:mod:`colorizer.film_restore`), one frame behind the decoder, and the flow computed for that
+serves the smoother too.
 
 Inputs are video files (read with PyAV), folders of frames, or live sources: a camera device
 (``/dev/video0``), a stream URL (rtsp, http, udp, srt...: whatever FFmpeg opens) or ``-``
@@ -1134,12 +1137,17 @@ class TemporalSmoother:
         flow[..., 1] *= h / small[1]
         return flow
 
-    def _trust(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Backward flow (t -> t-1) and trust (H, W) float32 in [0, 1]."""
+    def _trust(self, grey: np.ndarray, flows: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Backward flow (t -> t-1) and trust (H, W) float32 in [0, 1]; ``flows`` (back, fwd):
+        the two flows when they are already known (:class:`colorizer.film_restore.FilmRestorer`)."""
         import cv2
 
-        back = self._flow(grey, self._grey)
-        fwd = self._flow(self._grey, grey)
+        if flows is not None and flows[0].shape[:2] == grey.shape:
+            back, fwd = flows
+        else:
+            back = self._flow(grey, self._grey)
+            fwd = self._flow(self._grey, grey)
         fwd_at = _remap(fwd, back, self._grid)
         # squared lengths of 2-vectors as two products: numpy's sum over a last axis of 2 took
         # a third of the temporal method's time (bench_video.py), for the same numbers
@@ -1155,9 +1163,12 @@ class TemporalSmoother:
         trust = cv2.GaussianBlur(ok.astype(np.float32), (5, 5), 0)
         return back, trust
 
-    def needs_prediction(self, L: np.ndarray) -> bool:
+    def needs_prediction(self, L: np.ndarray, flows: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
         """Look at one frame's working-size L (h, w) before :meth:`step`; True when the step needs
-        the model's colours for it (see the class docstring)."""
+        the model's colours for it (see the class docstring). ``flows``: the backward (t -> t-1)
+        and forward (t-1 -> t) flows (h, w, 2) between the previous frame and this one, when
+        already computed (by the film repair, :class:`colorizer.film_restore.FilmRestorer`);
+        otherwise they are computed here."""
         grey = _grey8(L)
         if self._grid is None or self._grid[0].shape != grey.shape:
             self.reset()
@@ -1170,7 +1181,7 @@ class TemporalSmoother:
                 self.reset()
         back = trust = None
         if self._grey is not None and self.cfg.method == "flow":
-            back, trust = self._trust(matched)
+            back, trust = self._trust(matched, flows)
             self.overlap = float(trust.mean())
             if self.overlap < self.cfg.min_overlap:
                 self.reset()
@@ -1313,7 +1324,7 @@ def colorize_frames(frames, model, *, size: int | None = None, saturation: float
                     temporal: TemporalConfig | None = None, hints: dict[int, list] | None = None,
                     prior_weight: float | None = None, hints_source: str = "hints",
                     smoother: TemporalSmoother | None = None,
-                    reference=None) -> Iterator[tuple[Frame, np.ndarray]]:
+                    reference=None, restore=None) -> Iterator[tuple[Frame, np.ndarray]]:
     """Colorize frames one at a time; yields ``(frame, rgb)`` with the colorized uint8 RGB.
 
     Parameters
@@ -1336,15 +1347,24 @@ def colorize_frames(frames, model, *, size: int | None = None, saturation: float
         Colour reference photos (:func:`colorizer.api.prepare_reference`): the frames the model
         colours (keyframes) take the reference's colours where they match, and the flow carries
         them to the frames between.
+    restore : bool or colorizer.film_restore.FilmRestoreConfig, optional
+        Repair dust, hairs and scratches in each frame's lightness first
+        (:class:`colorizer.film_restore.FilmRestorer`; True: its default settings); the output
+        keeps the repaired lightness. The flow it computes is the smoother's too. Each frame then
+        comes out once the next one is in (two at a shot's start).
     """
     if temporal is None:
         temporal = TemporalConfig.for_reference() if reference is not None else TemporalConfig()
     smoother = smoother or TemporalSmoother(temporal)
     spread = _levin_spread(prior_weight)
     hints = hints or {}
-    for frame in frames:
-        L, small_L = frame_lightness(frame.rgb, model, size)
-        ab_small = predict_ab(L, model, size, saturation) if smoother.needs_prediction(small_L) else None
+    if restore:
+        lit = _repaired_lightness(frames, model, size, smoother, restore)
+    else:
+        lit = ((frame, *frame_lightness(frame.rgb, model, size), None) for frame in frames)
+    for frame, L, small_L, flows in lit:
+        need = smoother.needs_prediction(small_L, flows)
+        ab_small = predict_ab(L, model, size, saturation) if need else None
         if ab_small is not None and reference is not None:
             ab_small = reference.apply(small_L, ab_small)[0]
         new = None
@@ -1352,6 +1372,49 @@ def colorize_frames(frames, model, *, size: int | None = None, saturation: float
             new = _hints_at_working_size(hints[frame.index], *L.shape, small_L.shape,
                                          f"{hints_source}: frame {frame.index}")
         yield frame, join_frame(L, smoother.step(small_L, ab_small, new, spread), model)
+
+
+def _repaired_lightness(frames, model, size: int | None, smoother: TemporalSmoother, restore
+                        ) -> Iterator[tuple[Frame, np.ndarray, np.ndarray, tuple | None]]:
+    """``(frame, L, working L, flows)`` for each frame, its lightness repaired by
+    :class:`colorizer.film_restore.FilmRestorer` on its 8-bit grey (``L * 2.55``, as the
+    smoother's) with the flow at the smoother's working size and ``flow_scale``; ``flows``: the
+    flows between the previous frame and this one, for :meth:`TemporalSmoother.needs_prediction`,
+    which then computes none of its own. Only the repaired pixels of L change. A frame comes out
+    once the next is in (two at a shot's start); the last ones when ``frames`` ends."""
+    from colorizer.film_restore import FilmRestoreConfig, FilmRestorer, dis_flow
+
+    config = restore if isinstance(restore, FilmRestoreConfig) else None
+    restorer = FilmRestorer(config, dis_flow(smoother.cfg.flow_scale))
+
+    def out(repaired):
+        for r in repaired:
+            frame, L, small_L = r.payload
+            if r.mask.any():
+                L[r.mask] = r.grey[r.mask] * np.float32(1 / 2.55)
+                small_L = working_lightness(L, model, size)
+            yield frame, L, small_L, r.flows
+
+    # the repair of each frame (OpenCV and numpy, which let go of the GIL) runs in a thread of its
+    # own while the frames before it are coloured and written; one at a time, in order
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="colorize-restore")
+    pending = None
+    try:
+        for frame in frames:
+            L, small_L = frame_lightness(frame.rgb, model, size)
+            if not L.flags.writeable:
+                L = L.copy()
+            ready = pending.result() if pending is not None else []
+            pending = pool.submit(restorer.push, _grey8(L), _grey8(small_L), (frame, L, small_L))
+            yield from out(ready)
+        if pending is not None:
+            yield from out(pending.result())
+            pending = None
+        yield from out(restorer.finish())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _is_onnx(model) -> bool:
@@ -1373,13 +1436,18 @@ def frame_lightness(rgb: np.ndarray, model, size: int | None = None) -> tuple[np
     """A uint8 RGB frame's full-size L (H, W) and its working-size L (h, w) for ``model``
     (:func:`colorizer.api.working_l`)."""
     L = Picture(rgb).lightness()
+    return L, working_lightness(L, model, size)
+
+
+def working_lightness(L: np.ndarray, model, size: int | None = None) -> np.ndarray:
+    """A frame's working-size L (h, w) for ``model`` from its full-size L (H, W)."""
     if _is_onnx(model):
-        return L, _onnx_working_l(L, model, size)
+        return _onnx_working_l(L, model, size)
     import torch
 
     from colorizer.api import working_l
 
-    return L, working_l(torch.from_numpy(L)[None, None], model, size)[0, 0].numpy()
+    return working_l(torch.from_numpy(L)[None, None], model, size)[0, 0].numpy()
 
 
 def predict_ab(L: np.ndarray, model, size: int | None = None, saturation: float = 1.0) -> np.ndarray:
@@ -1474,7 +1542,7 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
                    threads: int | None = None, max_frames: int | None = None,
                    stop: threading.Event | None = None, reference=None, live: bool | None = None,
                    finish: threading.Event | None = None, pipe_format: str = "mkv",
-                   threaded: bool = True) -> VideoResult:
+                   threaded: bool = True, restore=None) -> VideoResult:
     """Colorize a video file, frame folder or live source ``src`` into ``dst`` (a video file, a
     folder of PNGs, or ``-``: standard output).
 
@@ -1505,6 +1573,9 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
     keyframes (:func:`colorize_frames`).
     ``threaded``: decode (:class:`ReadAhead`) and encode (:class:`WriteBehind`) in threads of their
     own while the model works; False runs them in the calling thread (a file source only).
+    ``restore``: repair one-frame dust and scratches and persistent vertical scratches in each
+    frame's lightness before it is coloured (True, or a
+    :class:`colorizer.film_restore.FilmRestoreConfig`; see :func:`colorize_frames`).
 
     Examples
     --------
@@ -1562,7 +1633,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model, *, siz
             try:
                 for frame, rgb in colorize_frames(_until(frames, finish, stopped), model, size=size,
                                                   saturation=saturation, hints=hints, hints_source=name,
-                                                  smoother=smoother, reference=reference):
+                                                  smoother=smoother, reference=reference,
+                                                  restore=restore):
                     if max_frames is not None and n >= max_frames:
                         raise ColorizerError(f"{name}: more than {max_frames} frames, over the limit")
                     if stop is not None and stop.is_set():

@@ -1,25 +1,21 @@
 """DamageNet: a small U-Net that marks scratches, cracks, hairs, dust and tears in a grey photo.
 
-It sees the 8-bit grey and its thin bright and thin dark structures (top-hat and black-hat of
-width ``HAT``) at full resolution and answers, per pixel, the logit of "damage". Three levels
-(full, 1/2, 1/4 resolution, the last one dilated) give it about 40 pixels of context: enough to
-tell a scratch that runs across the picture from a whisker, a wire or the texture of grass. It
-is small (8, 16, 24 channels) because it runs at the photo's full resolution: about 3 s for a
-12-megapixel scan on two CPU cores in onnxruntime. Trained by ``scripts/train_restore.py``;
-used by :mod:`colorizer.restore`.
+It sees the 8-bit grey and its thin bright and thin dark structures (top-hat and black-hat,
+:func:`colorizer.repair.network_input`) and answers, per pixel, the logit of "damage". Three
+levels (full, 1/2, 1/4 resolution, the last one dilated) give it about 40 pixels of context:
+enough to tell a scratch that runs across the picture from a whisker, a wire or the texture of
+grass. It is small (8, 16, 24 channels) because it runs at the photo's full resolution (up to
+4 MP; larger photos are searched at that size). Trained by ``scripts/train_restore.py``; used by
+:mod:`colorizer.repair`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-#: Width (pixels) of the top-hat and black-hat given to the network.
-HAT = 9
 
 
 @dataclass
@@ -27,19 +23,8 @@ class DamageNetConfig:
     channels: tuple = (8, 16, 24)
 
 
-def network_input(grey: np.ndarray) -> np.ndarray:
-    """The network's input (3, H, W) float32 for an 8-bit grey photo (H, W): grey / 255 and
-    its top-hat and black-hat / 64."""
-    import cv2
-
-    g = np.ascontiguousarray(grey, np.float32)
-    se = cv2.getStructuringElement(cv2.MORPH_RECT, (HAT, HAT))
-    return np.stack([g / 255.0, cv2.morphologyEx(g, cv2.MORPH_TOPHAT, se) / 64.0,
-                     cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, se) / 64.0])
-
-
 class DamageNet(nn.Module):
-    """(N, 3, H, W) from :func:`network_input` -> (N, 1, H, W) damage logits."""
+    """(N, 3, H, W) from :func:`colorizer.repair.network_input` -> (N, 1, H, W) damage logits."""
 
     def __init__(self, config: DamageNetConfig | None = None):
         super().__init__()

@@ -3,7 +3,7 @@
 Every endpoint parses the request and calls the same library functions as the CLI
 (:func:`colorizer.io.read_image`, :func:`colorizer.scribbles.read_scribbles`,
 :func:`colorizer.api.colorize_picture`, :func:`colorizer.api.colorize_scribbles`,
-:func:`colorizer.api.confidence_map`, :func:`colorizer.restore.restore_picture`). Limits and safety:
+:func:`colorizer.api.confidence_map`, :func:`colorizer.repair.restore_picture`). Limits and safety:
 
 * A POST body over ``max_upload_bytes`` gets 413: by its Content-Length before it is read, and
   (chunked, or longer than it said) as soon as the bytes read pass the limit; a photo over

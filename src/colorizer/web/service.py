@@ -2,7 +2,7 @@
 
 Every method runs in a worker thread of the work queue and calls the same library functions as
 the CLI (:func:`colorizer.api.colorize_picture`, :func:`colorizer.api.colorize_scribbles`,
-:func:`colorizer.api.confidence_map`, :func:`colorizer.restore.restore_picture`).
+:func:`colorizer.api.confidence_map`, :func:`colorizer.repair.restore_picture`).
 """
 
 from __future__ import annotations
@@ -85,10 +85,10 @@ class Service:
 
     def repaired(self, pic, digest: str | None = None):
         """(the photo with its scratches, dust and small tears found and filled, the mask (H, W)
-        bool of what was filled), by :func:`colorizer.restore.restore_picture` as
+        bool of what was filled), by :func:`colorizer.repair.restore_picture` as
         ``colorize image --restore`` repairs. Both are kept in :class:`CleanedCache`, so that
         colouring with another model or showing the mask does not look for the damage again."""
-        from colorizer.restore import restore_picture
+        from colorizer.repair import restore_picture
 
         digest = digest or CleanedCache.key(pic)
         pixels, mask = (self.cleaned_cache.get(f"{digest}/{step}") for step in ("repaired", "damage"))

@@ -40,9 +40,9 @@ class ModelStore:
 
     def restorer(self):
         """(the damage detector, its decision thresholds), built on the first request that asks
-        for a repair, as `colorize image --restore` builds them (:class:`colorizer.restore.Restorer`
-        with the shipped weights, :func:`colorizer.restore.default_config`)."""
-        from colorizer.restore import Restorer, default_config
+        for a repair, as `colorize image --restore` builds them (:class:`colorizer.repair.Restorer`
+        with the shipped weights, :func:`colorizer.repair.default_config`)."""
+        from colorizer.repair import Restorer, default_config
 
         return self._once("restorer", "restore", lambda: (Restorer(), default_config()))
 

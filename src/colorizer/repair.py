@@ -52,6 +52,16 @@ class RestoreConfig:
     radius: int = 3
 
 
+#: Photos larger than this are searched for damage on a copy shrunk to this many pixels (the
+#: network's time grows with the pixels: a 12 MP scan would take about 3 s on two cores); the
+#: probabilities are brought back to full size, where the fill runs.
+DETECT_MAX_PIXELS = 4_000_000
+#: Width (pixels) of the top-hat and black-hat the network is given beside the grey.
+HAT = 9
+#: Prefix of the metadata keys of the detector's ONNX export.
+META = "colorizer."
+
+
 def shipped_weights() -> Path:
     return Path(str(resources.files("colorizer") / "assets" / "restore.safetensors"))
 
@@ -68,22 +78,51 @@ def default_config(weights: str | None = None, strength: float = 1.0) -> Restore
                          grow=chosen.get("grow", defaults.grow), widen=chosen.get("widen", defaults.widen))
 
 
+def network_input(grey: np.ndarray) -> np.ndarray:
+    """The detector's input (3, H, W) float32 for an 8-bit grey photo (H, W): grey / 255 and its
+    top-hat and black-hat of width :data:`HAT` / 64 (thin bright and thin dark structure)."""
+    import cv2
+
+    g = np.ascontiguousarray(grey, np.float32)
+    se = cv2.getStructuringElement(cv2.MORPH_RECT, (HAT, HAT))
+    return np.stack([g / 255.0, cv2.morphologyEx(g, cv2.MORPH_TOPHAT, se) / 64.0,
+                     cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, se) / 64.0])
+
+
 class Restorer:
-    """The damage detector, loaded once: :meth:`probability` per pixel, :meth:`decide` a mask."""
+    """The damage detector, loaded once: :meth:`probability` per pixel, :meth:`decide` a mask.
+
+    It runs in onnxruntime from the export beside the weights (``restore.onnx``, made by
+    :func:`export_detector`) when that export stands for the same weights (SHA-256 in its
+    metadata), so that ``colorize restore`` never imports torch; otherwise in torch.
+    """
 
     def __init__(self, weights: str | None = None):
-        self.net = _load_net(str(weights or shipped_weights()))
+        self.weights = Path(weights or shipped_weights())
+        self.session = _onnx_session(str(self.weights))
+        self.net = None if self.session is not None else _load_net(str(self.weights))
 
-    def probability(self, grey: np.ndarray) -> np.ndarray:
-        """Probability of damage (H, W) float32 for an 8-bit grey photo (H, W)."""
+    def _logits(self, x: np.ndarray) -> np.ndarray:
+        if self.session is not None:
+            return self.session.run(None, {"grey": x[None]})[0][0, 0]
         import torch
 
-        from colorizer.models.damage_net import network_input
-
-        x = torch.from_numpy(network_input(grey))[None]
         with torch.inference_mode():
-            logits = self.net(x)[0, 0].numpy()
-        return 1.0 / (1.0 + np.exp(-logits))
+            return self.net(torch.from_numpy(x)[None])[0, 0].numpy()
+
+    def probability(self, grey: np.ndarray) -> np.ndarray:
+        """Probability of damage (H, W) float32 for an 8-bit grey photo (H, W); a photo over
+        :data:`DETECT_MAX_PIXELS` is searched at that size and the answer enlarged."""
+        import cv2
+
+        h, w = grey.shape
+        scale = min(1.0, float(np.sqrt(DETECT_MAX_PIXELS / (h * w))))
+        small = grey if scale == 1.0 else cv2.resize(
+            grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        prob = 1.0 / (1.0 + np.exp(-self._logits(network_input(small))))
+        if scale < 1.0:
+            prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+        return prob.astype(np.float32)
 
     @staticmethod
     def decide(prob: np.ndarray, config: RestoreConfig) -> np.ndarray:
@@ -108,6 +147,12 @@ class Restorer:
 
 
 @lru_cache(maxsize=4)
+def get_restorer(weights: str | None = None) -> Restorer:
+    """A :class:`Restorer` for ``weights`` (default: the shipped detector), built once."""
+    return Restorer(weights)
+
+
+@lru_cache(maxsize=4)
 def _load_net(path: str):
     import torch  # noqa: F401 - the network needs it
 
@@ -121,6 +166,54 @@ def _load_net(path: str):
     except RuntimeError:
         raise ColorizerError(f"{path}: not damage detector weights") from None
     return net.eval()
+
+
+@lru_cache(maxsize=4)
+def _onnx_session(weights: str):
+    """An onnxruntime session of the export beside ``weights`` if it stands for them, else None."""
+    onnx_file = Path(weights).with_suffix(".onnx")
+    if not onnx_file.is_file() or not Path(weights).is_file():
+        return None
+    try:
+        from colorizer.onnx_backend import _session, file_sha256
+    except ImportError:
+        return None
+    try:
+        session = _session(onnx_file)
+    except ColorizerError:
+        return None
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    if meta.get(META + "weights_sha256") != file_sha256(weights):
+        return None
+    return session
+
+
+def export_detector(weights: str | None = None, out: str | None = None) -> Path:
+    """Write the detector's ONNX export (dynamic height and width; metadata: the SHA-256 of the
+    weights it stands for) beside ``weights`` or to ``out``; its output matches torch's to 1e-4."""
+    import onnx
+    import torch
+
+    from colorizer.onnx_backend import file_sha256
+
+    weights = Path(weights or shipped_weights())
+    out = Path(out or weights.with_suffix(".onnx"))
+    net = _load_net(str(weights))
+    grey = np.random.default_rng(0).integers(0, 256, (64, 96), np.uint8)
+    example = torch.from_numpy(network_input(grey))[None]
+    tmp = out.with_suffix(".tmp.onnx")
+    torch.onnx.export(net, example, str(tmp), input_names=["grey"], output_names=["logits"],
+                      dynamic_axes={"grey": {2: "height", 3: "width"}, "logits": {2: "height", 3: "width"}},
+                      opset_version=17, dynamo=False)
+    proto = onnx.load(str(tmp))
+    for key, value in (("model", "restore"), ("kind", "damage detector"),
+                       ("weights_sha256", file_sha256(weights))):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = META + key, value
+    onnx.save(proto, str(tmp))
+    tmp.replace(out)
+    _onnx_session.cache_clear()
+    return out
 
 
 def grey_of(image: np.ndarray) -> np.ndarray:
@@ -178,7 +271,7 @@ def restore_array(image: np.ndarray, config: RestoreConfig | None = None,
         What was filled.
     """
     config = config or default_config(weights)
-    mask = Restorer(weights).detect(grey_of(image), config)
+    mask = get_restorer(weights).detect(grey_of(image), config)
     if user_mask is not None:
         mask = mask | _check_mask(user_mask, mask.shape, "the photo")
     return fill(image, mask, config.radius), mask
@@ -198,7 +291,7 @@ def restore_picture(pic, restorer: Restorer | None = None, config: RestoreConfig
                     user_mask: np.ndarray | None = None):
     """A :class:`colorizer.io.Picture` with its damage found and filled, and the mask (H, W) bool
     of what was filled. Alpha, precision and name are kept."""
-    restorer = restorer or Restorer()
+    restorer = restorer or get_restorer()
     config = config or default_config()
     mask = restorer.detect(grey_of(pic.pixels), config)
     if user_mask is not None:
