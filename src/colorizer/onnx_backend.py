@@ -24,7 +24,6 @@ exists for the model and the job needs nothing that only torch does (:func:`choo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -35,6 +34,8 @@ import numpy as np
 
 from colorizer.errors import ColorizerError
 from colorizer.io import Picture
+from colorizer.ort import file_sha256  # noqa: F401  (part of this module's interface)
+from colorizer.ort import session as _session
 from colorizer.resize import (
     DEFAULT_PASSES,
     DEFAULT_SIZE,
@@ -74,15 +75,6 @@ def resolve_default(name: str) -> str:
     from colorizer import DEFAULT_MODEL
 
     return DEFAULT_MODEL or name
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def source_files(name: str, weights: str | os.PathLike | None) -> tuple[Path | None, Path | None]:
@@ -172,29 +164,6 @@ class OnnxDenoiser(_OnnxModel):
         if ph or pw:
             x = np.pad(L, ((0, ph), (0, pw)), mode=np_pad_mode(h, w, ph, pw))
         return self._run(x[None, None])[0, 0, :h, :w]
-
-
-def _session(path: Path, device: str = "cpu", threads: int | None = None):
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ColorizerError("the onnx backend needs onnxruntime: pip install onnxruntime") from None
-    providers = ["CPUExecutionProvider"]
-    if device == "cuda":
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise ColorizerError("--device cuda with --backend onnx needs onnxruntime-gpu; use "
-                                 "--backend torch for the GPU")
-        providers.insert(0, "CUDAExecutionProvider")
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3  # errors only: no optimiser chatter on the user's terminal
-    # worker threads that spin after a run take the cores from the OpenCV work that follows
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if threads:  # e.g. 1 in a Dask worker that runs one task per thread
-        opts.intra_op_num_threads = threads
-    try:
-        return ort.InferenceSession(str(path), opts, providers=providers)
-    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
-        raise ColorizerError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
 
 
 def load(path: str | os.PathLike, *, source: str | os.PathLike | None = None,

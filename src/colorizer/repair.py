@@ -174,12 +174,11 @@ def _onnx_session(weights: str):
     onnx_file = Path(weights).with_suffix(".onnx")
     if not onnx_file.is_file() or not Path(weights).is_file():
         return None
+    from colorizer.ort import file_sha256
+    from colorizer.ort import session as ort_session
+
     try:
-        from colorizer.onnx_backend import _session, file_sha256
-    except ImportError:
-        return None
-    try:
-        session = _session(onnx_file)
+        session = ort_session(onnx_file)
     except ColorizerError:
         return None
     meta = dict(session.get_modelmeta().custom_metadata_map)
@@ -194,7 +193,7 @@ def export_detector(weights: str | None = None, out: str | None = None) -> Path:
     import onnx
     import torch
 
-    from colorizer.onnx_backend import file_sha256
+    from colorizer.ort import file_sha256
 
     weights = Path(weights or shipped_weights())
     out = Path(out or weights.with_suffix(".onnx"))
