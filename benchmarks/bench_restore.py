@@ -38,13 +38,12 @@ from colorizer.damage import DefectConfig, draw_defects
 from colorizer.metrics import mask_precision_recall, psnr_where
 from colorizer.repair import Restorer, default_config, fill, grey_of
 
-EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
 
 def photos(folder: str) -> list[tuple[str, np.ndarray]]:
+    from colorizer.batch import find_images
     from colorizer.io import read_image
 
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in EXTS)
+    files = find_images(Path(folder))
     return [(p.name, read_image(p).to_array(np.uint8)) for p in files]
 
 

@@ -28,14 +28,13 @@ import numpy as np
 
 from colorizer.damage import DefectConfig, add_gaussian_noise, draw_defects
 
-EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-
 
 def list_photos(roots) -> list[Path]:
-    files = []
-    for root in roots:
-        files += [p for p in sorted(Path(root).rglob("*")) if p.suffix.lower() in EXTS]
-    return files
+    """The image files under each folder, in the order :func:`colorizer.batch.find_images` gives
+    (sorted), so that the seeded split is the same on every machine."""
+    from colorizer.batch import find_images
+
+    return [p for root in roots for p in find_images(Path(root))]
 
 
 def read_grey(path: Path) -> np.ndarray | None:

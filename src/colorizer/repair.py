@@ -269,11 +269,15 @@ def restore_array(image: np.ndarray, config: RestoreConfig | None = None,
     mask : ndarray, (H, W), bool
         What was filled.
     """
-    config = config or default_config(weights)
-    mask = get_restorer(weights).detect(grey_of(image), config)
+    return _repair(image, get_restorer(weights), config or default_config(weights), user_mask, "the photo")
+
+
+def _repair(image: np.ndarray, restorer: Restorer, config: RestoreConfig, user_mask, what: str):
+    """(``image`` with its damage, found and painted, filled; the mask (H, W) bool of it)."""
+    mask = restorer.detect(grey_of(image), config)
     if user_mask is not None:
-        mask = mask | _check_mask(user_mask, mask.shape, "the photo")
-    return fill(image, mask, config.radius), mask
+        mask = mask | _check_mask(user_mask, mask.shape, what)
+    return (fill(image, mask, config.radius) if mask.any() else image), mask
 
 
 def _check_mask(user_mask: np.ndarray, shape: tuple, what: str) -> np.ndarray:
@@ -290,11 +294,6 @@ def restore_picture(pic, restorer: Restorer | None = None, config: RestoreConfig
                     user_mask: np.ndarray | None = None):
     """A :class:`colorizer.io.Picture` with its damage found and filled, and the mask (H, W) bool
     of what was filled. Alpha, precision and name are kept."""
-    restorer = restorer or get_restorer()
-    config = config or default_config()
-    mask = restorer.detect(grey_of(pic.pixels), config)
-    if user_mask is not None:
-        mask = mask | _check_mask(user_mask, mask.shape, pic.name)
-    if not mask.any():
-        return pic, mask
-    return type(pic)(fill(pic.pixels, mask, config.radius), pic.alpha, pic.name), mask
+    pixels, mask = _repair(pic.pixels, restorer or get_restorer(), config or default_config(), user_mask,
+                           pic.name)
+    return (type(pic)(pixels, pic.alpha, pic.name) if mask.any() else pic), mask
