@@ -614,14 +614,7 @@ def test_page_in_chromium(server, tmp_path):
 
         # "clean up grain and noise first": ticking it re-colorizes (as the other options do), the
         # request carries denoise=true, and the "before" side stays the upload
-        grey_src = page.get_attribute("#grey", "src")
-        page.evaluate(RECORD_FORMS_JS)  # (Chromium does not show Playwright a body with a file in it)
-        page.check("#denoise")
-        page.wait_for_selector("#colour[data-seq='3']", state="attached")
-        sent = page.evaluate("window.sentForms")
-        assert [url for url, _ in sent] == ["/api/colorize"] and sent[0][1]["denoise"] == "true", sent
-        assert page.locator("#error").is_hidden(), page.inner_text("#error")
-        assert page.get_attribute("#grey", "src") == grey_src
+        tick_and_recolour(page, "denoise", 3)
         assert page.locator("label.check:has(#denoise)").inner_text().strip() == \
             "Clean up grain and noise first"
         shots["desktop"] = tmp_path / "page-desktop.png"
@@ -1234,6 +1227,20 @@ def test_reference_photo_on_the_page_in_chromium(server, tmp_path):
 # --- repairing scratches and dust --------------------------------------------------------------
 
 
+def tick_and_recolour(page, box: str, seq: int) -> None:
+    """Tick the switch ``#box`` on the page: it colours the photo again (result number ``seq``)
+    with one /api/colorize request whose form field ``box`` is "true", without an error, and the
+    "before" side stays the upload."""
+    grey_src = page.get_attribute("#grey", "src")
+    page.evaluate(RECORD_FORMS_JS)  # (Chromium does not show Playwright a body with a file in it)
+    page.check(f"#{box}")
+    page.wait_for_selector(f"#colour[data-seq='{seq}']", state="attached")
+    sent = page.evaluate("window.sentForms")
+    assert [url for url, _ in sent] == ["/api/colorize"] and sent[0][1][box] == "true", sent
+    assert page.locator("#error").is_hidden(), page.inner_text("#error")
+    assert page.get_attribute("#grey", "src") == grey_src
+
+
 def scratched_photo(h: int, w: int, width: int = 3) -> np.ndarray:
     """A flat mid-grey photo with a bright scratch across it, ``width`` rows from h/2 - 1."""
     photo = np.full((h, w), 120, np.uint8)
@@ -1377,14 +1384,7 @@ def test_page_repairs_scratches_and_shows_where_in_chromium(server, tmp_path):
         page.set_input_files("#file", str(photo))
         page.wait_for_selector("#colour[data-seq='1']", state="attached")
         assert page.is_disabled("#show-damage")  # nothing is repaired yet
-        grey_src = page.get_attribute("#grey", "src")
-        page.evaluate(RECORD_FORMS_JS)
-        page.check("#restore")
-        page.wait_for_selector("#colour[data-seq='2']", state="attached")
-        sent = page.evaluate("window.sentForms")
-        assert [u for u, _ in sent] == ["/api/colorize"] and sent[0][1]["restore"] == "true", sent
-        assert page.locator("#error").is_hidden(), page.inner_text("#error")
-        assert page.get_attribute("#grey", "src") == grey_src
+        tick_and_recolour(page, "restore", 2)
         assert "scratches and dust repaired" in page.inner_text("#status")
 
         page.check("#show-damage")
