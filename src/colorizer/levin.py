@@ -255,7 +255,8 @@ def _amg_solve(A, rhs: np.ndarray, tol: float, bound: float, maxiter: int = 300)
             b = rhs[:, c].astype(dtype)
             x = ml.solve(b, tol=tol, accel="cg", maxiter=maxiter)
             norm_b = float(np.linalg.norm(b))
-            ok = ok and bool(np.isfinite(x).all()) and float(np.abs(x).max(initial=0.0)) <= bound * 1.01 + 1e-6
+            within = float(np.abs(x).max(initial=0.0)) <= bound * 1.01 + 1e-6
+            ok = ok and bool(np.isfinite(x).all()) and within
             if ok and norm_b > 0:
                 ok = float(np.linalg.norm(b - ml.levels[0].A @ x)) <= 10 * tol * norm_b
             cols.append(x)
