@@ -232,6 +232,9 @@ def main():
             g = table - base
             print(f"{label[key]:<14}" + "".join(f"{m:+.2f}/{lo:+.2f}  " for m, lo in
                                                 zip(g.mean(0), g.min(0), strict=True)))
+        _, gain, low = summary["levin"]  # the measure the hints' gain on the model is held to
+        print("pure levin's own gain over grey (N=0) (mean / smallest per photo), dB:")
+        print(f"{'levin':<14}" + "".join(f"{m:+.2f}/{lo:+.2f}  " for m, lo in zip(gain, low, strict=True)))
     if args.csv:
         with open(args.csv, "w", newline="") as fh:
             w = csv.writer(fh)
