@@ -237,8 +237,8 @@ def _amg_solve(A, rhs: np.ndarray, tol: float, bound: float, maxiter: int = 300)
     pseudo-inverse) calls a threaded SVD that took seconds on a busy machine.
 
     float32 is not always enough: with :func:`fill_hints`' sharp edges and weak prior, pixels cut
-    off from every neighbour leave the system so ill-conditioned that float32 CG diverged on about
-    one photo in 70 (values of 1e11 where the answer is within 41 Lab units). A try is accepted
+    off from every neighbour leave the system so ill-conditioned that float32 CG diverged on 7 of
+    1,171 photos with 1-60 dots (values up to 1e11 where the answer is within 41 Lab units). A try is accepted
     when its relative residual is within 10x ``tol`` and every value within ``bound`` (the
     largest fixed value, which the true solution cannot exceed) plus 1%.
     """
