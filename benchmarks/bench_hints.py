@@ -132,6 +132,11 @@ def summarise(per_photo: list[list[dict]], points, keys) -> dict:
     return out
 
 
+def gain_row(label: str, mean, low) -> str:
+    """One table row: the label, then "mean/smallest" gain in dB at each N."""
+    return f"{label:<14}" + "".join(f"{m:+.2f}/{lo:+.2f}  " for m, lo in zip(mean, low, strict=True))
+
+
 def photo_files(folder: Path, limit: int | None, seed: int) -> list[Path]:
     files = sorted(find_images(folder))
     if limit and len(files) > limit:
@@ -228,13 +233,11 @@ def main():
         print("gain over the model alone (mean / smallest per photo), dB:")
         base = np.array([[r["model"] for r in rows] for rows in per_photo])
         for key in [k for k in ("levin", "model(dots)", "fill0") if k in keys]:
-            table = np.array([[r[key] for r in rows] for rows in per_photo])
-            g = table - base
-            print(f"{label[key]:<14}" + "".join(f"{m:+.2f}/{lo:+.2f}  " for m, lo in
-                                                zip(g.mean(0), g.min(0), strict=True)))
+            g = np.array([[r[key] for r in rows] for rows in per_photo]) - base
+            print(gain_row(label[key], g.mean(0), g.min(0)))
         _, gain, low = summary["levin"]  # the measure the hints' gain on the model is held to
         print("pure levin's own gain over grey (N=0) (mean / smallest per photo), dB:")
-        print(f"{'levin':<14}" + "".join(f"{m:+.2f}/{lo:+.2f}  " for m, lo in zip(gain, low, strict=True)))
+        print(gain_row("levin", gain, low))
     if args.csv:
         with open(args.csv, "w", newline="") as fh:
             w = csv.writer(fh)

@@ -212,9 +212,7 @@ def solve(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, *, prior_ab=None
     rhs = (coupling(np.where(hard[..., None], target, 0.0)) + out * hard[..., None]
            + pull[..., None] * np.where(mask[..., None], target, 0.0)).reshape(-1, 2)
     if method == "direct":
-        from scipy.sparse.linalg import spsolve
-
-        x = spsolve(A.tocsc(), rhs)
+        x = _direct_solve(A, rhs)
     elif method == "amg":
         # the solution is a weighted mean of the fixed values and the prior pull's 0 (an M-matrix
         # with a dominant diagonal), so it can never leave their range
@@ -224,6 +222,13 @@ def solve(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, *, prior_ab=None
         raise ValueError(f"method must be 'amg' or 'direct', got {method!r}")
     out = np.asarray(x).reshape(out.shape)
     return out + (0 if prior is None else prior)
+
+
+def _direct_solve(A, rhs: np.ndarray) -> np.ndarray:
+    """SuperLU via ``scipy.sparse.linalg.spsolve``: the reference, and the last resort."""
+    from scipy.sparse.linalg import spsolve
+
+    return np.asarray(spsolve(A.tocsc(), rhs), np.float64).reshape(rhs.shape)
 
 
 def _amg_solve(A, rhs: np.ndarray, tol: float, bound: float, maxiter: int = 300) -> np.ndarray:
@@ -238,33 +243,33 @@ def _amg_solve(A, rhs: np.ndarray, tol: float, bound: float, maxiter: int = 300)
 
     float32 is not always enough: with :func:`fill_hints`' sharp edges and weak prior, pixels cut
     off from every neighbour leave the system so ill-conditioned that float32 CG diverged on 7 of
-    1,171 photos with 1-60 dots (values up to 1e11 where the answer is within 41 Lab units). A try is accepted
-    when its relative residual is within 10x ``tol`` and every value within ``bound`` (the
-    largest fixed value, which the true solution cannot exceed) plus 1%.
+    1,171 photos with 1-60 dots (values up to 1e11 where the answer is within 41 Lab units). A
+    try is accepted when its relative residual is within 10x ``tol`` and every value within
+    ``bound`` (the largest fixed value, which the true solution cannot exceed) plus 1%.
     """
     import pyamg
-    from scipy.sparse.linalg import spsolve
+
+    def converged(A_try, b, x) -> bool:
+        if not np.isfinite(x).all() or float(np.abs(x).max(initial=0.0)) > bound * 1.01 + 1e-6:
+            return False
+        norm_b = float(np.linalg.norm(b))
+        return norm_b == 0 or float(np.linalg.norm(b - A_try @ x)) <= 10 * tol * norm_b
 
     for dtype in (np.float32, np.float64):
         ml = pyamg.ruge_stuben_solver(
             A.astype(dtype), max_coarse=500, coarse_solver="splu",
             presmoother=("gauss_seidel", {"sweep": "forward"}),
             postsmoother=("gauss_seidel", {"sweep": "backward"}))
-        cols, ok = [], True
+        cols = []
         for c in range(rhs.shape[1]):
             b = rhs[:, c].astype(dtype)
             x = ml.solve(b, tol=tol, accel="cg", maxiter=maxiter)
-            norm_b = float(np.linalg.norm(b))
-            within = float(np.abs(x).max(initial=0.0)) <= bound * 1.01 + 1e-6
-            ok = ok and bool(np.isfinite(x).all()) and within
-            if ok and norm_b > 0:
-                ok = float(np.linalg.norm(b - ml.levels[0].A @ x)) <= 10 * tol * norm_b
-            cols.append(x)
-            if not ok:
+            if not converged(ml.levels[0].A, b, x):
                 break
-        if ok:
+            cols.append(x)
+        else:
             return np.stack(cols, 1).astype(np.float64)
-    return np.asarray(spsolve(A.tocsc(), rhs), np.float64).reshape(rhs.shape)
+    return _direct_solve(A, rhs)
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
